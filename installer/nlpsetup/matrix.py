@@ -79,3 +79,28 @@ def gitlab(m: Matrix) -> str:
     if not m.include:
         lines[-1] = "  matrix: []"
     return "\n".join(lines) + "\n"
+
+
+def parse_options(python: str | None, platform: str | None, runner=()) -> tuple[list[str] | None, list[str], dict]:
+    """`--python 3.10,3.11|supported`, `--platform linux,macos`, `--runner linux=ubuntu-22.04`, checked."""
+    from nlpsetup.errors import NlpsetupError
+    from nlpsetup.host import OSES
+
+    def split(value):
+        return [x.strip() for x in value.split(",") if x.strip()] if value else []
+
+    platforms = split(platform) or ["linux"]
+    for p in platforms:
+        if p not in OSES:
+            raise NlpsetupError(f"--platform {p!r} is not one of {', '.join(OSES)}", hint="for example: --platform linux,macos")
+    pythons = None if python in (None, "supported") else split(python)
+    for v in pythons or []:
+        if len(v.split(".")) != 2 or not all(part.isdigit() for part in v.split(".")):
+            raise NlpsetupError(f"--python {v!r} is not a Python version such as 3.12", hint="for example: --python 3.10,3.11,3.12")
+    runners = {}
+    for item in runner:
+        key, sep, label = item.partition("=")
+        if not sep or key not in OSES or not label:
+            raise NlpsetupError(f"--runner {item!r} is not PLATFORM=LABEL", hint="for example: --runner linux=ubuntu-22.04")
+        runners[key] = label
+    return pythons, platforms, runners

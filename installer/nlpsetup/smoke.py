@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nlpsetup import proc
+from nlpsetup.env import Env
 from nlpsetup.recipes import Smoke
 
 # Imports timed inside the env: prints one JSON line that the caller reads back.
@@ -40,10 +40,6 @@ class CheckResult:
         return asdict(self)
 
 
-def env_bin(env_path: Path) -> Path:
-    return env_path / ("Scripts" if sys.platform == "win32" else "bin")
-
-
 def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, list[str]]]:
     """(name, argv) for each check, in order: imports, code, commands."""
     out: list[tuple[str, list[str]]] = []
@@ -57,7 +53,7 @@ def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, lis
         if head in ("python", "python3"):
             argv = [env_python, *rest]
         else:
-            candidate = env_bin(env_path) / head
+            candidate = Env.at(env_path).script(head)
             argv = [str(candidate) if candidate.exists() else head, *rest]
         out.append((" ".join(cmd), argv))
     return out
