@@ -71,6 +71,27 @@ class Env:
             return str(self.bin_dir / "activate")
         return f"source {self.bin_dir / 'activate'}"
 
+    def environ(self) -> dict[str, str]:
+        """The environment of a command run "with the env active" (PATH and VIRTUAL_ENV set)."""
+        from nlpsetup import proc
+
+        return proc.child_env(venv=str(self.path), base=os.environ)
+
+    def command(self, argv) -> tuple[list[str], dict[str, str]]:
+        """A command as `nlpsetup run` starts it: the env's own executable first, then PATH's."""
+        import shutil
+
+        from nlpsetup.errors import NlpsetupError
+
+        if not argv:
+            raise NlpsetupError("name a command to run", hint=f"for example: nlpsetup run {self.name} -- python")
+        environ = self.environ()
+        exe = shutil.which(argv[0], path=environ["PATH"])
+        if exe is None:
+            raise NlpsetupError(f"{argv[0]}: command not found in env {self.name} or on PATH",
+                                hint=f"see what the env has: ls {self.bin_dir}")
+        return [exe, *argv[1:]], environ
+
     def is_venv(self) -> bool:
         """Whether the folder looks like a Python env at all (any tool's)."""
         return (self.path / "pyvenv.cfg").exists() or (self.path / "conda-meta").is_dir()

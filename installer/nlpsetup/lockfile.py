@@ -50,6 +50,13 @@ def of_env(env_path: Path) -> dict:
                             hint=f"rebuild it: nlpsetup install ... --name {env_path.name} --force") from None
 
 
+def write(output: str, data: dict) -> str:
+    from nlpsetup.files import write_json_atomic
+
+    write_json_atomic(Path(output), data)
+    return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
+
+
 def check(lock: object, source: str) -> dict:
     if not isinstance(lock, dict) or lock.get("kind") != KIND:
         raise NlpsetupError(f"{source} is not an nlpsetup lock", hint="write one with: nlpsetup lock ENV -o FILE")

@@ -311,3 +311,8 @@ def install_start(plans) -> str:
     p = plans[0]
     return (f"nlpsetup: installing {' + '.join(f'{x.tool} {x.variant.id}' for x in plans)} on Python "
             f"{p.python.version} -> {p.env_path}")
+
+
+def recipe_check_dict(results: list[tuple[str, object]]) -> list[dict]:
+    return [{"file": f, "ok": not isinstance(r, Exception), "problems": list(getattr(r, "problems", []))}
+            for f, r in results]

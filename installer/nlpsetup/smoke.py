@@ -8,7 +8,6 @@ working directory, with its own time limit.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -87,8 +86,3 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
             if on_result:
                 on_result(result)
     return results
-
-
-def environ_for(env_path: Path) -> dict[str, str]:
-    """The environment of a command run "with the env active" (nlpsetup run)."""
-    return proc.child_env(venv=str(env_path), base=os.environ)
