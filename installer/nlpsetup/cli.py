@@ -321,7 +321,7 @@ def doctor(tool, as_json, quick, do_fix, report):
     Exit 0 with no failure (warnings allowed), 1 with at least one."""
     from pathlib import Path
 
-    from nlpsetup import diagnose, doctor, render
+    from nlpsetup import diagnose, doctor, paths, render
     from nlpsetup.redact import mask_env
 
     host = _host()
@@ -330,7 +330,7 @@ def doctor(tool, as_json, quick, do_fix, report):
         click.echo(line if "not changed" in line else f"fixed: {line}", err=True)
     if report:
         Path(report).write_text(render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
-                                                       diagnose.last_failure(_home() / "logs"), __version__))
+                                                       diagnose.last_failure(paths.logs_dir(_home())), __version__))
         click.echo(f"wrote {report}", err=True)
     _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result))
     return EXIT_FAILED if result.failed else EXIT_OK

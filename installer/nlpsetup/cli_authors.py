@@ -108,6 +108,7 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
     """Build each variant's env in a temporary home, run its smoke checks, record the result and
     remove the env. TARGETS are tool names or recipe files."""
     from nlpsetup import progress, recipes, recipetest, render
+    from nlpsetup.paths import logs_dir
 
     if not (all_recipes or targets):
         raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
@@ -119,7 +120,7 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
         if not as_json:
             click.echo(f"== {r.name}", err=True)
         rows += recipetest.run(r, host, all_variants=all_variants, pythons=recipetest.python_list(pythons, host),
-                               backend=backend, reporter=reporter, keep_logs=_home(checked=True) / "logs",
+                               backend=backend, reporter=reporter, keep_logs=logs_dir(_home(checked=True)),
                                build=not plan_only, only=variant_only)
     recipetest.record(rows, record, markdown)
     _echo_json(rows) if as_json else click.echo(render.recipe_test_text(rows))

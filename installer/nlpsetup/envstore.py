@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpsetup import faults
+from nlpsetup import faults, paths
 from nlpsetup.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.files import write_json_atomic
 
@@ -37,9 +37,9 @@ class Recovery:
 class EnvStore:
     def __init__(self, home: Path):
         self.home = home
-        self.envs = home / "envs"
-        self.locks = home / "locks"
-        self.journals = home / "journal"
+        self.envs = paths.envs_dir(home)
+        self.locks = paths.locks_dir(home)
+        self.journals = paths.journal_dir(home)
 
     def path(self, name: str) -> Path:
         return self.envs / name
@@ -229,7 +229,7 @@ def _remove_tree(path: Path) -> None:
 def recover_interrupted(home: Path) -> list[Recovery]:
     """Finish what a killed nlpsetup left half-done (its journal says what), before anything else."""
     try:
-        if not any((home / "journal").iterdir()):
+        if not any(paths.journal_dir(home).iterdir()):
             return []
     except OSError:
         return []  # no journal folder: nothing was interrupted (the common, cheap case)

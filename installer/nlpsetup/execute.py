@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from nlpsetup import __version__, backends, diagnose, faults, manifest, proc, smoke
+from nlpsetup import __version__, backends, diagnose, faults, manifest, paths, proc, smoke
 from nlpsetup.env import Env
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
@@ -98,7 +98,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                                 hint="choose another --name, or pass --force to replace it")
         uv_path = backends.find_uv()
         backend, why = backends.choose(opts.backend, primary.python.version, uv_path)
-        logs = home / "logs"
+        logs = paths.logs_dir(home)
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         with open(log_path, "w", encoding="utf-8") as log:

@@ -17,11 +17,10 @@ from pathlib import Path
 
 from nlpsetup import gpu as gpu_mod
 from nlpsetup.errors import NlpsetupError
+from nlpsetup.platforms import ARCHES, OSES, normalise_arch  # noqa: F401 (OSES, ARCHES re-exported)
 from nlpsetup.pythons import PythonInstall
 from nlpsetup.redact import mask_text
 
-OSES = ("linux", "macos", "windows")
-ARCHES = ("x86_64", "arm64")
 SCHEMA_VERSION = 1
 # External programs recipes and doctor care about; looked up on PATH only, never run here.
 TOOLS = ("uv", "conda", "mamba", "micromamba", "git", "git-lfs", "cc", "gcc", "clang", "nvidia-smi",
@@ -178,7 +177,9 @@ def load(home: Path, *, os_name: str | None = None, arch: str | None = None, hos
         data = read_json(host_file, "--host-file", "pass a file written by: nlpsetup host --json")
         host = Host.from_dict(data, source=f"--host-file {host_file}")
     else:
-        host = detect(home, home / "cache")
+        from nlpsetup.paths import cache_dir
+
+        host = detect(home, cache_dir(home))
     return simulate(host, os_name=os_name, arch=arch)
 
 
@@ -191,7 +192,7 @@ def detect(home: Path, cache_dir: Path | None, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
     os_name = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
     machine = platform.machine().lower()
-    arch = {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(machine, machine)
+    arch = normalise_arch(machine)
     libc, libc_version = _libc() if os_name == "linux" else (None, None)
     mac = platform.mac_ver()[0] if os_name == "macos" else None
     return Host(

@@ -68,8 +68,10 @@ def write(cache_dir: Path, cache_key: str, value: dict) -> None:
 def rows(home: Path, recipe_dirs: list[Path], compute) -> dict:
     """The list rows from the cache when nothing they depend on changed, else computed and kept."""
     cache_key = key(recipe_dirs)
-    value = read(home / "cache", cache_key)
+    from nlpsetup.paths import cache_dir
+
+    value = read(cache_dir(home), cache_key)
     if value is None:
         value = compute()
-        write(home / "cache", cache_key, value)
+        write(cache_dir(home), cache_key, value)
     return value

@@ -52,6 +52,14 @@ def cache_dir(root: Path) -> Path:
     return root / "cache"
 
 
+def locks_dir(root: Path) -> Path:
+    return root / "locks"
+
+
+def journal_dir(root: Path) -> Path:
+    return root / "journal"
+
+
 def builtin_recipes_dir() -> Path:
     """Recipes shipped in the wheel (nlpsetup/recipes), or the repository's recipes/ in a checkout."""
     packaged = Path(__file__).parent / "recipes"

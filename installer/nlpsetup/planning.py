@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpsetup import pythons, resolve
+from nlpsetup import paths, pythons, resolve
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.host import Host
 from nlpsetup.recipes import RecipeBook
@@ -47,7 +47,8 @@ def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolv
 
 def plan_one(book: RecipeBook, tool: str, host: Host, c: Choices, home: Path) -> resolve.Plan:
     recipe = book.get(resolve.parse_tool(tool).name)
-    result = resolve.resolve(recipe, host, make_request(tool, c, home / "cache"), envs_root=home / "envs")
+    result = resolve.resolve(recipe, host, make_request(tool, c, paths.cache_dir(home)),
+                           envs_root=paths.envs_dir(home))
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
     return result
@@ -80,7 +81,7 @@ def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path)
     lock = lockfile.check(data, f"--from-lock {lock_path}")
     if env_name:
         resolve.check_env_name(env_name)
-    result = lockfile.plan(lock, host, envs_root=home / "envs", env_name=env_name)
+    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name)
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
     return result
@@ -91,7 +92,7 @@ def availability(book: RecipeBook, host: Host, home: Path) -> list[dict]:
     rows = []
     for recipe in book.recipes.values():
         result = resolve.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
-                                 envs_root=home / "envs")
+                                 envs_root=paths.envs_dir(home))
         ok = isinstance(result, resolve.Plan)
         rows.append({
             "name": recipe.name,

@@ -20,14 +20,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.errors import NlpsetupError, RecipeError
+from nlpsetup.platforms import ARCHES, TARGETS
+from nlpsetup.platforms import OSES as PLATFORMS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-PLATFORMS = ("linux", "macos", "windows")
-ARCHES = ("x86_64", "arm64")
 STATUSES = ("active", "unmaintained", "archived")
 MAX_RECIPE_BYTES = 1_000_000  # a recipe is a page of text; anything near this is not one
 MAX_TIMEOUT = 6 * 3600
@@ -375,7 +375,7 @@ _VARIANT: dict[str, tuple[Checker, bool]] = {
     "python_reason": (_str, False),
     "platforms": (_list_of(_one_of(PLATFORMS), nonempty=True), False),
     "arch": (_list_of(_one_of(ARCHES), nonempty=True), False),
-    "targets": (_list_of(_one_of(tuple(f"{o}-{a}" for o in PLATFORMS for a in ARCHES)), nonempty=True), False),
+    "targets": (_list_of(_one_of(TARGETS), nonempty=True), False),
     "packages": (_list_of(_requirement, nonempty=True), True),
     "pins": (_list_of(_pin), False),
     "pre": (_list_of(_requirement), False),
