@@ -73,7 +73,7 @@ def test_python_2_7_is_found_even_though_python_discovery_cannot_query_it(tmp_pa
 
 @pytest.mark.parametrize(("text", "version", "is_path"), [
     ("3.8", "3.8", False), ("3.12.1", "3.12.1", False), ("python3.11", "3.11", False),
-    ("cp39", "39", False), (sys.executable, None, True),
+    ("cp39", "3.9", False), ("py312", "3.12", False), (sys.executable, None, True),
 ])
 def test_python_requests(text, version, is_path):
     req = pythons.parse_request(text)
@@ -81,7 +81,7 @@ def test_python_requests(text, version, is_path):
 
 
 def test_a_python_request_that_is_neither_is_a_usage_error():
-    with pytest.raises(NlpsetupError, match="neither a version"):
+    with pytest.raises(NlpsetupError, match="neither a Python request"):
         pythons.parse_request("latest")
 
 

@@ -44,7 +44,7 @@ HOSTILE_ARGS = [
     (["install", "spacy @ https://evil/x.whl"], "not allowed"),
     (["plan", "spacy; os_name=='nt'"], "not allowed"),
     (["plan", "spacy", "--python", "/etc/passwd"], "not a Python interpreter"),
-    (["plan", "spacy", "--python", "3.x"], "neither a version"),
+    (["plan", "spacy", "--python", "3.x"], "neither a Python request"),
     (["run", "../x", "--", "python"], "invalid env name"),
     (["remove", "../x", "--yes"], "invalid env name"),
     (["lock", "nope"], "no env named 'nope'"),

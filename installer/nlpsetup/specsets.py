@@ -15,7 +15,8 @@ from packaging.version import InvalidVersion, Version
 # An interval is (low, low_closed, high, high_closed); None is unbounded.
 Bound = Version | None
 Interval = tuple[Bound, bool, Bound, bool]
-_ALL: list[Interval] = [(None, False, None, False)]
+# Every version there is: nothing sorts below 0.dev0 (versions cannot be negative).
+_ALL: list[Interval] = [(Version("0.dev0"), True, None, False)]
 _HUGE = 10**18  # "after every post-release": V.post<huge> is above any V.postN that exists
 
 
