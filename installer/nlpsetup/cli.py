@@ -330,15 +330,16 @@ def install(ctx, tools, variant, python, compute, via, platform, arch, host_file
         click.echo(f"nlpsetup: installing {' + '.join(f'{x.tool} {x.variant.id}' for x in plans)} on Python "
                    f"{p.python.version} -> {p.env_path}", err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
-                           wait=not no_wait, verbose=verbose)
+                           wait=not no_wait, verbose=verbose or (github and not as_json))
     outcome = execute.install(plans, host, root, opts, reporter)
     if github:
         if not outcome.ok:
             click.echo(progress.github_error(f"nlpsetup install {p.tool} failed",
-                                             outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else "")))
+                                             outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""),
+                                             outcome.tail))
         if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
             with open(summary, "a", encoding="utf-8") as f:
-                f.write(progress.github_summary(outcome))
+                f.write(progress.github_summary(outcome, plans))
     if as_json:
         _echo_json(outcome.to_dict())
     else:
@@ -608,31 +609,13 @@ def _last_failure(root) -> dict | None:
     return None
 
 
-def _split(value: str | None) -> list[str] | None:
-    return [x.strip() for x in value.split(",") if x.strip()] if value else None
-
-
-def _matrix(tools, python, platform, compute, runner):
+def _matrix(tools, python, platform, compute, runner, provider="github"):
     from nlpsetup import matrix as mx
-    from nlpsetup.host import OSES
 
     book = _book()
     recipes = [_find(book, t) for t in tools] if tools else list(book.recipes.values())
-    platforms = _split(platform) or ["linux"]
-    for p in platforms:
-        if p not in OSES:
-            raise NlpsetupError(f"--platform {p!r} is not one of {', '.join(OSES)}", hint="for example: --platform linux,macos")
-    pythons = None if python in (None, "supported") else _split(python)
-    for v in pythons or []:
-        if not all(part.isdigit() for part in v.split(".")) or len(v.split(".")) != 2:
-            raise NlpsetupError(f"--python {v!r} is not a Python version such as 3.12", hint="for example: --python 3.10,3.11,3.12")
-    runners = {}
-    for item in runner:
-        key, sep, label = item.partition("=")
-        if not sep or key not in OSES or not label:
-            raise NlpsetupError(f"--runner {item!r} is not PLATFORM=LABEL", hint="for example: --runner linux=ubuntu-22.04")
-        runners[key] = label
-    return mx.build(recipes, pythons, platforms, compute=compute, runners=runners)
+    pythons, platforms, runners = mx.parse_options(python, platform, runner)
+    return mx.build(recipes, pythons, platforms, compute=compute, runners=runners, provider=provider)
 
 
 @cli.command()
@@ -648,7 +631,7 @@ def matrix(tools, python, platform, compute, fmt, runner):
     Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
     from nlpsetup import matrix as mx
 
-    m = _matrix(tools, python, platform, compute, runner)
+    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github")
     if fmt == "json":
         _echo_json(m.to_dict())
         return
@@ -665,40 +648,32 @@ def ci() -> None:
 @ci.command("init")
 @click.argument("tools", nargs=-1)
 @click.option("--provider", type=click.Choice(["github", "gitlab"]), default="github", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: the provider's usual path).")
+@click.option("-o", "--output", help="Where to write, '-' for stdout (default: the provider's usual path).")
 @click.option("--python", default="supported", show_default=True)
 @click.option("--platform", default="linux", show_default=True)
-@click.option("--install-spec", default="nlpsetup[uv]", show_default=True, help="What the workflow pip-installs.")
+@click.option("--install-spec", help="What the workflow pip-installs (default: this nlpsetup, pinned).")
+@click.option("--check", is_flag=True, help="Verify that the install spec resolves (pip download --no-deps).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that differs.")
-@click.pass_context
-def ci_init(ctx, tools, provider, output, python, platform, install_spec, force):
-    """Write a workflow: a job computes the matrix with nlpsetup, a matrix job installs each cell."""
-    import difflib
-
+def ci_init(tools, provider, output, python, platform, install_spec, check, force):
+    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it."""
     from nlpsetup import __version__, ciworkflow
-    from nlpsetup import matrix as mx
 
-    path = Path(output or (".github/workflows/nlpsetup.yml" if provider == "github" else ".gitlab-ci.yml"))
-    args = "".join(f" {t}" for t in tools) + (f" --provider {provider}" if provider != "github" else "")
-    args += f" --python {python}" if python != "supported" else ""
-    args += f" --platform {platform}" if platform != "linux" else ""
-    args += f" --install-spec '{install_spec}'" if install_spec != "nlpsetup[uv]" else ""
-    m = _matrix(tools, python, platform if provider == "github" else "linux", "cpu", ())
-    text = ciworkflow.render(provider, tools=list(tools), pythons=python, platforms=platform, version=__version__,
-                             install_spec=install_spec, matrix_yaml=mx.gitlab(m) if provider == "gitlab" else "",
-                             args=args)
-    if path.exists():
-        old = path.read_text()
-        if old == text:
-            click.echo(f"{path} is up to date")
-            return
-        if not force:
-            diff = difflib.unified_diff(old.splitlines(), text.splitlines(), str(path), f"{path} (new)", lineterm="")
-            click.echo("\n".join(diff))
-            raise NlpsetupError(f"{path} exists and differs (diff above)", hint="pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    click.echo(f"wrote {path} ({len(m.include)} cells)")
+    book = _book()
+    recipes = [_find(book, t) for t in tools] if tools else list(book.recipes.values())
+    opts = ciworkflow.Options(tuple(tools), provider, python, platform, install_spec, output, force, check)
+    if check:  # before writing: a workflow whose first step cannot install nlpsetup is no use
+        click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
+    w = ciworkflow.write(opts, recipes, __version__)
+    for x in w.matrix.excluded:
+        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+    if w.status == "differs":
+        click.echo(w.diff)
+        raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
+    if w.status == "stdout":
+        click.echo(w.text, nl=False)
+        return
+    size = f"{len(w.matrix.include)} cells in {w.jobs} job{'s' if w.jobs != 1 else ''}"
+    click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
 
 
 @cli.command("host")
