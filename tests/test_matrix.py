@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from nlpsetup import matrix, paths, recipes
 
-REPO = Path(__file__).resolve().parents[1]
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 SIX = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 ALL = ["linux", "macos", "windows"]
-ACTIONLINT = Path(os.environ.get("NLPSETUP_ACTIONLINT_DIR", Path.home() / ".cache/nlpsetup-test/actionlint"))
 
 FIXED = {
     "alpha": '[[variants]]\nid = "2"\npython = ">=3.10"\npackages = ["alpha>=2"]\n'
