@@ -56,22 +56,24 @@ def runner(tmp_path_factory):
     assert p.returncode == 0, p.stderr
     files = Path(kit["index"].removeprefix("file://")).parent / "files"
     kit["index"] = wheelhouse.write_simple_index(root / "ci-index", [*files.iterdir(), *dist.glob("*.whl")])
-    # setup-python "3.12" plus nlpsetup's dependencies; nlpsetup itself comes from the index.
-    py = pyenv("3.12")
-    venv = root / "py312"
-    subprocess.run([str(py), "-m", "venv", str(venv)], check=True, timeout=120)
     deps = root / "deps"
     deps.mkdir()
     site = Path(sysconfig.get_paths()["purelib"])
     for entry in site.iterdir():
         if "nlpsetup" not in entry.name and entry.suffix != ".pth" and entry.name != "__pycache__":
             (deps / entry.name).symlink_to(entry)
-    (next(venv.glob("lib/python3.12/site-packages")) / "runner-deps.pth").write_text(f"{deps}\n")
     uv = Path(sysconfig.get_paths()["scripts"]) / "uv"
     if not uv.exists():
         pytest.skip("uv is not installed (pip install 'nlpsetup[uv]'): the workflow installs and uses it")
-    (venv / "bin" / "uv").symlink_to(uv)  # where the [uv] extra puts it on a runner
-    return kit, venv / "bin"
+
+    def fresh_python(where: Path) -> Path:
+        """setup-python "3.12" on a new runner, with nlpsetup's dependencies but not nlpsetup."""
+        subprocess.run([str(pyenv("3.12")), "-m", "venv", str(where)], check=True, timeout=120)
+        (next(where.glob("lib/python3.12/site-packages")) / "runner-deps.pth").write_text(f"{deps}\n")
+        (where / "bin" / "uv").symlink_to(uv)  # where the [uv] extra puts it on a runner
+        return where / "bin"
+
+    return kit, fresh_python
 
 
 def generate(kit, home: Path, tmp: Path, *args: str) -> dict:
@@ -115,7 +117,7 @@ def bash(script: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_github_workflow_linux_cells_run_as_generated(runner, tmp_path):
-    kit, nlpsetup_bin = runner
+    kit, fresh_python = runner
     doc = generate(kit, tmp_path / "gen-home", tmp_path)
     cells = [c for job in doc["jobs"].values() for c in job["strategy"]["matrix"]["include"]]
     assert {(c["tool"], c["python"]) for c in cells} == {(t, p) for t in TOOLS for p in PYTHONS}
@@ -125,7 +127,8 @@ def test_github_workflow_linux_cells_run_as_generated(runner, tmp_path):
             ws = tmp_path / f"ws-{cell['tool']}-{cell['python']}"
             ws.mkdir()
             summary, output = ws.parent / f"{ws.name}.summary", ws.parent / f"{ws.name}.output"
-            env = runner_env(kit, tmp_path, nlpsetup_bin, pyenv(cell["python"]), GITHUB_ACTIONS="true",
+            env = runner_env(kit, tmp_path, fresh_python(ws.parent / f"{ws.name}-runner-python"), pyenv(cell["python"]),
+                             GITHUB_ACTIONS="true",
                              GITHUB_WORKSPACE=str(ws), GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output),
                              RUNNER_OS="Linux", RUNNER_ARCH="X64")
             env.update({k: expand_github(v, cell, ws) for k, v in {**doc["env"], **job["env"]}.items()})
@@ -162,7 +165,7 @@ def expand_gitlab(text: str, variables: dict) -> str:
 
 
 def test_gitlab_pipeline_linux_cells_run_as_generated(runner, tmp_path):
-    kit, nlpsetup_bin = runner
+    kit, fresh_python = runner
     doc = generate(kit, tmp_path / "gen-home", tmp_path, "--provider", "gitlab")
     template = doc[".nlpsetup"]
     assert template["image"] == "python:3.12"
@@ -178,7 +181,8 @@ def test_gitlab_pipeline_linux_cells_run_as_generated(runner, tmp_path):
             variables.update({k: expand_gitlab(v, variables) for k, v in template["variables"].items()})
             assert "$" not in expand_gitlab(template["cache"]["key"], variables)
             assert expand_gitlab(template["tags"][0], variables) == "saas-linux-small-amd64"
-            env = runner_env(kit, tmp_path, nlpsetup_bin, pyenv(entry["PYTHON"]), GITLAB_CI="true", **variables)
+            env = runner_env(kit, tmp_path, fresh_python(project.parent / f"{project.name}-runner-python"), pyenv(entry["PYTHON"]),
+                             GITLAB_CI="true", **variables)
             # GitLab runs a job's script lines in one shell that stops at the first failing line.
             p = bash("\n".join(template["script"]), env, project)
             assert p.returncode == 0, f"{name} {entry}: {(p.stdout + p.stderr)[-3000:]}"
