@@ -142,6 +142,7 @@ def test_cuda_matrix_keeps_only_cells_with_a_cuda_build(run_cli):
     (["--platform", "beos"], "--platform 'beos'"),
     (["--python", "three"], "--python 'three'"),
     (["--runner", "linux"], "PLATFORM=LABEL"),
+    (["--format", "gitlab", "--platform", "linux,macos"], "gitlab has no hosted runner nlpsetup can use for macos"),
 ])
 def test_matrix_usage_errors(run_cli, args, words):
     code, _, err = run_cli("matrix", "spacy", *args)
