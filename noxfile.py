@@ -45,7 +45,9 @@ def recipes(session: nox.Session) -> None:
 
     session.install("-e", ".[uv]")
     host = json.loads(session.run("nlpsetup", "host", "--json", silent=True))
-    present = sorted({".".join(p["version"].split(".")[:2]) for p in host["pythons"] if p["version"] >= "3.6"})
+    # Versions compare as numbers: as strings "3.10" < "3.6", which would drop 3.10-3.14.
+    minors = {tuple(int(x) for x in p["version"].split(".")[:2]) for p in host["pythons"]}
+    present = [f"{major}.{minor}" for major, minor in sorted(minors) if (major, minor) >= (3, 6)]
     out = session.run("nlpsetup", "matrix", *session.posargs, "--python", ",".join(present), "--format", "json",
                       silent=True)
     for cell in json.loads(out)["include"]:

@@ -90,7 +90,7 @@ def test_host_file_round_trip(run_cli, tmp_path):
 @pytest.mark.parametrize(("args", "words"), [
     (["plan", "spaci"], "did you mean spacy"),
     (["plan", "spacy==="], "not a tool specifier"),
-    (["plan", "spacy", "--python", "latest"], "neither a version"),
+    (["plan", "spacy", "--python", "latest"], "neither a Python request"),
     (["plan", "spacy", "--python", "/nonexistent/python"], "no such file"),
     (["plan", "spacy", "--compute", "gpu"], "--compute 'gpu'"),
     (["plan", "spacy", "--variant", "9.9"], "no variant '9.9'"),
@@ -164,3 +164,41 @@ def test_tools_that_agree_share_one_plan(run_cli):
     assert code == 0 and [p["tool"] for p in plans] == ["adaptnlp", "spacy"]
     assert {p["python"]["version"] for p in plans} == {plans[0]["python"]["version"]}
     assert {p["env"]["name"] for p in plans} == {"adaptnlp-spacy"}
+
+
+def test_json_errors_are_one_document_on_stdout_with_the_exit_code(run_cli):
+    code, out, err = run_cli("plan", "nosuchtool", "--json")
+    doc = json.loads(out)
+    assert code == 2 and doc["error"]["exit_code"] == 2 and "nosuchtool" in doc["error"]["message"]
+    assert doc["error"]["hint"] and "Traceback" not in err
+    code, out, _ = run_cli("plan", "spacy", "--no-such-option", "--json")
+    assert code == 2 and json.loads(out)["error"]["exit_code"] == 2
+    code, out, _ = run_cli("plan", "adaptnlp", "--python", "3.13", "--json")
+    doc = json.loads(out)
+    assert code == 3 and doc["error"]["exit_code"] == 3 and doc["refused"] is True
+
+
+def test_python_requests_read_as_python_discovery_reads_them(run_cli):
+    for request, minor in (("cp39", "3.9"), ("python3.12", "3.12"), ("py311", "3.11")):
+        code, out, err = run_cli("plan", "spacy", "--python", request, "--json")
+        assert code == 0, err
+        assert json.loads(out)["python"]["version"].startswith(minor + "."), request
+    code, out, _ = run_cli("plan", "spacy", "--python", ">=3.12", "--json")
+    assert code == 0 and tuple(map(int, json.loads(out)["python"]["version"].split(".")[:2])) >= (3, 12)
+
+
+def test_dry_run_json_is_a_list_whatever_the_number_of_tools(run_cli):
+    code, out, err = run_cli("install", "spacy", "--dry-run", "--json")
+    assert code == 0, err
+    plans = json.loads(out)
+    assert isinstance(plans, list) and [p["tool"] for p in plans] == ["spacy"]
+
+
+def test_recipe_check_and_remove_speak_json(run_cli, tmp_path):
+    bad = tmp_path / "demo.toml"
+    bad.write_text('name = "demo"\n')
+    code, out, _ = run_cli("recipe", "check", str(bad), "--json")
+    (row,) = json.loads(out)
+    assert code == 2 and row["ok"] is False and row["problems"]
+    code, out, _ = run_cli("remove", "nothere", "--yes", "--json")
+    assert code == 2 and "nothere" in json.loads(out)["error"]["message"]

@@ -33,6 +33,30 @@ def find_uv(env: Mapping[str, str] | None = None) -> str | None:
         return None
 
 
+def uv_version(uv: str | None) -> str | None:
+    """uv's version ("uv 0.13.9 (x86_64-unknown-linux-gnu)" -> "0.13.9"), or None."""
+    from nlpsetup import proc
+
+    if not uv:
+        return None
+    words = proc.capture([uv, "--version"], env=proc.child_env(), timeout=10)[1].split()
+    return words[1] if len(words) > 1 and words[0] == "uv" else None
+
+
+def tool_versions() -> dict[str, str | None]:
+    """The installer tools nlpsetup itself runs with (doctor reports them)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for name in ("pip", "virtualenv"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["uv"] = uv_version(find_uv())
+    return out
+
+
 def choose(requested: str, python_version: str, uv_path: str | None) -> tuple[str, str]:
     """(backend, why) for `--backend auto|pip|uv`."""
     old = Version(python_version) < UV_MIN_PYTHON

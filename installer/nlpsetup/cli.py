@@ -1,7 +1,8 @@
-"""The command line: options in, one core call, a rendered result out, an exit code.
+"""The command line: options in, one core call, a result value out, rendered by `render`.
 
-Only this module imports click, prints or exits. Heavy modules are imported inside the
-commands so that `nlpsetup --version` stays close to a bare interpreter start.
+Only this module imports click, prints or exits; errors become one line (or, with --json, one
+`{"error": ...}` document) in `_Group.invoke`. Heavy modules are imported inside the commands so
+that start-up stays close to a bare interpreter's.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import click
 
 from nlpsetup import __version__
-from nlpsetup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NlpsetupError
+
+_JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
 
 
 def _echo_json(data) -> None:
@@ -24,15 +26,28 @@ def _echo_json(data) -> None:
     click.echo(mask_text(json.dumps(data, indent=2, sort_keys=False)))
 
 
-def _error(message: str, hint: str | None = None) -> None:
-    color = None if not os.environ.get("NO_COLOR") else False
-    click.secho(f"nlpsetup: error: {message}", err=True, fg="red", color=color)
-    if hint:
-        click.echo(f"  {hint}", err=True)
+def _error_doc(message: str, hint: str | None, code: int) -> dict:
+    return {"error": {"message": message, "hint": hint, "exit_code": code}}
+
+
+def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
+    from nlpsetup import render
+    from nlpsetup.resolve import Refused
+
+    refusal = exc.refusal if isinstance(exc, Refused) else None
+    if ctx.meta.get(_JSON):
+        _echo_json({**(refusal.to_dict() if refusal else {}), **_error_doc(exc.message, exc.hint, exc.exit_code)})
+    elif refusal is not None:
+        click.echo("\n".join(x for x in (exc.note, render.refusal_text(refusal)) if x), err=True)
+    else:
+        click.secho(f"nlpsetup: error: {exc.message}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
+        if exc.hint:
+            click.echo(f"  {exc.hint}", err=True)
+    ctx.exit(exc.exit_code)
 
 
 class _Group(click.Group):
-    """Maps the user-facing error type to a one-line message and its exit code, in one place."""
+    """Maps the user-facing error type to its message and exit code, in one place."""
 
     def invoke(self, ctx):
         try:
@@ -40,11 +55,20 @@ class _Group(click.Group):
         except NlpsetupError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            _error(exc.message, exc.hint)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, exc)
         except KeyboardInterrupt:
             click.echo("nlpsetup: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+
+
+def _mark_json(ctx, _param, value):
+    if value:
+        ctx.meta[_JSON] = True
+    return value
+
+
+def json_option(f):
+    return click.option("--json", "as_json", is_flag=True, callback=_mark_json, help="Print one JSON document.")(f)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,7 +82,10 @@ def cli(ctx: click.Context, debug: bool, ci_mode: bool) -> None:
     if ci_mode:
         _enter_ci_mode()
     if ctx.invoked_subcommand != "doctor":  # doctor reports interrupted installs; --fix repairs them
-        _recover_interrupted()
+        from nlpsetup.envstore import recover_interrupted
+
+        for r in recover_interrupted(_home()):
+            click.echo(f"nlpsetup: env {r.env}: {r.action}", err=True)
 
 
 def _enter_ci_mode() -> None:
@@ -67,23 +94,10 @@ def _enter_ci_mode() -> None:
     os.environ["NO_COLOR"] = "1"
 
 
-def _recover_interrupted() -> None:
-    """Finish what a killed nlpsetup left half-done (its journal says what), before anything else."""
+def _home(checked: bool = False):
     from nlpsetup import paths
 
-    journal = paths.home() / "journal"
-    try:
-        if not any(journal.iterdir()):
-            return
-    except OSError:
-        return  # no journal folder: nothing was interrupted (the common, cheap case)
-    from nlpsetup.envstore import EnvStore
-
-    for r in EnvStore(paths.home()).recover_all():
-        click.echo(f"nlpsetup: env {r.env}: {r.action}", err=True)
-
-
-# --- shared context -------------------------------------------------------------------------
+    return paths.checked_home() if checked else paths.home()
 
 
 def _book(report: bool = True):
@@ -91,63 +105,21 @@ def _book(report: bool = True):
     from nlpsetup import paths, recipes
 
     book = recipes.load_book(paths.recipe_dirs())
-    if report:
-        for err in book.broken:
-            click.echo(_broken_line(err), err=True)
+    for line in book.warnings() if report else ():
+        click.echo(line, err=True)
     return book
 
 
-def _broken_line(err) -> str:
-    return f"nlpsetup: warning: skipped broken recipe {err.message}"
+def _host(platform=None, arch=None, host_file=None):
+    from nlpsetup import host
 
-
-def _find(book, name: str):
-    recipe = book.find(name)
-    if recipe is None:
-        close = book.suggest(name)
-        hint = f"did you mean {' or '.join(close)}?" if close else "see the tools with: nlpsetup list"
-        raise NlpsetupError(f"unknown tool {name!r}", hint=hint)
-    return recipe
-
-
-def _read_json(path: str, option: str, hint: str):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as exc:
-        raise NlpsetupError(f"{option} {path}: {exc.strerror}", hint=hint) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise NlpsetupError(f"{option} {path} is not JSON: {exc}", hint=hint) from None
-
-
-def _refuse(ctx, refusal, as_json: bool):
-    """Print a refusal (JSON or text) and exit 3."""
-    from nlpsetup import render
-
-    if as_json:
-        _echo_json(refusal.to_dict())
-    else:
-        click.echo(render.refusal_text(refusal), err=True)
-    ctx.exit(EXIT_REFUSED)
-
-
-def _host(platform: str | None = None, arch: str | None = None, host_file: str | None = None):
-    from nlpsetup import host as host_mod
-    from nlpsetup import paths
-
-    if host_file:
-        data = _read_json(host_file, "--host-file", "pass a file written by: nlpsetup host --json")
-        h = host_mod.Host.from_dict(data, source=f"--host-file {host_file}")
-    else:
-        root = paths.home()
-        h = host_mod.detect(root, paths.cache_dir(root))
-    return host_mod.simulate(h, os_name=platform, arch=arch)
+    return host.load(_home(), os_name=platform, arch=arch, host_file=host_file)
 
 
 def _plan_options(f):
     options = [
         click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
-        click.option("--python", "python", help="Python version (3.8) or interpreter path."),
+        click.option("--python", "python", help="A Python request: 3.8, cp39, python3.12, >=3.10 or a path."),
         click.option("--compute", default="auto", show_default=True, help="auto, cpu or a CUDA build such as cu126."),
         click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
         click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
@@ -161,117 +133,52 @@ def _plan_options(f):
     return f
 
 
-def _request(tool, variant, python, compute, via, env_name, fetch_python, cache_dir=None):
-    from nlpsetup import pythons, resolve
-
-    if compute != "auto" and compute != "cpu" and not (compute.startswith("cu") and compute[2:].isdigit()):
-        raise NlpsetupError(f"--compute {compute!r} is not auto, cpu or a CUDA build such as cu126",
-                            hint="for example: --compute cpu")
-    py_req = pythons.parse_request(python) if python else None
-    py_install = pythons.probe_path(py_req.path, cache_dir) if py_req and py_req.path else None
-    if env_name is not None:
-        resolve.check_env_name(env_name)
-    return resolve.Request(
-        tool=resolve.parse_tool(tool), variant=variant, python=py_req, python_install=py_install,
-        compute=compute, via=via, env_name=env_name, fetch_python=fetch_python,
-        torch_mirror=os.environ.get("NLPSETUP_TORCH_INDEX_URL") or None,
-    )
-
-
 # --- commands -------------------------------------------------------------------------------
 
 
 @cli.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def list_cmd(as_json: bool) -> None:
     """Every recipe, and whether this host can have it."""
-    from nlpsetup import listcache, paths
+    from nlpsetup import listcache, paths, render
 
-    root = paths.home()
-    dirs = paths.recipe_dirs()
-    cache_key = listcache.key(dirs)
-    value = listcache.read(paths.cache_dir(root), cache_key)
-    if value is None:
-        value = _list_rows(root)
-        listcache.write(paths.cache_dir(root), cache_key, value)
+    value = listcache.rows(_home(), paths.recipe_dirs(), lambda: _list_rows())
     for warning in value["warnings"]:
         click.echo(warning, err=True)
-    rows = value["rows"]
-    if as_json:
-        _echo_json(rows)
-        return
-    width = max((len(r["name"]) for r in rows), default=10)
-    for r in rows:
-        state = f"ok  {r['variant']} on Python {r['python']}" if r["available"] else f"no  {r['reason']}"
-        click.echo(f"{r['name']:<{width}}  {state}")
+    _echo_json(value["rows"]) if as_json else click.echo(render.list_text(value["rows"]))
 
 
-def _list_rows(root) -> dict:
-    from nlpsetup import paths, resolve
+def _list_rows() -> dict:
+    from nlpsetup import planning
 
     book = _book(report=False)  # list prints the warnings itself, also when served from its cache
-    host = _host()
-    rows = []
-    for recipe in book.recipes.values():
-        result = resolve.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
-                                 envs_root=paths.envs_dir(root))
-        ok = isinstance(result, resolve.Plan)
-        rows.append({
-            "name": recipe.name,
-            "available": ok,
-            "variant": result.variant.id if ok else None,
-            "python": result.python.version if ok else None,
-            "reason": None if ok else _one_line_reason(result),
-            "status": recipe.status,
-            "summary": recipe.summary,
-        })
-    return {"rows": rows, "warnings": [_broken_line(err) for err in book.broken]}
-
-
-def _one_line_reason(refusal) -> str:
-    first = refusal.rejected[0].reasons[0].message if refusal.rejected and refusal.rejected[0].reasons else ""
-    return f"{refusal.headline} {first}".strip()
+    return {"rows": planning.availability(book, _host(), _home()), "warnings": book.warnings()}
 
 
 @cli.command()
 @click.argument("tool")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def show(tool: str, as_json: bool) -> None:
     """A recipe, variant by variant: Pythons, platforms, pins and why, smoke checks."""
     from nlpsetup import render
 
-    book = _book()
-    recipe = _find(book, tool)
-    if as_json:
-        _echo_json(render.recipe_dict(recipe))
-    else:
-        click.echo(render.show_text(recipe))
+    recipe = _book().get(tool)
+    _echo_json(render.recipe_dict(recipe)) if as_json else click.echo(render.show_text(recipe))
 
 
 @cli.command()
 @click.argument("tool")
 @_plan_options
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def plan(ctx, tool, variant, python, compute, via, platform, arch, host_file, env_name, fetch_python, as_json):
+@json_option
+def plan(tool, platform, arch, host_file, as_json, **choices):
     """Decide which environment TOOL gets on this host, without installing anything.
 
     Exit 0 with a plan, 3 when the host cannot have TOOL, 2 for bad input."""
-    from nlpsetup import paths, render, resolve
+    from nlpsetup import planning, render
 
-    book = _book()
-    req_tool = resolve.parse_tool(tool)
-    recipe = _find(book, req_tool.name)
-    root = paths.home()
-    request = _request(tool, variant, python, compute, via, env_name, fetch_python, paths.cache_dir(root))
-    host = _host(platform, arch, host_file)
-    result = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(root))
-    if isinstance(result, resolve.Refusal):
-        _refuse(ctx, result, as_json)
-    if as_json:
-        _echo_json(result.to_dict())
-    else:
-        click.echo(render.plan_text(result))
+    book, host = _book(), _host(platform, arch, host_file)
+    p = planning.plan_one(book, tool, host, planning.Choices(**choices), _home())
+    _echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
 
 @cli.command()
@@ -285,224 +192,110 @@ def plan(ctx, tool, variant, python, compute, via, platform, arch, host_file, en
 @click.option("--step-timeout", type=click.IntRange(1, 6 * 3600), help="Time limit of each step, in seconds.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
 @click.option("--from-lock", "from_lock", type=click.Path(dir_okay=False), help="Rebuild an env from a lock file.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@json_option
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
-@click.pass_context
-def install(ctx, tools, variant, python, compute, via, platform, arch, host_file, env_name, fetch_python,
-            backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock, as_json, verbose, ci_mode):
+def install(tools, platform, arch, host_file, backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock,
+            as_json, verbose, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
     Exit 0 when every smoke check passed, 1 when a step or check failed (nothing is lost: a failed
     reinstall puts the old env back), 2 for bad input, 3 when the host cannot have TOOL, 130 on Ctrl-C."""
-    from nlpsetup import execute, paths, progress, render
+    from nlpsetup import execute, planning, progress, render
 
     if platform or arch or host_file:
         raise NlpsetupError("install builds on this machine: --platform, --arch and --host-file are for plan",
                             hint="use: nlpsetup plan TOOL --platform ...")
-    root = paths.checked_home()
-    host = _host()
+    root, host = _home(checked=True), _host()
     if from_lock:
-        plans = [_lock_plan(ctx, from_lock, env_name, root, host, as_json)]
+        plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root)]
     else:
-        if not tools:
-            raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
-        plans = _plans_for(ctx, tools, variant, python, compute, via, env_name, fetch_python, root, host, as_json)
+        plans = planning.plan_tools(_book(), list(tools), host, planning.Choices(**choices), root)
     if dry_run:
-        if as_json:
-            _echo_json([p.to_dict() for p in plans] if len(plans) > 1 else plans[0].to_dict())
-        else:
-            click.echo("\n\n".join(render.plan_text(p) for p in plans))
+        _echo_json([p.to_dict() for p in plans]) if as_json else click.echo("\n\n".join(map(render.plan_text, plans)))
         return
     if ci_mode:
         _enter_ci_mode()
-    github = bool(os.environ.get("GITHUB_ACTIONS")) and bool(os.environ.get("CI"))
-    if as_json:
-        reporter = progress.QuietReporter()
-    elif github:
-        reporter = progress.GithubReporter()
-    else:
-        reporter = progress.TermReporter(verbose=verbose)
-    p = plans[0]
-    for w in p.warnings:
-        reporter.warn(w)
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose)
     if not as_json:
-        click.echo(f"nlpsetup: installing {' + '.join(f'{x.tool} {x.variant.id}' for x in plans)} on Python "
-                   f"{p.python.version} -> {p.env_path}", err=True)
+        click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
-                           wait=not no_wait, verbose=verbose or (github and not as_json))
+                           wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter))
     outcome = execute.install(plans, host, root, opts, reporter)
-    if github:
-        if not outcome.ok:
-            click.echo(progress.github_error(f"nlpsetup install {p.tool} failed",
-                                             outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""),
-                                             outcome.tail))
-        if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
-            with open(summary, "a", encoding="utf-8") as f:
-                f.write(progress.github_summary(outcome, plans))
+    if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
+        click.echo(line)
     if as_json:
-        _echo_json(outcome.to_dict())
+        error = {} if outcome.ok else _error_doc(outcome.message, outcome.diagnosis, EXIT_FAILED)
+        _echo_json({**outcome.to_dict(), **error})
     else:
         click.echo(render.outcome_text(outcome), err=not outcome.ok)
-    ctx.exit(EXIT_OK if outcome.ok else EXIT_FAILED)
-
-
-def _plans_for(ctx, tools, variant, python, compute, via, env_name, fetch_python, root, host, as_json):
-    """One plan per tool, all on the first tool's interpreter so that they can share one env."""
-    from nlpsetup import paths, resolve
-
-    book = _book()
-    cache = paths.cache_dir(root)
-    plans = []
-    name = env_name or (resolve.parse_tool(tools[0]).name if len(tools) == 1 else "-".join(
-        resolve.parse_tool(t).name for t in tools))
-    for i, tool in enumerate(tools):
-        recipe = _find(book, resolve.parse_tool(tool).name)
-        py = python if i == 0 or python else plans[0].python.path or plans[0].python.version
-        request = _request(tool, variant if i == 0 else None, py, compute, via, env_name or name, fetch_python, cache)
-        result = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(root))
-        if isinstance(result, resolve.Refusal):
-            if i > 0:
-                click.echo(f"nlpsetup: {tools[0]} and {tool} cannot share one env: {tools[0]} needs Python "
-                           f"{plans[0].python.version}.", err=True)
-            _refuse(ctx, result, as_json)
-        plans.append(result)
-    return plans
-
-
-def _lock_plan(ctx, lock_path, env_name, root, host, as_json):
-    from nlpsetup import lockfile, paths, resolve
-
-    data = _read_json(lock_path, "--from-lock", "pass a file written by: nlpsetup lock ENV -o FILE")
-    lock = lockfile.check(data, f"--from-lock {lock_path}")
-    if env_name:
-        resolve.check_env_name(env_name)
-    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(root), env_name=env_name)
-    if isinstance(result, resolve.Refusal):
-        _refuse(ctx, result, as_json)
-    return result
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def _store():
-    from nlpsetup import paths
     from nlpsetup.envstore import EnvStore
 
-    return EnvStore(paths.checked_home())
-
-
-def _existing_env(store, name: str):
-    from nlpsetup import resolve
-
-    resolve.check_env_name(name)
-    path = store.path(name)
-    if not path.is_dir():
-        names = store.names()
-        hint = f"envs here: {', '.join(names)}" if names else "there are no envs yet: nlpsetup install TOOL"
-        raise NlpsetupError(f"no env named {name!r}", hint=hint)
-    return path
+    return EnvStore(_home(checked=True))
 
 
 @cli.command()
 @click.argument("envs", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.pass_context
-def verify(ctx, envs, as_json):
+@json_option
+def verify(envs, as_json):
     """Run each env's smoke checks again and report drift since it was installed."""
-    from nlpsetup import envinfo, progress
+    from nlpsetup import envinfo, progress, render
 
-    store = _store()
-    names = list(envs) or store.names()
     reporter = progress.TermReporter()
-    results = []
-    for name in names:
-        path = _existing_env(store, name)
-        if not as_json:
-            click.echo(f"{name}:", err=True)
-        results.append(envinfo.verify(path, on_result=None if as_json else reporter.smoke_result))
+    results = envinfo.verify_envs(_store(), list(envs), on_start=None if as_json else lambda n: click.echo(f"{n}:", err=True),
+                                  on_result=None if as_json else reporter.smoke_result)
     if as_json:
         _echo_json(results)
     else:
-        for r in results:
-            for problem in r["problems"]:
-                click.echo(f"{r['env']}: broken: {problem}", err=True)
-            d = r["drift"] or {}
-            if any(d.values()):
-                click.echo(f"{r['env']}: drift since install: " + "; ".join(
-                    f"{k} {', '.join(v)}" for k, v in d.items() if v), err=True)
-            click.echo(f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}")
-    ctx.exit(EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED)
+        for line, diagnostic in render.verify_lines(results):
+            click.echo(line, err=diagnostic)
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_FAILED
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 def envs(as_json):
     """The envs nlpsetup manages, with tool, Python, status and size."""
-    from nlpsetup import envinfo
+    from nlpsetup import envinfo, render
 
-    store = _store()
-    pending = set(store.pending())
-    rows = [envinfo.status(store.path(n), pending=n in pending).to_dict() for n in store.names()]
-    if as_json:
-        _echo_json(rows)
-        return
-    if not rows:
-        click.echo("no envs yet: nlpsetup install TOOL")
-    for r in rows:
-        size = f"{r['size_bytes'] / 1e6:,.0f} MB" if r["size_bytes"] is not None else "?"
-        click.echo(f"{r['name']:<20} {', '.join(r['tools']) or '-':<28} Python {r['python'] or '?':<8} "
-                   f"{r['status']:<11} {size:>9}")
-        for p in r["problems"]:
-            click.echo(f"    {p}")
+    rows = envinfo.statuses(_store())
+    _echo_json(rows) if as_json else click.echo(render.envs_text(rows))
 
 
 @cli.command()
 @click.argument("env")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
-def remove(env, yes, no_wait):
+@json_option
+def remove(env, yes, no_wait, as_json):
     """Delete an env and everything in it."""
     store = _store()
-    path = _existing_env(store, env)
+    path = store.existing(env)
     if not yes:
-        if not sys.stdin.isatty():
+        if as_json or not sys.stdin.isatty():
             raise NlpsetupError(f"removing {env} needs confirmation", hint=f"run: nlpsetup remove {env} --yes")
         click.confirm(f"remove env {env} at {path}?", abort=True)
-    with store.lock(env, wait=not no_wait, on_wait=lambda: click.echo(f"waiting for another nlpsetup on {env}...", err=True)):
-        store.recover(env)
-        if path.exists():
-            store.remove(env)
-    click.echo(f"removed {env}")
+    store.remove_env(env, wait=not no_wait, on_wait=lambda: click.echo(f"waiting for another nlpsetup on {env}...", err=True))
+    _echo_json({"removed": env, "path": str(path)}) if as_json else click.echo(f"removed {env}")
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("env")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
-@click.pass_context
-def run(ctx, env, command):
-    """Run COMMAND with ENV active (PATH and VIRTUAL_ENV set); its exit code is passed through.
+def run(env, command):
+    """Run COMMAND with ENV active (PATH and VIRTUAL_ENV set). nlpsetup becomes the command, so
+    signals reach it and its exit status is yours (128+N when a signal N killed it).
 
     Example: nlpsetup run sp -- python -c "import spacy"."""
-    import shutil
-    import subprocess
+    from nlpsetup import proc
+    from nlpsetup.env import Env
 
-    from nlpsetup import smoke
-
-    if command and command[0] == "--":
-        command = command[1:]
-    if not command:
-        raise NlpsetupError("name a command to run", hint=f"for example: nlpsetup run {env} -- python")
-    store = _store()
-    path = _existing_env(store, env)
-    environ = smoke.environ_for(path)
-    exe = shutil.which(command[0], path=environ["PATH"])
-    if exe is None:
-        raise NlpsetupError(f"{command[0]}: command not found in env {env} or on PATH",
-                            hint=f"see what the env has: ls {smoke.env_bin(path)}")
-    try:
-        code = subprocess.call([exe, *command[1:]], env=environ)
-    except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
-    ctx.exit(code)
+    argv, environ = Env.at(_store().existing(env)).command(command[1:] if command[:1] == ("--",) else command)
+    return proc.replace_process(argv, environ)
 
 
 @cli.command()
@@ -510,306 +303,68 @@ def run(ctx, env, command):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
 def lock(env, output):
     """The env's exact pins, with the interpreter and platform it was built for."""
-    from nlpsetup import lockfile, manifest
+    from nlpsetup import lockfile
 
-    store = _store()
-    path = _existing_env(store, env)
-    try:
-        data = lockfile.from_manifest(manifest.read(path))
-    except manifest.ManifestError as exc:
-        raise NlpsetupError(f"cannot lock {env}: {exc}", hint=f"rebuild it: nlpsetup install ... --name {env} --force") from None
-    if output:
-        manifest.write_json_atomic(Path(output), data)
-        click.echo(f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})")
-    else:
-        _echo_json(data)
+    data = lockfile.of_env(_store().existing(env))
+    _echo_json(data) if not output else click.echo(lockfile.write(output, data))
 
 
 @cli.command()
 @click.argument("tool", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.option("--quick", is_flag=True, help="Skip the slow checks (index probe, smoke checks, pip check).")
 @click.option("--fix", "do_fix", is_flag=True, help="Recover interrupted installs and remove half-built envs.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write a Markdown report, ready to paste into an issue.")
-@click.pass_context
-def doctor(ctx, tool, as_json, quick, do_fix, report):
+def doctor(tool, as_json, quick, do_fix, report):
     """Diagnose the host and every env (or, with TOOL, each constraint of its recipe).
 
     Exit 0 with no failure (warnings allowed), 1 with at least one."""
-    import datetime as dt
+    from pathlib import Path
 
-    from nlpsetup import __version__, paths, render
-    from nlpsetup import doctor as doc
-    from nlpsetup.envstore import EnvStore
-    from nlpsetup.execute import reachable
-    from nlpsetup.redact import is_secret_name, mask_env
+    from nlpsetup import diagnose, doctor, render
+    from nlpsetup.redact import mask_env
 
-    book = _book()
     host = _host()
-    if tool:
-        groups = [(f"Recipe {tool}", doc.tool_checks(_find(book, tool), host))]
-    else:
-        root = paths.checked_home()
-        store = EnvStore(root)
-        biggest = max((v.size_mb or 0 for r in book.recipes.values() for v in r.variants), default=0)
-        host_findings = doc.host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=_tool_versions(host),
-                                        probe_index=None if quick else lambda u: reachable(u, timeout=3))
-        env_findings = doc.env_checks(store, quick=quick)
-        groups = [("Host", host_findings), ("Envs", env_findings)]
-        if do_fix:
-            for line in doc.fix(store, env_findings):
-                click.echo(f"fixed: {line}" if not line.split(": ", 1)[-1].startswith("not changed") else line, err=True)
-            groups[1] = ("Envs", doc.env_checks(store, quick=quick))
-    findings = [f for _, fs in groups for f in fs]
+    result = doctor.run(_book(), host, None if tool else _home(checked=True), tool=tool, quick=quick, do_fix=do_fix)
+    for line in result.fixed:
+        click.echo(line if "not changed" in line else f"fixed: {line}", err=True)
     if report:
-        relevant = {k: v for k, v in os.environ.items()
-                    if k.startswith(("PIP_", "UV_", "NLPSETUP_", "CUDA", "HF_", "CONDA", "VIRTUAL_ENV", "PYTHON"))
-                    or k.upper().endswith("_PROXY") or is_secret_name(k)}
-        Path(report).write_text(render.doctor_markdown(host.to_dict(), groups, mask_env(relevant),
-                                                       _last_failure(paths.home()), __version__))
+        Path(report).write_text(render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
+                                                       diagnose.last_failure(_home() / "logs"), __version__))
         click.echo(f"wrote {report}", err=True)
-    if as_json:
-        _echo_json({"schema_version": doc.SCHEMA_VERSION, "summary": doc.summary(findings),
-                    "checks": [f.to_dict() for f in findings]})
-    else:
-        click.echo(render.doctor_text(groups))
-        s = doc.summary(findings)
-        click.echo(f"{s['ok']} ok, {s['warning']} warning(s), {s['failure']} failure(s)")
-    ctx.exit(EXIT_FAILED if any(f.status == "failure" for f in findings) else EXIT_OK)
-
-
-def _tool_versions(host) -> dict:
-    from importlib import metadata
-
-    from nlpsetup import backends, proc
-
-    out = {}
-    for name in ("pip", "virtualenv"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    uv = backends.find_uv()
-    words = proc.capture([uv, "--version"], env=dict(os.environ), timeout=10)[1].split() if uv else []
-    out["uv"] = words[1] if len(words) > 1 else None  # "uv 0.13.9 (x86_64-unknown-linux-gnu)"
-    return out
-
-
-def _last_failure(root) -> dict | None:
-    """The newest install log that ended in a failure or an interrupt: its plan and its tail."""
-    logs = sorted((root / "logs").glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True) if (root / "logs").is_dir() else []
-    for log in logs[:50]:
-        try:
-            lines = log.read_text(errors="replace").splitlines()
-        except OSError:
-            continue
-        if any(line.startswith(("# failed", "# interrupted")) for line in lines[-5:]):
-            plan = "\n".join(ln for ln in lines if ln.startswith(("# nlpsetup", "$ ", "## ")))
-            return {"log": str(log), "plan": plan, "tail": lines[-40:]}
-    return None
-
-
-def _matrix(tools, python, platform, compute, runner, provider="github"):
-    from nlpsetup import matrix as mx
-
-    book = _book()
-    recipes = [_find(book, t) for t in tools] if tools else list(book.recipes.values())
-    pythons, platforms, runners = mx.parse_options(python, platform, runner)
-    return mx.build(recipes, pythons, platforms, compute=compute, runners=runners, provider=provider)
-
-
-@cli.command()
-@click.argument("tools", nargs=-1)
-@click.option("--python", default="supported", show_default=True, help="Comma-separated versions, or 'supported'.")
-@click.option("--platform", default="linux", show_default=True, help="Comma-separated: linux, macos, windows.")
-@click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
-@click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
-def matrix(tools, python, platform, compute, fmt, runner):
-    """Every (tool, python, platform) cell the recipes allow, with the variant each resolves to.
-
-    Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
-    from nlpsetup import matrix as mx
-
-    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github")
-    if fmt == "json":
-        _echo_json(m.to_dict())
-        return
-    click.echo(mx.github(m) if fmt == "github" else mx.gitlab(m), nl=fmt == "github")
-    for x in m.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
-
-
-@cli.group()
-def ci() -> None:
-    """CI workflows made from the recipes."""
-
-
-@ci.command("init")
-@click.argument("tools", nargs=-1)
-@click.option("--provider", type=click.Choice(["github", "gitlab"]), default="github", show_default=True)
-@click.option("-o", "--output", help="Where to write, '-' for stdout (default: the provider's usual path).")
-@click.option("--python", default="supported", show_default=True)
-@click.option("--platform", default="linux", show_default=True)
-@click.option("--install-spec", help="What the workflow pip-installs (default: this nlpsetup, pinned).")
-@click.option("--check", is_flag=True, help="Verify that the install spec resolves (pip download --no-deps).")
-@click.option("--force", is_flag=True, help="Overwrite an existing file that differs.")
-def ci_init(tools, provider, output, python, platform, install_spec, check, force):
-    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it."""
-    from nlpsetup import __version__, ciworkflow
-
-    book = _book()
-    recipes = [_find(book, t) for t in tools] if tools else list(book.recipes.values())
-    opts = ciworkflow.Options(tuple(tools), provider, python, platform, install_spec, output, force, check)
-    if check:  # before writing: a workflow whose first step cannot install nlpsetup is no use
-        click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
-    w = ciworkflow.write(opts, recipes, __version__)
-    for x in w.matrix.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
-    if w.status == "differs":
-        click.echo(w.diff)
-        raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
-    if w.status == "stdout":
-        click.echo(w.text, nl=False)
-        return
-    size = f"{len(w.matrix.include)} cells in {w.jobs} job{'s' if w.jobs != 1 else ''}"
-    click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
+    _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result))
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 @cli.command("host")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (usable as --host-file).")
+@json_option
 def host_cmd(as_json: bool) -> None:
     """The facts nlpsetup detected about this machine."""
+    from nlpsetup import render
+
     h = _host()
-    data = h.to_dict()
-    if as_json:
-        _echo_json(data)
-        return
-    click.echo(f"host     {h.describe()}")
-    for p in h.pythons:
-        click.echo(f"python   {p.describe()}")
-    g = h.gpu
-    click.echo(f"gpu      driver {g.driver}, " + ", ".join(f"{x.name} (sm {x.compute_capability})" for x in g.gpus)
-               if g.driver else f"gpu      none ({g.error or 'no NVIDIA driver'})")
-    for name, path in h.tools:
-        click.echo(f"tool     {name}: {path}")
-    idx = data["index"]
-    click.echo(f"index    {idx['index_url'] or 'PyPI (default)'}" + (f" + {' '.join(idx['extra_index_urls'])}" if idx["extra_index_urls"] else ""))
+    _echo_json(h.to_dict()) if as_json else click.echo(render.host_text(h))
 
 
-@cli.group()
-def recipe() -> None:
-    """Work with recipe files."""
-
-
-@recipe.command("check")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.pass_context
-def recipe_check(ctx, files) -> None:
-    """Validate recipe files: exit 0 when all are valid, 2 otherwise, with every problem listed."""
-    from pathlib import Path
-
-    from nlpsetup.errors import RecipeError
-    from nlpsetup.recipes import load_file
-
-    bad = 0
-    for f in files:
-        try:
-            r = load_file(Path(f))
-        except RecipeError as exc:
-            bad += 1
-            for problem in exc.problems:
-                click.echo(f"{exc.path}: {problem}", err=True)
-            continue
-        click.echo(f"{f}: ok ({r.name}, {len(r.variants)} variant(s))")
-    ctx.exit(EXIT_USAGE if bad else EXIT_OK)
-
-
-@recipe.command("test")
-@click.argument("targets", nargs=-1)
-@click.option("--all", "all_recipes", is_flag=True, help="Test every recipe.")
-@click.option("--all-variants", is_flag=True, help="Test every variant, not only the one this host picks.")
-@click.option("--variant-only", "variant_only", help="Test this variant only.")
-@click.option("--python", "pythons", help="Comma-separated Python versions, or 'all' for every one on this machine.")
-@click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True)
-@click.option("--plan-only", is_flag=True, help="Record what would be built, without building.")
-@click.option("--record", type=click.Path(dir_okay=False), help="Merge the results into this JSON file.")
-@click.option("--markdown", type=click.Path(dir_okay=False), help="Write the whole record as a Markdown table.")
-@click.option("--json", "as_json", is_flag=True, help="Print this run's rows as JSON.")
-@click.pass_context
-def recipe_test(ctx, targets, all_recipes, all_variants, variant_only, pythons, backend, plan_only, record, markdown,
-                as_json):
-    """Build each variant's env in a temporary home, run its smoke checks, record the result and
-    remove the env. TARGETS are tool names or recipe files."""
-    from nlpsetup import paths, progress, recipetest
-    from nlpsetup.recipes import load_file
-
-    book = _book()
-    if all_recipes:
-        recipes = list(book.recipes.values())
-    elif targets:
-        recipes = [load_file(Path(t)) if t.endswith(".toml") else _find(book, t) for t in targets]
-    else:
-        raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
-    host = _host()
-    if pythons == "all":
-        py_list = sorted({p.minor for p in host.pythons if p.version >= "3"}, key=lambda v: tuple(map(int, v.split("."))))
-    else:
-        py_list = [p.strip() for p in pythons.split(",")] if pythons else None
-    root = paths.checked_home()
-    reporter = progress.QuietReporter() if as_json else progress.TermReporter()
-    rows = []
-    for r in recipes:
-        if not as_json:
-            click.echo(f"== {r.name}", err=True)
-        rows += recipetest.run(r, host, all_variants=all_variants, pythons=py_list, backend=backend,
-                               reporter=reporter, keep_logs=paths.logs_dir(root), build=not plan_only,
-                               only=variant_only)
-    if record:
-        merged = recipetest.merge(Path(record), rows)
-        if markdown:
-            Path(markdown).write_text(recipetest.markdown(merged))
-    elif markdown:
-        Path(markdown).write_text(recipetest.markdown(rows))
-    if as_json:
-        _echo_json(rows)
-    else:
-        for row in rows:
-            click.echo(f"{row['tool']:<26} {row.get('variant') or '-':<14} {row.get('python') or '-':<8} "
-                       f"{row['result']:<8} {row.get('detail') or ''}"[:200])
-    ctx.exit(EXIT_FAILED if any(r["result"] == "fail" for r in rows) else EXIT_OK)
-
-
-@recipe.command("outdated")
-@click.argument("tools", nargs=-1)
-@click.option("--index-url", help="Index to ask (default: pip's configured index, else PyPI).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def recipe_outdated(tools, index_url, as_json):
-    """Releases on the index newer than each recipe knows, with their real requirements."""
-    from nlpsetup import outdated
-    from nlpsetup.host import pip_index_settings
-
-    book = _book()
-    recipes = [_find(book, t) for t in tools] if tools else list(book.recipes.values())
-    index = index_url or pip_index_settings(dict(os.environ)).index_url or outdated.PYPI
-    rows = [row for r in recipes for row in outdated.check(r, index)]
-    if as_json:
-        _echo_json(rows)
-        return
-    for row in rows:
-        if "error" in row:
-            click.echo(f"{row['tool']:<26} {row['package']:<24} cannot check: {row['error']}")
-        elif row["covered"]:
-            click.echo(f"{row['tool']:<26} {row['package']:<24} up to date ({row['newest']})")
-        else:
-            click.echo(f"{row['tool']:<26} {row['package']:<24} {row['newest']} is newer than the recipe knows "
-                       f"({row['newest_known']}); Requires-Python {row['requires_python'] or '?'}, "
-                       f"{len(row['requires_dist'])} requirements (from {row['metadata_from']})")
+# The commands for recipe authors and CI maintainers live beside this module, in the same shape.
+from nlpsetup import cli_authors  # noqa: E402,F401  (registers `matrix`, `ci` and `recipe` on `cli`)
 
 
 def main() -> None:
+    args = sys.argv[1:]
+    as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
     try:
-        cli.main(prog_name="nlpsetup")
-    except KeyboardInterrupt:  # pragma: no cover - interrupted before click took over
-        sys.stderr.write("nlpsetup: interrupted\n")
+        code = cli.main(prog_name="nlpsetup", standalone_mode=False)
+    except click.ClickException as exc:  # bad usage, caught by click before any command ran
+        if as_json:
+            _echo_json(_error_doc(exc.format_message(), "see: nlpsetup --help", exc.exit_code))
+        else:
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("nlpsetup: aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:  # interrupted before click took over
+        click.echo("nlpsetup: interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

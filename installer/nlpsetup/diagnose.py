@@ -42,3 +42,20 @@ def diagnose(lines: list[str] | tuple[str, ...]) -> str | None:
 
 TIMEOUT_DIAGNOSIS = ("the step ran past its time limit: pip's resolver may be backtracking; "
                      "pin tighter in the recipe, or raise the limit with --step-timeout")
+
+
+def last_failure(logs_dir) -> dict | None:
+    """The newest install log that ended in a failure or an interrupt: its plan and its tail."""
+    try:
+        logs = sorted(logs_dir.glob("*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return None
+    for log in logs[:50]:
+        try:
+            lines = log.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        if any(line.startswith(("# failed", "# interrupted")) for line in lines[-5:]):
+            plan = "\n".join(ln for ln in lines if ln.startswith(("# nlpsetup", "$ ", "## ")))
+            return {"log": str(log), "plan": plan, "tail": lines[-40:]}
+    return None

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nlpsetup import envinfo, gpu, manifest, resolve, smoke
+from nlpsetup.env import Env, interpreter_runs
 from nlpsetup.envstore import EnvStore
 from nlpsetup.host import Host
 from nlpsetup.recipes import Recipe, fmt_spec
@@ -33,12 +34,10 @@ class Finding:
     message: str
     fix: str = ""
     env: str | None = None
+    path: str | None = None  # the file or folder the finding is about, for --fix to act on
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if self.env is None:
-            d.pop("env")
-        return d
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("env", "path")}
 
 
 # --- host ---------------------------------------------------------------------------------
@@ -180,7 +179,7 @@ def env_checks(store: EnvStore, *, quick: bool) -> list[Finding]:
         leftovers = []
     for p in leftovers:
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
-                           "nlpsetup doctor --fix removes it"))
+                           "nlpsetup doctor --fix removes it", path=str(p)))
     names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
         for findings in pool.map(lambda n: _one_env(store.path(n), quick), names):
@@ -193,7 +192,7 @@ def _one_env(path: Path, quick: bool) -> list[Finding]:
     try:
         data = manifest.read(path)
     except manifest.ManifestError as exc:
-        if not (path / "pyvenv.cfg").exists():
+        if not Env.at(path).is_venv():
             return [Finding("env.half-built", FAILURE, f"{name} is half-built (no manifest, no interpreter): {exc}",
                             "nlpsetup doctor --fix removes it", name)]
         return [Finding("env.manifest", FAILURE, f"{name}: {exc}",
@@ -201,12 +200,12 @@ def _one_env(path: Path, quick: bool) -> list[Finding]:
     interp = data.get("interpreter", {})
     env_python = interp.get("env_python", "")
     rebuild = f"nlpsetup install {' '.join(t['request'] for t in data.get('tools', []))} --name {name} --force"
-    exists = os.path.exists(env_python) and (quick or envinfo.interpreter_runs(env_python))
+    exists = os.path.exists(env_python) and (quick or interpreter_runs(env_python))
     if not exists:
         return [Finding("env.interpreter", FAILURE, f"{name}: its interpreter no longer runs "
                         f"({interp.get('path') or env_python}; was that Python removed?)", f"rebuild it: {rebuild}", name)]
     out = [Finding("env.interpreter", OK, f"{name}: Python {interp.get('version')} runs", env=name)]
-    current = envinfo.distributions(env_python, path)
+    current = Env.at(path).distributions()
     if current is not None:
         d = envinfo.drift(data.get("distributions", {}), current)
         if any(d.values()):
@@ -232,7 +231,7 @@ def _pip_check(path: Path, env_python: str, backend: str | None) -> Finding:
     from nlpsetup import backends, proc
 
     uv = backends.find_uv()
-    if (path / "bin" / "pip").exists() or (path / "Scripts" / "pip.exe").exists():
+    if Env.at(path).script("pip").exists():
         argv = [env_python, "-m", "pip", "check"]
     elif uv:
         argv = [uv, "pip", "check", "--python", env_python]
@@ -256,12 +255,12 @@ def fix(store: EnvStore, findings: list[Finding]) -> list[str]:
         if f.id == "env.half-built" and f.env:
             path = store.path(f.env)
             with store.lock(f.env):
-                if path.exists() and not manifest.path_of(path).exists() and not (path / "pyvenv.cfg").exists():
+                if path.exists() and not manifest.path_of(path).exists() and not Env.at(path).is_venv():
                     shutil.rmtree(path, ignore_errors=True)
                     done.append(f"{f.env}: removed the half-built env")
         elif f.id == "env.leftover":
-            p = Path(f.message.rsplit(": ", 1)[-1])
-            if p.exists() and p.parent == store.envs:
+            p = Path(f.path or "")
+            if f.path and p.exists() and p.parent == store.envs:
                 shutil.rmtree(p, ignore_errors=True)
                 done.append(f"removed {p}")
         elif f.status == FAILURE and f.id in ("env.interpreter", "env.manifest", "env.smoke"):
@@ -324,3 +323,52 @@ def _soften(findings: list[Finding], fits: bool) -> list[Finding]:
 
 def summary(findings: list[Finding]) -> dict[str, int]:
     return {s: sum(f.status == s for f in findings) for s in (OK, WARNING, FAILURE)}
+
+
+@dataclass
+class Report:
+    """What `nlpsetup doctor` found: groups of findings, and what --fix did."""
+
+    groups: list[tuple[str, list[Finding]]]
+    fixed: list[str]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for _, fs in self.groups for f in fs]
+
+    @property
+    def failed(self) -> bool:
+        return any(f.status == FAILURE for f in self.findings)
+
+    def to_dict(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "summary": summary(self.findings),
+                "checks": [f.to_dict() for f in self.findings], "fixed": self.fixed}
+
+
+def run(book, host: Host, home: Path | None, *, tool: str | None = None, quick: bool = False,
+        do_fix: bool = False) -> Report:
+    """The host and every env, or with `tool`, each constraint of its recipe."""
+    from nlpsetup import backends
+    from nlpsetup.execute import reachable
+
+    if tool:
+        return Report([(f"Recipe {tool}", tool_checks(book.get(tool), host))], [])
+    store = EnvStore(home)
+    biggest = max((v.size_mb or 0 for r in book.recipes.values() for v in r.variants), default=0)
+    host_findings = host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=backends.tool_versions(),
+                                probe_index=None if quick else lambda u: reachable(u, timeout=3))
+    env_findings = env_checks(store, quick=quick)
+    fixed = []
+    if do_fix:
+        fixed = fix(store, env_findings)
+        env_findings = env_checks(store, quick=quick)
+    return Report([("Host", host_findings), ("Envs", env_findings)], fixed)
+
+
+def report_env(environ) -> dict[str, str]:
+    """The variables a paste-ready report shows (masked by the caller's renderer)."""
+    from nlpsetup.redact import is_secret_name
+
+    return {k: v for k, v in environ.items()
+            if k.startswith(("PIP_", "UV_", "NLPSETUP_", "CUDA", "HF_", "CONDA", "VIRTUAL_ENV", "PYTHON"))
+            or k.upper().endswith("_PROXY") or is_secret_name(k)}

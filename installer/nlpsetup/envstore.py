@@ -21,7 +21,7 @@ from pathlib import Path
 
 from nlpsetup import faults
 from nlpsetup.errors import EXIT_FAILED, NlpsetupError
-from nlpsetup.manifest import write_json_atomic
+from nlpsetup.files import write_json_atomic
 
 
 class EnvBusy(NlpsetupError):
@@ -43,6 +43,25 @@ class EnvStore:
 
     def path(self, name: str) -> Path:
         return self.envs / name
+
+    def existing(self, name: str) -> Path:
+        """The folder of an env the user named, or an error listing the envs there are."""
+        from nlpsetup.resolve import check_env_name
+
+        check_env_name(name)
+        path = self.path(name)
+        if not path.is_dir():
+            names = self.names()
+            hint = f"envs here: {', '.join(names)}" if names else "there are no envs yet: nlpsetup install TOOL"
+            raise NlpsetupError(f"no env named {name!r}", hint=hint)
+        return path
+
+    def remove_env(self, name: str, *, wait: bool = True, on_wait: Callable[[], None] | None = None) -> None:
+        """Remove an env under its lock, finishing any interrupted change of it first."""
+        with self.lock(name, wait=wait, on_wait=on_wait):
+            self.recover(name)
+            if self.path(name).exists():
+                self.remove(name)
 
     def names(self) -> list[str]:
         try:
@@ -205,3 +224,13 @@ def _remove_tree(path: Path) -> None:
     trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def recover_interrupted(home: Path) -> list[Recovery]:
+    """Finish what a killed nlpsetup left half-done (its journal says what), before anything else."""
+    try:
+        if not any((home / "journal").iterdir()):
+            return []
+    except OSError:
+        return []  # no journal folder: nothing was interrupted (the common, cheap case)
+    return EnvStore(home).recover_all()

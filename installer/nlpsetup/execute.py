@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from nlpsetup import __version__, backends, diagnose, faults, manifest, proc, smoke
+from nlpsetup.env import Env
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
 from nlpsetup.host import Host
@@ -151,6 +152,7 @@ class _Runner:
         self.backend, self.uv_path, self.opts, self.reporter, self.log = backend, uv_path, opts, reporter, log
         self.records = records
         self.env_python = plans[0].env_python
+        self.env = Env.at(env_path)
         self.smoke_results: list[smoke.CheckResult] = []
         self.torch_index: str | None = plans[0].torch_index
         self.interpreter = plans[0].python.path
@@ -173,7 +175,7 @@ class _Runner:
             elif step.name == "create":
                 self._create(step)
                 if constraints:
-                    (self.env_path / "nlpsetup-constraints.txt").write_text("\n".join(constraints) + "\n")
+                    self.env.constraints_path.write_text("\n".join(constraints) + "\n")
             else:
                 argv = list(step.argv)
                 if step.name == "framework":
@@ -218,38 +220,18 @@ class _Runner:
         self.interpreter = out.strip().splitlines()[-1]
 
     def _create(self, step: Step) -> None:
-        target = self.interpreter or step.argv[0]
-        if step.argv[0] != "virtualenv":  # the target's own `-m venv`, or conda for --via conda
-            self._run(step, [target, *step.argv[1:]])
-        elif self.backend == "uv":
+        if step.method == "conda":  # conda brings its own Python: the plan's command as it is
+            self._run(step, list(step.argv))
+            return
+        # The interpreter found (or fetched by uv) on this host; else the one the plan names.
+        target = self.interpreter or (step.argv[0] if step.method == "venv" else step.argv[-2])
+        if step.method == "virtualenv" and self.backend == "uv":
             # The uv runner creates the env with uv's own venv: the same layout as virtualenv's
             # (no pip seeded; uv installs), in a tenth of the time.
-            self._run(replace(step, description=step.description.replace("with virtualenv", "with uv venv")),
-                      [self.uv_path, "venv", "--quiet", "--python", target, str(self.env_path)])
+            step = replace(step, description=step.description.replace("with virtualenv", "with uv venv"))
+            self._run(step, self.env.create_argv("uv", target, uv=self.uv_path))
         else:
-            self._virtualenv(step, target)
-
-    def _virtualenv(self, step: Step, target: str) -> None:
-        """virtualenv through its API (it runs in this process, so it is timed and logged here)."""
-        self.reporter.step_start(step.name, step.description)
-        self.log.write(f"\n## create: {step.description}\n")
-        argv = [str(self.env_path), "--python", target, "--no-periodic-update"]
-        self.log.write(f"$ virtualenv {' '.join(argv)}  (virtualenv's API)\n")
-        start = time.monotonic()
-        try:
-            from virtualenv import cli_run
-
-            cli_run(argv, setup_logging=False)
-            ok, detail = True, ""
-        except (Exception, SystemExit) as exc:  # virtualenv reports bad interpreters this way
-            ok, detail = False, f"virtualenv could not create the env: {exc}"
-        seconds = time.monotonic() - start
-        self.log.write(f"# {'ok' if ok else detail} after {seconds:.1f} s\n")
-        self.records.append({"name": "create", "argv": ["virtualenv", *argv], "seconds": round(seconds, 2),
-                             "returncode": 0 if ok else 1, "timed_out": False})
-        self.reporter.step_end("create", ok, seconds)
-        if not ok:
-            raise StepFailed("create", None, detail, "check the interpreter with: nlpsetup host")
+            self._run(step, self.env.create_argv(step.method or "virtualenv", target))
 
     def _torch_source(self, argv: list[str]) -> list[str]:
         """PyTorch's index (or its mirror), or PyPI's default build when it cannot be reached."""
@@ -283,38 +265,13 @@ class _Runner:
         return self.smoke_results
 
     def distributions(self) -> dict[str, str]:
-        from nlpsetup.envinfo import distributions
-
-        return distributions(self.env_python, self.env_path) or {}
+        return self.env.distributions() or {}
 
 
 def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
-    """Whether an index answers at all (any HTTP status counts: the server is there)."""
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+    from nlpsetup import web
 
-        path = Path(unquote(urlparse(url).path))
-        return (path.is_dir(), "no such folder" if not path.is_dir() else "")
-    import base64
-    import urllib.error
-    import urllib.request
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    headers = {}
-    if parts.username is not None:  # urllib cannot take userinfo in the URL: send it as basic auth
-        user, password = unquote(parts.username), unquote(parts.password or "")
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
-    try:
-        request = urllib.request.Request(urlunsplit(parts), method="HEAD", headers=headers)
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True, ""
-    except urllib.error.HTTPError:
-        return True, ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, mask_text(str(reason))
+    return web.reachable(url, timeout)
 
 
 def _present(env_path: Path, plans: list[Plan]) -> str | None:
@@ -331,7 +288,8 @@ def _present(env_path: Path, plans: list[Plan]) -> str | None:
 
 
 def _is_ours(env_path: Path) -> bool:
-    return manifest.path_of(env_path).exists() or (env_path / "pyvenv.cfg").exists()
+    env = Env.at(env_path)
+    return env.manifest_path.exists() or env.is_venv()
 
 
 def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,

@@ -19,7 +19,6 @@ import functools
 import os as _os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -262,14 +261,13 @@ Run = Callable[[list[str], float], tuple[int, str]]
 
 
 def _run(argv: list[str], timeout: float) -> tuple[int, str]:
+    from nlpsetup import proc
+
     try:
-        # argv is fixed by this module (nvidia-smi plus constant flags), never user text.
-        proc = subprocess.run(  # noqa: S603
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as e:
-        raise TimeoutError(f"{argv[0]} did not answer within {timeout:g}s") from e
-    return proc.returncode, proc.stdout
+        # stderr merged: nvidia-smi prints its failures ("couldn't communicate...") there or on stdout.
+        return proc.capture(argv, env=proc.child_env(), timeout=timeout, merge_stderr=True, raise_timeout=True)
+    except proc.QueryTimeout as e:
+        raise TimeoutError(str(e)) from None
 
 
 def _read_text(path: str) -> str | None:

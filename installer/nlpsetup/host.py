@@ -170,6 +170,18 @@ def simulate(host: Host, *, os_name: str | None = None, arch: str | None = None)
     )
 
 
+def load(home: Path, *, os_name: str | None = None, arch: str | None = None, host_file: str | None = None) -> Host:
+    """This machine (detected), or the one a --host-file describes, as --platform/--arch see it."""
+    if host_file:
+        from nlpsetup.files import read_json
+
+        data = read_json(host_file, "--host-file", "pass a file written by: nlpsetup host --json")
+        host = Host.from_dict(data, source=f"--host-file {host_file}")
+    else:
+        host = detect(home, home / "cache")
+    return simulate(host, os_name=os_name, arch=arch)
+
+
 # --- detection (the edge: everything that touches the real machine) ----------------------------
 
 

@@ -57,10 +57,19 @@ def read(cache_dir: Path, cache_key: str) -> dict | None:
 
 
 def write(cache_dir: Path, cache_key: str, value: dict) -> None:
+    from nlpsetup.files import write_json_atomic
+
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f"{_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps({"key": cache_key, "value": value}))
-        os.replace(tmp, cache_dir / _FILE)
+        write_json_atomic(cache_dir / _FILE, {"key": cache_key, "value": value}, durable=False)
     except OSError:
         pass  # an unwritable cache only costs time
+
+
+def rows(home: Path, recipe_dirs: list[Path], compute) -> dict:
+    """The list rows from the cache when nothing they depend on changed, else computed and kept."""
+    cache_key = key(recipe_dirs)
+    value = read(home / "cache", cache_key)
+    if value is None:
+        value = compute()
+        write(home / "cache", cache_key, value)
+    return value

@@ -39,6 +39,24 @@ def from_manifest(data: dict) -> dict:
     }
 
 
+def of_env(env_path: Path) -> dict:
+    """The lock of an installed env, read from its manifest."""
+    from nlpsetup import manifest
+
+    try:
+        return from_manifest(manifest.read(env_path))
+    except (manifest.ManifestError, KeyError, TypeError, AttributeError) as exc:
+        raise NlpsetupError(f"cannot lock {env_path.name}: {exc}",
+                            hint=f"rebuild it: nlpsetup install ... --name {env_path.name} --force") from None
+
+
+def write(output: str, data: dict) -> str:
+    from nlpsetup.files import write_json_atomic
+
+    write_json_atomic(Path(output), data)
+    return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
+
+
 def check(lock: object, source: str) -> dict:
     if not isinstance(lock, dict) or lock.get("kind") != KIND:
         raise NlpsetupError(f"{source} is not an nlpsetup lock", hint="write one with: nlpsetup lock ENV -o FILE")

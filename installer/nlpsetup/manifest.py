@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from nlpsetup.files import write_json_atomic
+
 SCHEMA_VERSION = 1
-NAME = "nlpsetup.json"
+
 
 
 class ManifestError(Exception):
@@ -15,19 +16,9 @@ class ManifestError(Exception):
 
 
 def path_of(env_path: Path) -> Path:
-    return env_path / NAME
+    from nlpsetup.env import Env
 
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temporary file beside the target, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    return Env.at(env_path).manifest_path
 
 
 def write(env_path: Path, data: dict) -> None:

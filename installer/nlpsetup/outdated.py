@@ -11,15 +11,14 @@ import email.parser
 import html.parser
 import json
 import re
-import urllib.request
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from nlpsetup import web
 from nlpsetup.recipes import Recipe
 from nlpsetup.redact import mask_text
 
@@ -47,20 +46,9 @@ class _Links(html.parser.HTMLParser):
                 self.links.append((a["href"], a))
 
 
-def _fetch(url: str, accept: str | None = None, timeout: float = 30) -> tuple[bytes, str]:
-    if url.startswith("file://"):
-        path = Path(unquote(urlparse(url).path))
-        if path.is_dir():
-            path = path / "index.html"
-        return path.read_bytes(), "text/html"
-    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return r.read(), r.headers.get("Content-Type", "")
-
-
 def files(index_url: str, project: str) -> list[File]:
     page = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
-    body, ctype = _fetch(page, "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
+    body, ctype = web.get(page, accept="application/vnd.pypi.simple.v1+json, text/html;q=0.1")
     out = []
     if "json" in ctype:
         for f in json.loads(body).get("files", []):
@@ -93,7 +81,7 @@ def files(index_url: str, project: str) -> list[File]:
 def wheel_metadata(f: File) -> dict:
     """Requires-Python and Requires-Dist from the wheel's METADATA."""
     if f.metadata:
-        raw, _ = _fetch(f.url + ".metadata")
+        raw, _ = web.get(f.url + ".metadata")
     elif f.url.startswith("file://") and f.filename.endswith(".whl"):
         with zipfile.ZipFile(unquote(urlparse(f.url).path)) as z:
             name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
@@ -116,7 +104,7 @@ def check(recipe: Recipe, index_url: str) -> list[dict]:
         specs = [x.main_requirement.specifier for x in recipe.variants if canonicalize_name(x.main) == pkg]
         try:
             found = [f for f in files(index_url, pkg) if not f.version.is_prerelease]
-        except Exception as exc:  # the index is unreachable, or has no such project
+        except (web.FetchError, ValueError, KeyError) as exc:  # unreachable, no such project, a bad page
             rows.append({"tool": recipe.name, "package": pkg, "error": mask_text(str(exc))})
             continue
         if not found:
@@ -134,3 +122,13 @@ def check(recipe: Recipe, index_url: str) -> list[dict]:
             "metadata_from": "wheel METADATA" if meta else "none (sdist only)",
         })
     return rows
+
+
+def check_all(recipes: list[Recipe], index_url: str | None = None) -> list[dict]:
+    """check() for each recipe, against --index-url, else pip's configured index, else PyPI."""
+    import os
+
+    from nlpsetup.host import pip_index_settings
+
+    index = index_url or pip_index_settings(dict(os.environ)).index_url or PYPI
+    return [row for r in recipes for row in check(r, index)]

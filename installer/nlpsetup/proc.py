@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from nlpsetup.redact import mask_argv, mask_text
@@ -40,7 +39,9 @@ def child_env(extra: Mapping[str, str] | None = None, *, venv: str | None = None
         env.pop(key, None)
     if venv:
         env["VIRTUAL_ENV"] = venv
-        bindir = str(Path(venv) / ("Scripts" if sys.platform == "win32" else "bin"))
+        from nlpsetup.env import Env
+
+        bindir = str(Env.at(venv).bin_dir)
         env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
     else:
         env.pop("VIRTUAL_ENV", None)
@@ -135,11 +136,49 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def capture(argv: Sequence[str], *, env: Mapping[str, str], timeout: float = 60) -> tuple[int, str]:
-    """Run a short query (a version, a listing) and return (returncode, stdout)."""
+class QueryTimeout(Exception):
+    """A short query did not answer in time (its process group was stopped)."""
+
+
+def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 60,
+            merge_stderr: bool = False, raise_timeout: bool = False) -> tuple[int, str]:
+    """Run a short query (a version, a listing) and return (returncode, stdout).
+
+    A program that cannot start gives (127, why); one that outlives `timeout` is stopped with its
+    process group and gives (124, why), or raises QueryTimeout when the caller must tell the two apart."""
+    argv = [str(a) for a in argv]
     try:
-        p = subprocess.run([str(a) for a in argv], env=dict(env), capture_output=True, text=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 127, str(exc)
-    return p.returncode, p.stdout
+        p = subprocess.Popen(argv, env=dict(os.environ if env is None else env), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                             text=True, encoding="utf-8", errors="replace", start_new_session=True)
+    except OSError as exc:
+        return 127, f"cannot run {argv[0]}: {exc.strerror or exc}"
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(p)
+        p.communicate()
+        if raise_timeout:
+            raise QueryTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
+        return 124, f"{argv[0]} did not answer within {timeout:g}s"
+    except BaseException:
+        stop(p)
+        raise
+    return p.returncode, out
+
+
+def replace_process(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    """Become argv (POSIX exec, as pipx run does): signals reach the command itself, and a command
+    killed by signal N ends this process the same way (the shell sees 128+N). On Windows, where
+    exec does not keep the console, run it as a child and return its exit code."""
+    argv = [str(a) for a in argv]
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(argv[0], argv, dict(env))
+    p = subprocess.Popen(argv, env=dict(env))  # pragma: no cover - Windows
+    while True:  # pragma: no cover - Windows
+        try:
+            return p.wait()
+        except KeyboardInterrupt:
+            continue  # the console sent Ctrl-C to the child too; wait for it to decide

@@ -135,3 +135,23 @@ def github_summary(outcome, plans, environ=os.environ) -> str:
         lines += ["", "<details><summary>last lines of the log</summary>", "", "~~~~",
                   *outcome.tail[-ERROR_LINES:], "~~~~", "", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def github_finish(outcome, plans, environ) -> str | None:
+    """On GitHub Actions: append the cell's summary row, and return the ::error line for a failure."""
+    if summary := environ.get("GITHUB_STEP_SUMMARY"):
+        with open(summary, "a", encoding="utf-8") as f:
+            f.write(github_summary(outcome, plans, environ))
+    if outcome.ok:
+        return None
+    return github_error(f"nlpsetup install {outcome.env} failed",
+                        outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""), outcome.tail)
+
+
+def reporter_for(environ, *, quiet: bool, verbose: bool):
+    """Quiet for --json, workflow commands on GitHub Actions, else the terminal's."""
+    if quiet:
+        return QuietReporter()
+    if environ.get("GITHUB_ACTIONS") and environ.get("CI"):
+        return GithubReporter()
+    return TermReporter(verbose=verbose)

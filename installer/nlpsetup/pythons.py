@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,33 +52,62 @@ class PythonInstall:
 
 @dataclass(frozen=True)
 class PythonRequest:
-    """What the user asked for with --python: a version prefix or an interpreter path."""
+    """What the user asked for with --python, as python-discovery reads it: a version prefix
+    (3.8, cp39, python3.12), a specifier (>=3.10), an implementation, or an interpreter path."""
 
     raw: str
     version: str | None = None
     path: str | None = None
+    specifier: str | None = None  # ">=3.10"
+    implementation: str | None = None  # "CPython", "PyPy"; None for any
+
+    @property
+    def shown(self) -> str:
+        return self.version or self.raw
 
     def matches(self, install: PythonInstall) -> bool:
         if self.path:
             return install.path is not None and os.path.realpath(install.path) == os.path.realpath(self.path)
-        return self.version is not None and (
-            install.version == self.version or install.version.startswith(self.version + ".")
-        )
+        if self.implementation and install.implementation.lower() != self.implementation.lower():
+            return False
+        return self.admits(install.version)
+
+    def admits(self, version: str) -> bool:
+        """Whether a version (3.11 or 3.11.4) is one this request accepts."""
+        if self.version and not (version == self.version or version.startswith(self.version + ".")
+                                 or self.version.startswith(version + ".")):
+            return False
+        if self.specifier:
+            from packaging.specifiers import SpecifierSet
+
+            full = version if version.count(".") >= 2 else f"{version}.0"
+            return SpecifierSet(self.specifier).contains(full, prereleases=True)
+        return True
 
 
-_VERSION_REQ = re.compile(r"^(?:(?:c?python|py|cp)-?)?(\d+(?:\.\d+){0,2})$", re.IGNORECASE)
+_IMPLEMENTATIONS = {"cp": "CPython", "cpython": "CPython", "python": None, "py": None, "pypy": "PyPy"}
 
 
 def parse_request(text: str) -> PythonRequest:
+    """Read --python the way python-discovery (virtualenv's discovery) reads a spec."""
+    from python_discovery import PythonSpec
+
     text = text.strip()
-    if m := _VERSION_REQ.match(text):
-        return PythonRequest(raw=text, version=m.group(1))
-    if os.sep in text or (os.altsep and os.altsep in text) or Path(text).exists():
+    if os.sep in text or (os.altsep and os.altsep in text) or (text and Path(text).exists()):
         return PythonRequest(raw=text, path=str(Path(text).expanduser().absolute()))
-    raise NlpsetupError(
-        f"--python {text!r} is neither a version (3.8, 3.12.1) nor a path to an interpreter",
-        hint="pass a version such as --python 3.11, or a path such as --python /usr/bin/python3.11",
-    )
+    spec = PythonSpec.from_string_spec(text) if text else None
+    impl = (spec.implementation or "python").lower() if spec else ""
+    if spec is None or spec.path or impl not in _IMPLEMENTATIONS:
+        raise NlpsetupError(
+            f"--python {text!r} is neither a Python request (3.8, cp39, python3.12, >=3.10) nor a path to an interpreter",
+            hint="pass a version such as --python 3.11, or a path such as --python /usr/bin/python3.11",
+        )
+    if spec.free_threaded:
+        raise NlpsetupError(f"--python {text!r} asks for a free-threaded build, which nlpsetup cannot tell apart yet",
+                            hint="pass the interpreter's path instead, e.g. --python /usr/bin/python3.13t")
+    version = ".".join(str(x) for x in (spec.major, spec.minor, spec.micro) if x is not None) or None
+    specifier = str(spec.version_specifier) if spec.version_specifier is not None else None
+    return PythonRequest(raw=text, version=version, specifier=specifier, implementation=_IMPLEMENTATIONS[impl])
 
 
 # --- finding candidates -------------------------------------------------------------------
@@ -145,10 +173,9 @@ def _conda_prefixes(env) -> list[Path]:
 
 
 def _py_launcher_paths() -> list[str]:  # pragma: no cover - Windows only
-    try:
-        out = subprocess.run(["py", "-0p"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
+    from nlpsetup import proc
+
+    out = proc.capture(["py", "-0p"], env=proc.child_env(), timeout=5)[1]
     return [line.split()[-1] for line in out.splitlines() if line.strip().endswith(".exe")]
 
 
@@ -184,16 +211,12 @@ def _probe(path: str, cache_dir: Path | None) -> tuple[str, str, str] | None:
         return version, info.implementation, base
     # python-discovery cannot query Pythons older than 3.6; ask them directly so that
     # the refusal can name them ("Python 2.7 ... has no venv").
-    try:
-        out = subprocess.run(
-            [path, "-c", "import sys, platform; print(platform.python_implementation()); "
-             "print('.'.join(map(str, sys.version_info[:3])))"],
-            capture_output=True, text=True, timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = out.stdout.split()
-    if out.returncode != 0 or len(lines) != 2:
+    from nlpsetup import proc
+
+    code, out = proc.capture([path, "-c", "import sys, platform; print(platform.python_implementation()); "
+                              "print('.'.join(map(str, sys.version_info[:3])))"], env=proc.child_env(), timeout=10)
+    lines = out.split()
+    if code != 0 or len(lines) != 2:
         return None
     return lines[1], lines[0], path
 
@@ -233,11 +256,10 @@ def discover(cache_dir: Path | None, env: dict[str, str] | None = None) -> tuple
         out.append(PythonInstall(version=version, implementation=impl, path=base,
                                  source=source if os.path.realpath(path) == real else _source_of(base, env)))
     if index_file and fresh != index:
+        from nlpsetup.files import write_json_atomic
+
         try:
-            index_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = index_file.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"version": _CACHE_VERSION, "entries": fresh}))
-            os.replace(tmp, index_file)
+            write_json_atomic(index_file, {"version": _CACHE_VERSION, "entries": fresh}, durable=False)
         except OSError:
             pass  # a cache we cannot write only costs time
     return tuple(sorted(out, key=lambda p: _vkey(p.version), reverse=True))

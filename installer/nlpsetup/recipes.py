@@ -19,7 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup.errors import RecipeError
+from nlpsetup.errors import NlpsetupError, RecipeError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,6 +196,7 @@ def _list_of(item: Checker, *, nonempty: bool = False) -> Checker:
         out = [item(x, problems, f"{key}[{i}]") for i, x in enumerate(v)]
         return None if any(x is None for x in out) else tuple(out)
 
+    check.schema = {"type": "array", "items": item.schema, **({"minItems": 1} if nonempty else {})}
     return check
 
 
@@ -207,6 +208,7 @@ def _one_of(choices: tuple[str, ...]) -> Checker:
             return None
         return s
 
+    check.schema = {"enum": list(choices)}
     return check
 
 
@@ -270,7 +272,7 @@ def _pin(v, problems, key):
         req = _requirement(v, problems, key)
         return Pin(req) if req else None
     if isinstance(v, dict):
-        table = _table(v, problems, key, {"req": (_requirement, True), "why": (_str, False), "url": (_str, False)})
+        table = _table(v, problems, key, _PIN)
         return Pin(table["req"], table.get("why", ""), table.get("url", "")) if table and "req" in table else None
     problems.append((key, f"must be a requirement string or a table {{req, why, url}}, got {_tname(v)}"))
     return None
@@ -291,6 +293,8 @@ def _str_table(value_check: Checker, key_re: re.Pattern | None = None, what: str
                 out.append((k, checked))
         return tuple(out)
 
+    check.schema = {"type": "object", "additionalProperties": value_check.schema,
+                    **({"propertyNames": {"pattern": key_re.pattern}} if key_re is not None else {})}
     return check
 
 
@@ -305,10 +309,7 @@ def _cuda_packages(v, problems, key):
 
 
 def _conda(v, problems, key):
-    return _table(v, problems, key, {
-        "channels": (_list_of(_nonempty_str), False),
-        "packages": (_list_of(_nonempty_str, nonempty=True), True),
-    })
+    return _table(v, problems, key, _CONDA)
 
 
 def _command(v, problems, key):
@@ -316,13 +317,7 @@ def _command(v, problems, key):
 
 
 def _smoke(v, problems, key):
-    t = _table(v, problems, key, {
-        "imports": (_list_of(_nonempty_str), False),
-        "code": (_str, False),
-        "commands": (_list_of(_command), False),
-        "timeout": (_timeout, False),
-        "env": (_str_table(_str, _ENV_NAME_RE, "variable name"), False),
-    })
+    t = _table(v, problems, key, _SMOKE)
     if t is None:
         return None
     return Smoke(
@@ -334,7 +329,46 @@ def _smoke(v, problems, key):
     )
 
 
+# The JSON Schema of each leaf checker; combinators (_list_of, _one_of, _str_table) set their
+# own, and tables (_table) are spelt out from the same dicts the validator walks.
+_str.schema = {"type": "string"}
+_nonempty_str.schema = {"type": "string", "pattern": r"\S"}
+_bool.schema = {"type": "boolean"}
+_timeout.schema = {"type": "integer", "minimum": 1, "maximum": MAX_TIMEOUT}
+_size.schema = {"type": "integer", "minimum": 0}
+_specifier.schema = {"type": "string", "pattern": r"\S", "description": "a version specifier, e.g. '>=3.9,<3.12'"}
+_requirement.schema = {"type": "string", "pattern": r"^\s*[^-\s]", "description": "a PEP 508 requirement"}
+_name.schema = {"type": "string", "pattern": _NAME_RE.pattern}
+_variant_id.schema = {"type": "string", "pattern": _ID_RE.pattern}
+_version.schema = {"type": "string", "pattern": r"^\d+(\.\d+)*$"}
+_command.schema = _list_of(_nonempty_str, nonempty=True).schema
+_framework.schema = _str_table(_specifier, _NAME_RE).schema
+_cuda_packages.schema = _str_table(_str_table(_requirement, _CUDA_TAG_RE), _NAME_RE).schema
+
+def _object_schema(table: dict[str, tuple[Checker, bool]]) -> dict:
+    return {"type": "object", "additionalProperties": False,
+            "properties": {k: check.schema for k, (check, _) in table.items() if check is not None},
+            "required": [k for k, (_, required) in table.items() if required]}
+
+
+_PIN: dict[str, tuple[Checker, bool]] = {"req": (_requirement, True), "why": (_str, False), "url": (_str, False)}
+_pin.schema = {"oneOf": [_requirement.schema, _object_schema(_PIN)]}
+
+
+_CONDA: dict[str, tuple[Checker, bool]] = {
+    "channels": (_list_of(_nonempty_str), False),
+    "packages": (_list_of(_nonempty_str, nonempty=True), True),
+}
+
 # key -> (checker, required)
+_SMOKE: dict[str, tuple[Checker, bool]] = {
+    "imports": (_list_of(_nonempty_str), False),
+    "code": (_str, False),
+    "commands": (_list_of(_command), False),
+    "timeout": (_timeout, False),
+    "env": (_str_table(_str, _ENV_NAME_RE, "variable name"), False),
+}
+
 _VARIANT: dict[str, tuple[Checker, bool]] = {
     "id": (_variant_id, False),
     "python": (_specifier, True),
@@ -371,8 +405,23 @@ _TOP: dict[str, tuple[Checker, bool]] = {
     "aliases": (_list_of(_name), False),
     "notes": (_str, False),
     "history": (_str, False),
+    "smoke": (_smoke, False),  # what every variant checks, unless it says otherwise key by key
     "variants": (None, True),  # checked below, variant by variant
 }
+
+
+_conda.schema = _object_schema(_CONDA)
+_smoke.schema = _object_schema(_SMOKE)
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a recipe file, from the tables above (recipes/recipe.schema.json is its copy)."""
+    top = _object_schema(_TOP)
+    # A recipe-level [smoke] is merged key by key into each variant's, so a variant may omit it.
+    top["properties"]["variants"] = {"type": "array", "minItems": 1, "items": _object_schema(_VARIANT)}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://github.com/nlpsetup/nlpsetup/blob/main/recipes/recipe.schema.json",
+            "title": "nlpsetup recipe", "description": "One TOML file per tool: see `nlpsetup show TOOL`.", **top}
 
 
 def _table(v, problems, key, schema: dict[str, tuple[Checker, bool]]) -> dict | None:
@@ -424,7 +473,10 @@ def parse(text: str, path: str, *, stem: str | None = None) -> Recipe:
         elif not raw_variants:
             problems.append(("variants", "must hold at least one [[variants]] table"))
         else:
+            shared = doc.get("smoke") if "smoke" in top else None  # only a valid recipe-level [smoke]
             for i, rv in enumerate(raw_variants):
+                if isinstance(shared, dict) and isinstance(rv.get("smoke", {}), dict):
+                    rv = {**rv, "smoke": {**shared, **rv.get("smoke", {})}}
                 v = _variant(rv, problems, f"variants[{i}]", i, top.get("name"))
                 if v is not None:
                     variants.append(v)
@@ -574,6 +626,22 @@ class RecipeBook:
         target = self.aliases.get(key)
         return self.recipes.get(target) if target else None
 
+    def get(self, name: str) -> Recipe:
+        """The recipe for a tool name or alias, or an error that suggests close names."""
+        recipe = self.find(name)
+        if recipe is None:
+            close = self.suggest(name)
+            hint = f"did you mean {' or '.join(close)}?" if close else "see the tools with: nlpsetup list"
+            raise NlpsetupError(f"unknown tool {name!r}", hint=hint)
+        return recipe
+
+    def pick(self, names) -> list[Recipe]:
+        """The named recipes, or every recipe when none is named."""
+        return [self.get(n) for n in names] if names else list(self.recipes.values())
+
+    def warnings(self) -> list[str]:
+        return [f"nlpsetup: warning: skipped broken recipe {err.message}" for err in self.broken]
+
     def suggest(self, name: str) -> list[str]:
         import difflib
 
@@ -603,3 +671,19 @@ def load_book(dirs: list[Path]) -> RecipeBook:
             if canonicalize_name(a) not in recipes:
                 aliases[canonicalize_name(a)] = key
     return RecipeBook(recipes=dict(sorted(recipes.items())), aliases=aliases, broken=tuple(broken))
+
+
+def check_files(files) -> list[tuple[str, Recipe | RecipeError]]:
+    """Each file with its recipe, or with the error listing every problem in it."""
+    out: list[tuple[str, Recipe | RecipeError]] = []
+    for f in files:
+        try:
+            out.append((f, load_file(Path(f))))
+        except RecipeError as exc:
+            out.append((f, exc))
+    return out
+
+
+def targets(book: RecipeBook, names: list[str]) -> list[Recipe]:
+    """Tool names or recipe files (`recipe test`); every recipe when none is given."""
+    return [load_file(Path(t)) if t.endswith(".toml") else book.get(t) for t in names] if names else book.pick(())

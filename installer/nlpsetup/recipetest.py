@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from nlpsetup import __version__, execute, paths, resolve
-from nlpsetup.envinfo import disk_usage
+from nlpsetup.env import Env
+from nlpsetup.files import write_json_atomic
 from nlpsetup.host import Host
 from nlpsetup.pythons import PythonRequest
 from nlpsetup.recipes import Recipe
@@ -46,7 +47,7 @@ def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | 
             start = time.monotonic()
             outcome = execute.install([result], host, home, execute.Options(backend=backend), reporter)
             seconds = round(time.monotonic() - start, 1)
-            size = disk_usage(Path(outcome.path)) if outcome.ok else None
+            size = Env.at(outcome.path).size_bytes() if outcome.ok else None
             detail = "" if outcome.ok else f"{outcome.message}" + (f" ({outcome.diagnosis})" if outcome.diagnosis else "")
             if outcome.log and not outcome.ok:  # keep the failing log where the user can read it
                 keep_logs.mkdir(parents=True, exist_ok=True)
@@ -69,8 +70,7 @@ def merge(record: Path, rows: list[dict]) -> list[dict]:
     fresh = {key(r) for r in rows}
     merged = [r for r in old if key(r) not in fresh] + rows
     merged.sort(key=lambda r: (r["tool"], str(r.get("variant")), _version_key(r.get("python"))))
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(merged, indent=1) + "\n")
+    write_json_atomic(record, merged)
     return merged
 
 
@@ -96,3 +96,17 @@ def markdown(rows: list[dict]) -> str:
                      f"{r.get('backend') or '-'} | {r.get('seconds') or '-'} | {r.get('size_mb') or '-'} | "
                      f"{r['date']} | {r['nlpsetup']} | {detail[:400]} |")
     return "\n".join(lines) + "\n"
+
+
+def python_list(value: str | None, host: Host) -> list[str] | None:
+    """`--python 3.9,3.10`, or `all` for every Python 3 on this machine."""
+    if value == "all":
+        return sorted({p.minor for p in host.pythons if p.version >= "3"}, key=_version_key)
+    return [p.strip() for p in value.split(",") if p.strip()] if value else None
+
+
+def record(rows: list[dict], record_path: str | None, markdown_path: str | None) -> None:
+    """Merge this run into a results file, and write the whole record (or this run) as Markdown."""
+    table = merge(Path(record_path), rows) if record_path else rows
+    if markdown_path:
+        Path(markdown_path).write_text(markdown(table))

@@ -169,7 +169,9 @@ def outcome_text(o) -> str:
     if o.status == "present":
         return f"nlpsetup: {o.message}\n  use it: nlpsetup run {o.env} -- python"
     if o.ok:
-        activate = f"source {o.path}/bin/activate"
+        from nlpsetup.env import Env
+
+        activate = Env.at(o.path).activate_command()
         return (f"nlpsetup: {o.env} is installed and verified ({o.backend}).\n"
                 f"  use it:   nlpsetup run {o.env} -- python\n"
                 f"  or:       {activate}\n"
@@ -221,3 +223,96 @@ def doctor_markdown(host: dict, groups: list[tuple[str, list]], env: dict[str, s
         out += [f"### Last failed install ({last_failure['log']})", "", "```", last_failure["plan"], "```", "",
                 "Tail of its log:", "", "```", *last_failure["tail"], "```", ""]
     return mask_text("\n".join(out))
+
+
+def list_text(rows: list[dict]) -> str:
+    width = max((len(r["name"]) for r in rows), default=10)
+    return "\n".join(f"{r['name']:<{width}}  " + (f"ok  {r['variant']} on Python {r['python']}" if r["available"]
+                                                   else f"no  {r['reason']}") for r in rows)
+
+
+def envs_text(rows: list[dict]) -> str:
+    if not rows:
+        return "no envs yet: nlpsetup install TOOL"
+    lines = []
+    for r in rows:
+        size = f"{r['size_bytes'] / 1e6:,.0f} MB" if r["size_bytes"] is not None else "?"
+        lines.append(f"{r['name']:<20} {', '.join(r['tools']) or '-':<28} Python {r['python'] or '?':<8} "
+                     f"{r['status']:<11} {size:>9}")
+        lines += [f"    {p}" for p in r["problems"]]
+    return "\n".join(lines)
+
+
+def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
+    """(line, is_diagnostic) pairs: problems and drift are diagnostics (stderr), verdicts are not."""
+    out = []
+    for r in results:
+        out += [(f"{r['env']}: broken: {problem}", True) for problem in r["problems"]]
+        d = r["drift"] or {}
+        if any(d.values()):
+            out.append((f"{r['env']}: drift since install: " + "; ".join(
+                f"{k} {', '.join(v)}" for k, v in d.items() if v), True))
+        out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
+    return out
+
+
+def doctor_summary(report) -> str:
+    from nlpsetup.doctor import summary
+
+    s = summary(report.findings)
+    return f"{doctor_text(report.groups)}\n{s['ok']} ok, {s['warning']} warning(s), {s['failure']} failure(s)"
+
+
+def host_text(h) -> str:
+    data = h.to_dict()
+    lines = [f"host     {h.describe()}", *(f"python   {p.describe()}" for p in h.pythons)]
+    g = h.gpu
+    lines.append(f"gpu      driver {g.driver}, " + ", ".join(f"{x.name} (sm {x.compute_capability})" for x in g.gpus)
+                 if g.driver else f"gpu      none ({g.error or 'no NVIDIA driver'})")
+    lines += [f"tool     {name}: {path}" for name, path in h.tools]
+    idx = data["index"]
+    lines.append(f"index    {idx['index_url'] or 'PyPI (default)'}"
+                 + (f" + {' '.join(idx['extra_index_urls'])}" if idx["extra_index_urls"] else ""))
+    return "\n".join(lines)
+
+
+def recipe_test_text(rows: list[dict]) -> str:
+    return "\n".join(f"{row['tool']:<26} {row.get('variant') or '-':<14} {row.get('python') or '-':<8} "
+                     f"{row['result']:<8} {row.get('detail') or ''}"[:200] for row in rows)
+
+
+def outdated_text(rows: list[dict]) -> str:
+    lines = []
+    for row in rows:
+        head = f"{row['tool']:<26} {row['package']:<24}"
+        if "error" in row:
+            lines.append(f"{head} cannot check: {row['error']}")
+        elif row["covered"]:
+            lines.append(f"{head} up to date ({row['newest']})")
+        else:
+            lines.append(f"{head} {row['newest']} is newer than the recipe knows ({row['newest_known']}); "
+                         f"Requires-Python {row['requires_python'] or '?'}, {len(row['requires_dist'])} "
+                         f"requirements (from {row['metadata_from']})")
+    return "\n".join(lines)
+
+
+def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, bool]]:
+    """(line, is_error) for each checked file: `ok` with its name and variants, or every problem."""
+    out = []
+    for f, r in results:
+        if isinstance(r, Exception):
+            out += [(f"{r.path}: {problem}", True) for problem in r.problems]
+        else:
+            out.append((f"{f}: ok ({r.name}, {len(r.variants)} variant(s))", False))
+    return out
+
+
+def install_start(plans) -> str:
+    p = plans[0]
+    return (f"nlpsetup: installing {' + '.join(f'{x.tool} {x.variant.id}' for x in plans)} on Python "
+            f"{p.python.version} -> {p.env_path}")
+
+
+def recipe_check_dict(results: list[tuple[str, object]]) -> list[dict]:
+    return [{"file": f, "ok": not isinstance(r, Exception), "problems": list(getattr(r, "problems", []))}
+            for f, r in results]

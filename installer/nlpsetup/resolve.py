@@ -19,8 +19,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup import gpu
-from nlpsetup.errors import NlpsetupError
+from nlpsetup import gpu, specsets
+from nlpsetup.env import Env
+from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.host import Host
 from nlpsetup.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import TORCH_FAMILY, Recipe, Variant, fmt_spec
@@ -140,10 +141,14 @@ class Step:
     description: str
     env: tuple[tuple[str, str], ...] = ()
     timeout: int | None = None
+    method: str | None = None  # for create: virtualenv | venv | uv | conda (env.CREATE_METHODS)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "argv": mask_argv(list(self.argv)), "description": self.description,
-                "env": mask_env(dict(self.env)), "timeout": self.timeout}
+        out = {"name": self.name, "argv": mask_argv(list(self.argv)), "description": self.description,
+               "env": mask_env(dict(self.env)), "timeout": self.timeout}
+        if self.method:
+            out["method"] = self.method
+        return out
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,21 @@ class Refusal:
             "suggestions": list(self.suggestions),
         }
 
+    def one_line(self) -> str:
+        first = self.rejected[0].reasons[0].message if self.rejected and self.rejected[0].reasons else ""
+        return f"{self.headline} {first}".strip()
+
+
+class Refused(NlpsetupError):
+    """The host cannot have what was asked: carries the Refusal, rendered by the command line."""
+
+    exit_code = EXIT_REFUSED
+
+    def __init__(self, refusal: Refusal, note: str = ""):
+        super().__init__(refusal.headline, hint=refusal.suggestions[0] if refusal.suggestions else None)
+        self.refusal = refusal
+        self.note = note  # a line said before the refusal (why several tools cannot share one env)
+
 
 # --- resolution -----------------------------------------------------------------------------
 
@@ -264,7 +284,7 @@ def _check_variant(recipe: Recipe, v: Variant, host: Host, req: Request):
             reasons.append(Reason("glibc", f"needs glibc >= {v.glibc} (its compiled parts use newer symbols "
                                   f"than its wheel tag says); this host has glibc {host.libc_version}",
                                   f"use a host with glibc >= {v.glibc} (Ubuntu 24.04+, Debian 13+)"))
-    if req.tool.specifier and not specifiers_overlap(v.main_requirement.specifier, SpecifierSet(req.tool.specifier)):
+    if req.tool.specifier and not specsets.overlap(v.main_requirement.specifier, SpecifierSet(req.tool.specifier)):
         have = fmt_spec(v.main_requirement.specifier) if str(v.main_requirement.specifier) else "any version"
         reasons.append(Reason("version", f"installs {v.main} {have}, not {v.main}{req.tool.specifier}",
                               f"see the versions each variant covers: nlpsetup show {recipe.name}"))
@@ -306,10 +326,12 @@ def _choose_python(recipe: Recipe, v: Variant, host: Host, req: Request):
             return None, [Reason("python", f"needs Python {shown}{why}; {p.path} is Python {p.version}",
                                  _python_fix(recipe, v, host))]
         return p, _too_old(p.version)
-    if req.python and req.python.version and not python_fits(spec, req.python.version):
-        return None, [Reason("python", f"needs Python {shown}{why}; you asked for Python {req.python.version}",
+    wanted = [m for m in _known_minors(spec, req.python.version if req.python else None)
+              if req.python is None or req.python.admits(m)]
+    exact = req.python is not None and req.python.version is not None and "." in req.python.version
+    if req.python and not req.python.path and not (python_fits(spec, req.python.version) if exact else wanted):
+        return None, [Reason("python", f"needs Python {shown}{why}; you asked for Python {req.python.shown}",
                              _python_fix(recipe, v, host))]
-    wanted = _known_minors(spec, req.python.version if req.python else None)
     if req.via == "conda" and wanted:  # conda brings its own Python: no interpreter needed here
         return PythonInstall(version=wanted[-1], path=None, source="conda"), []
     present = [p for p in host.pythons if p.implementation == "CPython" and _in(spec, p.version)
@@ -324,7 +346,7 @@ def _choose_python(recipe: Recipe, v: Variant, host: Host, req: Request):
     if req.fetch_python and wanted and host.tool("uv"):
         return PythonInstall(version=wanted[-1], path=None, source="uv-fetch"), []
     found = ", ".join(p.version for p in host.pythons) or "none"
-    asked = f"Python {req.python.version}" if req.python and req.python.version else f"Python {shown}"
+    asked = f"Python {req.python.shown}" if req.python and not req.python.path else f"Python {shown}"
     return None, [Reason("interpreter", f"needs Python {shown}{why}; no {asked} interpreter on this host "
                          f"(found: {found})", _install_python_fix(recipe, wanted, host))]
 
@@ -384,11 +406,10 @@ def _choose_compute(v: Variant, host: Host, req: Request, python: PythonInstall)
 def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
           compute: gpu.ComputeChoice | None, skipped, envs_root: Path) -> Plan:
     env_name = check_env_name(req.env_name or recipe.name)
-    env_path = envs_root / env_name
-    windows = host.os == "windows"
-    env_py = str(env_path / ("Scripts/python.exe" if windows else "bin/python"))
+    env = Env(envs_root / env_name, host.os)
+    env_path, env_py = env.path, str(env.python)
     target = python.path or f"python{python.minor}"
-    constraints_file = str(env_path / "nlpsetup-constraints.txt")
+    constraints_file = str(env.constraints_path)
     timeout = v.step_timeout
     install_env = tuple(v.env)
     steps: list[Step] = []
@@ -396,14 +417,15 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
         steps.append(Step("fetch-python", ("uv", "python", "install", python.minor),
                           f"install CPython {python.minor} with uv", timeout=timeout))
     if req.via == "conda":
-        return _conda_plan(recipe, v, host, req, python, skipped, env_name, env_path, env_py)
+        return _conda_plan(recipe, v, host, req, python, skipped, env_name, env, env_py)
     if _v(python.version) >= VIRTUALENV_MIN:
-        steps.append(Step("create", ("virtualenv", "--python", target, str(env_path)),
-                          f"create the env with virtualenv (Python {python.version})", timeout=timeout))
+        steps.append(Step("create", tuple(env.create_argv("virtualenv", target)),
+                          f"create the env with virtualenv (Python {python.version})", timeout=timeout,
+                          method="virtualenv"))
     else:
-        steps.append(Step("create", (target, "-m", "venv", str(env_path)),
+        steps.append(Step("create", tuple(env.create_argv("venv", target)),
                           f"create the env with Python {python.version}'s own venv "
-                          "(today's virtualenv cannot create it)", timeout=timeout))
+                          "(today's virtualenv cannot create it)", timeout=timeout, method="venv"))
     pip = (env_py, "-m", "pip", "install")
     binary = ("--prefer-binary",) if v.prefer_binary else ()
     if v.only_binary:
@@ -443,12 +465,14 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     )
 
 
-def _conda_plan(recipe, v, host, req, python, skipped, env_name, env_path, env_py) -> Plan:
+def _conda_plan(recipe, v, host, req, python, skipped, env_name, env, env_py) -> Plan:
     conda = next((t for t in ("micromamba", "mamba", "conda") if host.tool(t)), "conda")
     channels = [a for c in v.conda.get("channels", ()) for a in ("-c", c)]
-    step = Step("create", (conda, "create", "--yes", "--prefix", str(env_path), *channels,
-                           f"python={python.minor}", *v.conda["packages"]),
-                f"create the env with {conda} ({', '.join(v.conda['packages'])})", timeout=v.step_timeout)
+    argv = env.create_argv("conda", f"python={python.minor}", conda=conda,
+                           conda_args=(*channels, f"python={python.minor}", *v.conda["packages"]))
+    step = Step("create", tuple(argv), f"create the env with {conda} ({', '.join(v.conda['packages'])})",
+                timeout=v.step_timeout, method="conda")
+    env_path = env.path
     return Plan(
         tool=recipe.name, request=str(req.tool), recipe_digest=recipe.digest, variant=v,
         python=PythonInstall(version=python.minor, path=None, source="conda"),
@@ -520,8 +544,8 @@ def _size_note(compute: gpu.ComputeChoice) -> str:
 def _refusal(recipe: Recipe, host: Host, req: Request, rejected: tuple[Rejected, ...]) -> Refusal:
     codes = {r.code for rej in rejected for r in rej.reasons}
     every = lambda code: all(any(r.code == code for r in rej.reasons) for rej in rejected)  # noqa: E731
-    if req.python and req.python.version and every("python"):
-        headline = f"{recipe.name} cannot be installed with Python {req.python.version}."
+    if req.python and not req.python.path and every("python"):
+        headline = f"{recipe.name} cannot be installed with Python {req.python.shown}."
     elif req.python_install is not None and every("python"):
         headline = f"{recipe.name} cannot be installed with {req.python_install.path} (Python {req.python_install.version})."
     elif every("platform"):
@@ -572,32 +596,6 @@ def companion_specifier(framework_spec: str) -> str:
     return ",".join(sorted(set(out)))
 
 
-def specifiers_overlap(a: SpecifierSet, b: SpecifierSet) -> bool:
-    """Whether some version satisfies both specifiers (checked on versions built from their bounds)."""
-    if not str(a) or not str(b):
-        return True
-    probes: set[Version] = {Version("0"), Version("0.0.1")}
-    for s in (*a, *b):
-        ver = s.version.rstrip(".*")
-        try:
-            v = Version(ver)
-        except InvalidVersion:
-            continue
-        rel = list(v.release) + [0, 0]
-        probes.add(v)
-        probes.update(Version(x) for x in (
-            f"{rel[0]}.{rel[1]}.{rel[2] + 1}", f"{rel[0]}.{rel[1] + 1}", f"{rel[0] + 1}",
-            f"{rel[0]}.{rel[1]}.{rel[2]}.post1", f"{rel[0]}.{rel[1]}.99",
-        ))
-        if rel[2] > 0:
-            probes.add(Version(f"{rel[0]}.{rel[1]}.{rel[2] - 1}"))
-        if rel[1] > 0:
-            probes.add(Version(f"{rel[0]}.{rel[1] - 1}.99"))
-        if rel[0] > 0:
-            probes.add(Version(f"{rel[0] - 1}.99"))
-    return any(a.contains(p, prereleases=True) and b.contains(p, prereleases=True) for p in probes)
-
-
 def _v(text: str) -> Version:
     try:
         return Version(text)
@@ -628,7 +626,8 @@ def _known_minors(spec: SpecifierSet, prefix: str | None) -> list[str]:
     """CPython minors (oldest first) that a variant's range admits, e.g. ['3.6', '3.7', '3.8']."""
     out = [m for m in KNOWN_MINORS if python_fits(spec, m) and _v(m) >= MIN_PYTHON]
     if prefix:
-        out = [m for m in out if m == ".".join(prefix.split(".")[:2])]
+        head = ".".join(prefix.split(".")[:2])
+        out = [m for m in out if m == head or m.startswith(head + ".")]
     return out
 
 

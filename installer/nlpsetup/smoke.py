@@ -8,14 +8,13 @@ working directory, with its own time limit.
 from __future__ import annotations
 
 import json
-import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nlpsetup import proc
+from nlpsetup.env import Env
 from nlpsetup.recipes import Smoke
 
 # Imports timed inside the env: prints one JSON line that the caller reads back.
@@ -40,10 +39,6 @@ class CheckResult:
         return asdict(self)
 
 
-def env_bin(env_path: Path) -> Path:
-    return env_path / ("Scripts" if sys.platform == "win32" else "bin")
-
-
 def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, list[str]]]:
     """(name, argv) for each check, in order: imports, code, commands."""
     out: list[tuple[str, list[str]]] = []
@@ -57,7 +52,7 @@ def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, lis
         if head in ("python", "python3"):
             argv = [env_python, *rest]
         else:
-            candidate = env_bin(env_path) / head
+            candidate = Env.at(env_path).script(head)
             argv = [str(candidate) if candidate.exists() else head, *rest]
         out.append((" ".join(cmd), argv))
     return out
@@ -91,8 +86,3 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
             if on_result:
                 on_result(result)
     return results
-
-
-def environ_for(env_path: Path) -> dict[str, str]:
-    """The environment of a command run "with the env active" (nlpsetup run)."""
-    return proc.child_env(venv=str(env_path), base=os.environ)

@@ -1,0 +1,151 @@
+"""The commands for recipe authors and CI maintainers (`recipe check|schema|test|outdated`,
+`matrix`, `ci init`), in the same shape as cli.py: options in, one core call, a result out,
+rendered by `render`. Errors reach the user through cli's one error contract."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from nlpsetup.cli import _book, _echo_json, _home, _host, cli, json_option
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
+
+
+def _matrix(tools, python, platform, compute, runner, provider="github"):
+    from nlpsetup import matrix as mx
+
+    pythons, platforms, runners = mx.parse_options(python, platform, runner)
+    return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider)
+
+
+@cli.command()
+@click.argument("tools", nargs=-1)
+@click.option("--python", default="supported", show_default=True, help="Comma-separated versions, or 'supported'.")
+@click.option("--platform", default="linux", show_default=True, help="Comma-separated: linux, macos, windows.")
+@click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
+@click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
+def matrix(tools, python, platform, compute, fmt, runner):
+    """Every (tool, python, platform) cell the recipes allow, with the variant each resolves to.
+
+    Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
+    from nlpsetup import matrix as mx
+
+    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github")
+    if fmt == "json":
+        return _echo_json(m.to_dict())
+    click.echo(mx.github(m) if fmt == "github" else mx.gitlab(m), nl=fmt == "github")
+    for x in m.excluded:
+        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+
+
+@cli.group()
+def ci() -> None:
+    """CI workflows made from the recipes."""
+
+
+@ci.command("init")
+@click.argument("tools", nargs=-1)
+@click.option("--provider", type=click.Choice(["github", "gitlab"]), default="github", show_default=True)
+@click.option("-o", "--output", help="Where to write, '-' for stdout (default: the provider's usual path).")
+@click.option("--python", default="supported", show_default=True)
+@click.option("--platform", default="linux", show_default=True)
+@click.option("--install-spec", help="What the workflow pip-installs (default: this nlpsetup, pinned).")
+@click.option("--check", is_flag=True, help="Verify that the install spec resolves (pip download --no-deps).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file that differs.")
+def ci_init(tools, provider, output, python, platform, install_spec, check, force):
+    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it."""
+    from nlpsetup import __version__, ciworkflow
+
+    opts = ciworkflow.Options(tuple(tools), provider, python, platform, install_spec, output, force, check)
+    if check:  # before writing: a workflow whose first step cannot install nlpsetup is no use
+        click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
+    w = ciworkflow.write(opts, _book().pick(tools), __version__)
+    for x in w.matrix.excluded:
+        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+    if w.status == "differs":
+        click.echo(w.diff)
+        raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
+    if w.status == "stdout":
+        click.echo(w.text, nl=False)
+        return
+    size = f"{len(w.matrix.include)} cells in {w.jobs} job{'s' if w.jobs != 1 else ''}"
+    click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
+
+
+@cli.group()
+def recipe() -> None:
+    """Work with recipe files."""
+
+
+@recipe.command("check")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@json_option
+def recipe_check(files, as_json) -> None:
+    """Validate recipe files: exit 0 when all are valid, 2 otherwise, with every problem listed."""
+    from nlpsetup import recipes, render
+
+    results = recipes.check_files(files)
+    if as_json:
+        _echo_json(render.recipe_check_dict(results))
+    for line, is_error in () if as_json else render.recipe_check_lines(results):
+        click.echo(line, err=is_error)
+    return EXIT_USAGE if any(isinstance(r, Exception) for _, r in results) else EXIT_OK
+
+
+@recipe.command("schema")
+def recipe_schema() -> None:
+    """The JSON Schema of recipe files (editors use it to complete and check keys)."""
+    from nlpsetup import recipes
+
+    click.echo(json.dumps(recipes.json_schema(), indent=2))
+
+
+@recipe.command("test")
+@click.argument("targets", nargs=-1)
+@click.option("--all", "all_recipes", is_flag=True, help="Test every recipe.")
+@click.option("--all-variants", is_flag=True, help="Test every variant, not only the one this host picks.")
+@click.option("--variant-only", "variant_only", help="Test this variant only.")
+@click.option("--python", "pythons", help="Comma-separated Python versions, or 'all' for every one on this machine.")
+@click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True)
+@click.option("--plan-only", is_flag=True, help="Record what would be built, without building.")
+@click.option("--record", type=click.Path(dir_okay=False), help="Merge the results into this JSON file.")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Write the whole record as a Markdown table.")
+@json_option
+def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backend, plan_only, record, markdown,
+                as_json):
+    """Build each variant's env in a temporary home, run its smoke checks, record the result and
+    remove the env. TARGETS are tool names or recipe files."""
+    from nlpsetup import progress, recipes, recipetest, render
+
+    if not (all_recipes or targets):
+        raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
+    chosen = recipes.targets(_book(), [] if all_recipes else list(targets))
+    host = _host()
+    reporter = progress.QuietReporter() if as_json else progress.TermReporter()
+    rows = []
+    for r in chosen:
+        if not as_json:
+            click.echo(f"== {r.name}", err=True)
+        rows += recipetest.run(r, host, all_variants=all_variants, pythons=recipetest.python_list(pythons, host),
+                               backend=backend, reporter=reporter, keep_logs=_home(checked=True) / "logs",
+                               build=not plan_only, only=variant_only)
+    recipetest.record(rows, record, markdown)
+    _echo_json(rows) if as_json else click.echo(render.recipe_test_text(rows))
+    return EXIT_FAILED if any(r["result"] == "fail" for r in rows) else EXIT_OK
+
+
+@recipe.command("outdated")
+@click.argument("tools", nargs=-1)
+@click.option("--index-url", help="Index to ask (default: pip's configured index, else PyPI).")
+@json_option
+def recipe_outdated(tools, index_url, as_json):
+    """Releases on the index newer than each recipe knows, with their real requirements.
+
+    Exit 1 when a package could not be checked (the index did not answer, or has no such project)."""
+    from nlpsetup import outdated, render
+
+    rows = outdated.check_all(_book().pick(tools), index_url)
+    _echo_json(rows) if as_json else click.echo(render.outdated_text(rows))
+    return EXIT_FAILED if any("error" in r for r in rows) else EXIT_OK
