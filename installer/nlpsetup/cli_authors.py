@@ -12,11 +12,11 @@ from nlpsetup.cli import _book, _echo_json, _home, _host, cli, json_option
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
 
 
-def _matrix(tools, python, platform, compute, runner):
+def _matrix(tools, python, platform, compute, runner, provider="github"):
     from nlpsetup import matrix as mx
 
     pythons, platforms, runners = mx.parse_options(python, platform, runner)
-    return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners)
+    return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider)
 
 
 @cli.command()
@@ -32,7 +32,7 @@ def matrix(tools, python, platform, compute, fmt, runner):
     Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
     from nlpsetup import matrix as mx
 
-    m = _matrix(tools, python, platform, compute, runner)
+    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github")
     if fmt == "json":
         return _echo_json(m.to_dict())
     click.echo(mx.github(m) if fmt == "github" else mx.gitlab(m), nl=fmt == "github")
@@ -48,20 +48,30 @@ def ci() -> None:
 @ci.command("init")
 @click.argument("tools", nargs=-1)
 @click.option("--provider", type=click.Choice(["github", "gitlab"]), default="github", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write (default: the provider's usual path).")
+@click.option("-o", "--output", help="Where to write, '-' for stdout (default: the provider's usual path).")
 @click.option("--python", default="supported", show_default=True)
 @click.option("--platform", default="linux", show_default=True)
-@click.option("--install-spec", default="nlpsetup[uv]", show_default=True, help="What the workflow pip-installs.")
+@click.option("--install-spec", help="What the workflow pip-installs (default: this nlpsetup, pinned).")
+@click.option("--check", is_flag=True, help="Verify that the install spec resolves (pip download --no-deps).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that differs.")
-def ci_init(tools, provider, output, python, platform, install_spec, force):
-    """Write a workflow: a job computes the matrix with nlpsetup, a matrix job installs each cell."""
-    from nlpsetup import ciworkflow
-    from nlpsetup import matrix as mx
+def ci_init(tools, provider, output, python, platform, install_spec, check, force):
+    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it."""
+    from nlpsetup import __version__, ciworkflow
 
-    m = _matrix(tools, python, platform if provider == "github" else "linux", "cpu", ())
-    path, text = ciworkflow.workflow_file(provider, output, tools, python, platform, install_spec,
-                                          mx.gitlab(m) if provider == "gitlab" else "")
-    click.echo(ciworkflow.write(path, text, force=force, cells=len(m.include)))
+    opts = ciworkflow.Options(tuple(tools), provider, python, platform, install_spec, output, force, check)
+    if check:  # before writing: a workflow whose first step cannot install nlpsetup is no use
+        click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
+    w = ciworkflow.write(opts, _book().pick(tools), __version__)
+    for x in w.matrix.excluded:
+        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+    if w.status == "differs":
+        click.echo(w.diff)
+        raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
+    if w.status == "stdout":
+        click.echo(w.text, nl=False)
+        return
+    size = f"{len(w.matrix.include)} cells in {w.jobs} job{'s' if w.jobs != 1 else ''}"
+    click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
 
 
 @cli.group()

@@ -4,6 +4,7 @@ terminal; plain lines when output is not a terminal or CI is set; `-v` streams t
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import threading
 import time
@@ -82,17 +83,22 @@ class QuietReporter(TermReporter):
 
 
 class GithubReporter(TermReporter):
-    """GitHub Actions: each step's output folded in a ::group::, failures as ::error annotations."""
+    """GitHub Actions: each step's output folded in its ::group::, failures as ::error annotations.
+
+    Inside a group, workflow commands are paused (::stop-commands::) so that a line a build prints
+    cannot act as a command (set outputs, add annotations) on the runner."""
 
     def __init__(self, stream: TextIO | None = None):
         super().__init__(stream=stream or sys.stdout, ci=True, verbose=True)
+        self._token = ""
 
     def step_start(self, name: str, description: str) -> None:
         self._label = f"{name:<10} {description}"
-        self._write(f"::group::{name}: {description}\n")
+        self._token = f"nlpsetup-{secrets.token_hex(8)}"
+        self._write(f"::group::{name}: {description}\n::stop-commands::{self._token}\n")
 
     def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
-        self._write("::endgroup::\n")
+        self._write(f"::{self._token}::\n::endgroup::\n")
         super().step_end(name, ok, seconds, note)
 
     def warn(self, text: str) -> None:
@@ -104,33 +110,42 @@ def _escape(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def github_error(title: str, message: str) -> str:
-    return f"::error title={_escape(title).replace(':', '%3A').replace(',', '%2C')}::{_escape(message)}"
+def github_error(title: str, message: str, tail: tuple[str, ...] | list[str] = ()) -> str:
+    """An ::error annotation: the message, then the last lines of the failed step's log."""
+    body = message + ("\n" + "\n".join(tail[-ERROR_LINES:]) if tail else "")
+    return f"::error title={_escape(title).replace(':', '%3A').replace(',', '%2C')}::{_escape(body)}"
 
 
-def github_summary(outcome) -> str:
-    """Markdown for $GITHUB_STEP_SUMMARY."""
-    mark = "✅" if outcome.ok else "❌"
-    lines = [f"### {mark} nlpsetup: {outcome.env} ({outcome.status})", "", outcome.message, "",
-             "| step | result | seconds |", "|---|---|---|"]
-    for s in outcome.steps:
-        lines.append(f"| {s['name']} | {'ok' if s['returncode'] == 0 else 'failed'} | {s['seconds']} |")
-    for r in outcome.smoke:
-        lines.append(f"| smoke: {r.name} | {'ok' if r.passed else 'failed'} | {r.seconds} |")
-    if outcome.diagnosis:
-        lines += ["", f"Likely cause: {outcome.diagnosis}"]
+# Lines of the failed step's output an ::error annotation carries.
+ERROR_LINES = 12
+
+
+def github_summary(outcome, plans, environ=os.environ) -> str:
+    """Markdown for $GITHUB_STEP_SUMMARY: one table row for this cell (each matrix job writes its own),
+    and on failure the last lines of the log."""
+    p = plans[0]
+    seconds = sum(s["seconds"] for s in outcome.steps) + sum(r.seconds for r in outcome.smoke)
+    runner = " ".join(x for x in (environ.get("ImageOS"), environ.get("RUNNER_OS"), environ.get("RUNNER_ARCH")) if x)
+    note = outcome.message + (f" (likely cause: {outcome.diagnosis})" if outcome.diagnosis else "")
+    row = [("✅" if outcome.ok else "❌"), " + ".join(x.tool for x in plans), p.variant.id, p.python.version,
+           runner or "-", f"{seconds:.1f}", note]
+    lines = ["| | tool | variant | Python | runner | seconds | result |", "|---|---|---|---|---|---|---|",
+             "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |"]
+    if not outcome.ok and outcome.tail:
+        lines += ["", "<details><summary>last lines of the log</summary>", "", "~~~~",
+                  *outcome.tail[-ERROR_LINES:], "~~~~", "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
-def github_finish(outcome, environ) -> str | None:
-    """On GitHub Actions: append the step summary, and return the ::error line for a failure."""
+def github_finish(outcome, plans, environ) -> str | None:
+    """On GitHub Actions: append the cell's summary row, and return the ::error line for a failure."""
     if summary := environ.get("GITHUB_STEP_SUMMARY"):
         with open(summary, "a", encoding="utf-8") as f:
-            f.write(github_summary(outcome))
+            f.write(github_summary(outcome, plans, environ))
     if outcome.ok:
         return None
     return github_error(f"nlpsetup install {outcome.env} failed",
-                        outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""))
+                        outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""), outcome.tail)
 
 
 def reporter_for(environ, *, quiet: bool, verbose: bool):

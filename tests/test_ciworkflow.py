@@ -1,0 +1,234 @@
+"""`nlpsetup ci init`: what the generated workflows contain, that the linters find nothing in them,
+what they install, and how the file is written."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nlpsetup import ciworkflow, matrix
+from nlpsetup.errors import NlpsetupError
+
+REPO = Path(__file__).resolve().parents[1]
+SPEC = "nlpsetup[uv]==0.1.0"
+ALL = "linux,macos,windows"
+
+
+def tool(name: str) -> str | None:
+    """A linter from the test extra: on PATH or beside this interpreter."""
+    for candidate in (shutil.which(name), Path(sys.executable).parent / name):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    return None
+
+
+@pytest.fixture(scope="module")
+def all_recipes(tmp_path_factory):
+    """`ci init` over every recipe on every platform (the issue's acceptance run), written once."""
+    wf = tmp_path_factory.mktemp("wf") / "wf.yml"
+    p = subprocess.run([sys.executable, "-m", "nlpsetup", "ci", "init", "-o", str(wf), "--platform", ALL,
+                        "--install-spec", SPEC], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    return wf, p
+
+
+def test_every_matrix_fits_githubs_limit_and_every_cell_has_a_runner_with_its_python(all_recipes):
+    wf, p = all_recipes
+    doc = yaml.safe_load(wf.read_text())
+    rows = {r.label: r for r in matrix.runners("github")}
+    total = 0
+    for job in doc["jobs"].values():
+        cells = job["strategy"]["matrix"]["include"]
+        assert 0 < len(cells) <= 256
+        total += len(cells)
+        for c in cells:
+            assert c["python"] in rows[c["os"]].pythons and c["arch"] == rows[c["os"]].arch, c
+    assert total > 256, "the acceptance set is larger than one matrix, so it must be split"
+    assert f"({total} cells in {len(doc['jobs'])} jobs)" in p.stdout
+    # Cells no runner can take are named on stderr with the reason.
+    assert re.search(r"excluded \S+ python 3\.6 linux: .*no github hosted runner for linux x86_64 offers Python 3\.6",
+                     p.stderr)
+
+
+def test_workflow_is_secure_by_default(all_recipes):
+    wf, _ = all_recipes
+    text = wf.read_text()
+    doc = yaml.safe_load(text)
+    assert doc["permissions"] == {"contents": "read"}
+    assert doc["concurrency"]["group"] and doc["concurrency"]["cancel-in-progress"] is True
+    pins = matrix.table()["actions"]
+    uses = re.findall(r"uses: (\S+)@(\S+) # (\S+)", text)
+    assert len(uses) == text.count("uses:") > 0, "every uses: is pinned with its version as a comment"
+    for action, sha, version in uses:
+        assert re.fullmatch(r"[0-9a-f]{40}", sha) and pins[action] == {"sha": sha, "version": version}
+    for job in doc["jobs"].values():
+        assert isinstance(job["timeout-minutes"], str) and "matrix.timeout_minutes" in job["timeout-minutes"]
+        steps = job["steps"]
+        checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+        assert checkout["with"]["persist-credentials"] is False
+        for s in steps:
+            assert "${{" not in s.get("run", ""), f"an expression inside run: {s['run']}"
+        cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache@"))
+        assert "matrix.recipe_digest" in cache["with"]["key"]
+        assert cache["with"]["key"].startswith(cache["with"]["restore-keys"].strip())
+        assert any("uv cache prune --ci" in s.get("run", "") for s in steps)
+        assert job["env"]["TOOL"] == "${{ matrix.tool }}" and job["defaults"]["run"]["shell"] == "bash"
+
+
+def test_zizmor_finds_nothing(all_recipes):
+    exe = tool("zizmor")
+    if not exe:
+        pytest.skip("zizmor is not installed (it comes with the test extra)")
+    wf, _ = all_recipes
+    p = subprocess.run([exe, "--offline", "--no-progress", str(wf)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and "No findings" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def test_actionlint_finds_nothing(all_recipes):
+    exe = tool("actionlint")
+    if not exe:
+        pytest.skip("actionlint is not installed (the test extra brings it on Linux and Windows)")
+    wf, _ = all_recipes
+    p = subprocess.run([exe, "-no-color", str(wf)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_linters_do_catch_what_the_generator_avoids(tmp_path):
+    """The two linter tests above can fail: the old workflow's faults are findings."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  m:\n    runs-on: ubuntu-latest\n    outputs:\n      m: ${{ steps.m.outputs.m }}\n"
+                   "    steps:\n      - id: m\n        run: echo m=x >> $GITHUB_OUTPUT\n"
+                   "  a:\n    needs: m\n    runs-on: ${{ matrix.os }}\n    strategy:\n"
+                   "      matrix: ${{ fromJSON(needs.m.outputs.m) }}\n    steps:\n"
+                   "      - uses: actions/checkout@v4\n      - run: nlpsetup install ${{ matrix.tool }}\n"
+                   "  b:\n    runs-on: macos-13\n    steps:\n      - run: echo\n")
+    if exe := tool("zizmor"):
+        out = subprocess.run([exe, "--offline", "--no-progress", str(bad)], capture_output=True, text=True).stdout
+        for audit in ("unpinned-uses", "artipacked", "template-injection", "excessive-permissions"):
+            assert f"[{audit}]" in out, audit
+    if exe := tool("actionlint"):
+        out = subprocess.run([exe, "-no-color", str(bad)], capture_output=True, text=True).stdout
+        assert 'label "macos-13" is unknown' in out
+    if not (tool("zizmor") or tool("actionlint")):
+        pytest.skip("neither linter is installed")
+
+
+def test_gitlab_jobs_fit_its_limit_run_on_a_hosted_tag_and_parse(run_cli, tmp_path):
+    out = tmp_path / ".gitlab-ci.yml"
+    code, _, err = run_cli("ci", "init", "--provider", "gitlab", "-o", str(out), "--install-spec", SPEC)
+    assert code == 0, err
+    doc = yaml.safe_load(out.read_text())
+    template = doc[".nlpsetup"]
+    assert template["tags"] == ["$RUNNER"] and template["image"] == "python:3.12"
+    assert '--fetch-python' in " ".join(template["script"])
+    jobs = [v for k, v in doc.items() if k.startswith("install")]
+    assert jobs and all(0 < len(j["parallel"]["matrix"]) <= 200 for j in jobs)
+    tags = {r.label: r for r in matrix.runners("gitlab")}
+    for j in jobs:
+        for c in j["parallel"]["matrix"]:
+            assert c["PYTHON"] in tags[c["RUNNER"]].pythons, c
+
+
+@pytest.mark.parametrize("platform", ["macos", "linux,windows"])
+def test_gitlab_refuses_a_platform_it_has_no_usable_hosted_runner_for(run_cli, tmp_path, platform):
+    out = tmp_path / ".gitlab-ci.yml"
+    code, _, err = run_cli("ci", "init", "spacy", "--provider", "gitlab", "--platform", platform, "-o", str(out),
+                           "--install-spec", SPEC)
+    assert code == 2 and "gitlab has no hosted runner nlpsetup can use for" in err and "Traceback" not in err
+    assert not out.exists(), "nothing written, no Linux cells swapped in"
+
+
+def test_output_dash_writes_to_stdout(run_cli, tmp_path):
+    code, out, err = run_cli("ci", "init", "spacy", "-o", "-", "--install-spec", SPEC, cwd=tmp_path)
+    assert code == 0, err
+    assert yaml.safe_load(out)["jobs"]["install"]["strategy"]["matrix"]["include"]
+    assert not (tmp_path / "-").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_ci_init_guards_a_changed_file_and_says_when_it_is_up_to_date(run_cli, tmp_path):
+    wf = tmp_path / "wf.yml"
+    assert run_cli("ci", "init", "spacy", "-o", str(wf), "--install-spec", SPEC)[0] == 0
+    code, out, _ = run_cli("ci", "init", "spacy", "-o", str(wf), "--install-spec", SPEC)
+    assert code == 0 and "up to date" in out
+    code, out, err = run_cli("ci", "init", "spacy", "adaptnlp", "-o", str(wf), "--install-spec", SPEC)
+    assert code == 2 and "--force" in err and "+" in out  # shows the diff
+    assert run_cli("ci", "init", "spacy", "adaptnlp", "-o", str(wf), "--install-spec", SPEC, "--force")[0] == 0
+
+
+def test_generated_workflow_passes_the_github_workflow_schema(run_cli, tmp_path):
+    exe = tool("check-jsonschema")
+    if not exe:
+        pytest.skip("check-jsonschema is not installed (it comes with the test extra)")
+    wf = tmp_path / "wf.yml"
+    assert run_cli("ci", "init", "spacy", "-o", str(wf), "--install-spec", SPEC)[0] == 0
+    p = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(wf)], capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+# --- what the workflow installs ---------------------------------------------------------------------------
+
+def test_install_spec_pins_an_index_install_and_follows_a_vcs_install_to_its_commit():
+    assert ciworkflow.install_spec("1.2.3", None) == "nlpsetup[uv]==1.2.3"
+    vcs = {"url": "https://user:s3cret@github.com/acme/nlpsetup.git",
+           "vcs_info": {"vcs": "git", "commit_id": "a" * 40, "requested_revision": "main"}}
+    spec = ciworkflow.install_spec("1.2.3", vcs)
+    assert spec == f"nlpsetup[uv] @ git+https://github.com/acme/nlpsetup.git@{'a' * 40}"
+    assert "s3cret" not in spec
+    sub = {**vcs, "subdirectory": "pkg"}
+    assert ciworkflow.install_spec("1.2.3", sub).endswith("#subdirectory=pkg")
+
+
+@pytest.mark.parametrize("direct_url", [{"url": "file:///home/me/nlpsetup", "dir_info": {"editable": True}},
+                                        {"url": "file:///tmp/nlpsetup-0.1.0-py3-none-any.whl",
+                                         "archive_info": {}}])
+def test_install_spec_refuses_a_local_install_and_names_the_option(direct_url):
+    with pytest.raises(NlpsetupError) as e:
+        ciworkflow.install_spec("0.1.0", direct_url)
+    assert "--install-spec" in e.value.hint
+
+
+def test_ci_init_from_an_editable_checkout_refuses_without_an_install_spec(run_cli, tmp_path):
+    # This suite runs from an editable install (direct_url.json says dir_info): no runner can install that.
+    code, out, err = run_cli("ci", "init", "spacy", "-o", str(tmp_path / "wf.yml"))
+    assert code == 2 and "--install-spec" in err and "cannot install" in err and "Traceback" not in err
+    assert not (tmp_path / "wf.yml").exists()
+
+
+def test_check_resolves_the_spec_on_the_configured_index(tmp_path):
+    import wheelhouse
+    from nlpsetup import __version__
+
+    wheel = wheelhouse.build_wheel(tmp_path / "dist", "nlpsetup", __version__, files={"nlpsetup/__init__.py": ""})
+    index = wheelhouse.write_simple_index(tmp_path / "index", [wheel])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_INDEX_URL=index)
+
+    def ci_init(spec):
+        p = subprocess.run([sys.executable, "-m", "nlpsetup", "ci", "init", "spacy", "-o", str(wf), "--install-spec",
+                            spec, "--check"], capture_output=True, text=True, env=env, timeout=300)
+        return p.returncode, p.stderr
+
+    wf = tmp_path / "wf.yml"
+    code, err = ci_init(f"nlpsetup[uv]=={__version__}")
+    assert code == 0 and "resolves" in err, err
+    wf.unlink()
+    code, err = ci_init("nlpsetup[uv]==99.0")
+    assert code == 2 and "does not resolve" in err and "nlpsetup[uv]==99.0" in err and "Traceback" not in err
+    assert not wf.exists(), "a workflow that cannot install nlpsetup is not written"
+
+
+def test_the_repository_workflow_is_not_stale(run_cli, tmp_path):
+    wf = REPO / ".github" / "workflows" / "nlpsetup.yml"
+    first = wf.read_text().splitlines()[0]
+    args = first.split("`nlpsetup ci init", 1)[1].split("`", 1)[0].split()
+    fresh = tmp_path / "fresh.yml"
+    code, _, err = run_cli("ci", "init", *[a.strip("'") for a in args], "-o", str(fresh))
+    assert code == 0, err
+    assert fresh.read_text() == wf.read_text(), "regenerate it: " + first.lstrip("# ")
