@@ -131,7 +131,8 @@ def _refuse(ctx, refusal, as_json: bool):
     ctx.exit(EXIT_REFUSED)
 
 
-def _host(platform: str | None = None, arch: str | None = None, host_file: str | None = None):
+def _host(platform: str | None = None, arch: str | None = None, host_file: str | None = None,
+          glibc: str | None = None):
     from nlpsetup import host as host_mod
     from nlpsetup import paths
 
@@ -141,7 +142,17 @@ def _host(platform: str | None = None, arch: str | None = None, host_file: str |
     else:
         root = paths.home()
         h = host_mod.detect(root, paths.cache_dir(root))
-    return host_mod.simulate(h, os_name=platform, arch=arch)
+    return host_mod.simulate(h, os_name=platform, arch=arch, glibc=glibc)
+
+
+# Linux calls arm64 aarch64: both are accepted (host.normalize_arch maps them).
+ARCH_CHOICE = click.Choice(["x86_64", "arm64", "aarch64"], case_sensitive=False)
+
+
+def _check_glibc(ctx, param, value: str | None) -> str | None:
+    if value is not None and not (value.count(".") == 1 and all(p.isdigit() for p in value.split("."))):
+        raise click.BadParameter(f"{value!r} is not a glibc version such as 2.39")
+    return value
 
 
 def _plan_options(f):
@@ -151,7 +162,8 @@ def _plan_options(f):
         click.option("--compute", default="auto", show_default=True, help="auto, cpu or a CUDA build such as cu126."),
         click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
         click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
-        click.option("--arch", type=click.Choice(["x86_64", "arm64"]), help="Resolve for another CPU architecture (simulated)."),
+        click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
+        click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
         click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
         click.option("--name", "env_name", help="Env name (default: the tool's name)."),
         click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
@@ -253,7 +265,7 @@ def show(tool: str, as_json: bool) -> None:
 @_plan_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def plan(ctx, tool, variant, python, compute, via, platform, arch, host_file, env_name, fetch_python, as_json):
+def plan(ctx, tool, variant, python, compute, via, platform, arch, glibc, host_file, env_name, fetch_python, as_json):
     """Decide which environment TOOL gets on this host, without installing anything.
 
     Exit 0 with a plan, 3 when the host cannot have TOOL, 2 for bad input."""
@@ -264,7 +276,7 @@ def plan(ctx, tool, variant, python, compute, via, platform, arch, host_file, en
     recipe = _find(book, req_tool.name)
     root = paths.home()
     request = _request(tool, variant, python, compute, via, env_name, fetch_python, paths.cache_dir(root))
-    host = _host(platform, arch, host_file)
+    host = _host(platform, arch, host_file, glibc)
     result = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(root))
     if isinstance(result, resolve.Refusal):
         _refuse(ctx, result, as_json)
@@ -289,7 +301,7 @@ def plan(ctx, tool, variant, python, compute, via, platform, arch, host_file, en
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
 @click.pass_context
-def install(ctx, tools, variant, python, compute, via, platform, arch, host_file, env_name, fetch_python,
+def install(ctx, tools, variant, python, compute, via, platform, arch, glibc, host_file, env_name, fetch_python,
             backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock, as_json, verbose, ci_mode):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
@@ -297,8 +309,8 @@ def install(ctx, tools, variant, python, compute, via, platform, arch, host_file
     reinstall puts the old env back), 2 for bad input, 3 when the host cannot have TOOL, 130 on Ctrl-C."""
     from nlpsetup import execute, paths, progress, render
 
-    if platform or arch or host_file:
-        raise NlpsetupError("install builds on this machine: --platform, --arch and --host-file are for plan",
+    if platform or arch or glibc or host_file:
+        raise NlpsetupError("install builds on this machine: --platform, --arch, --glibc and --host-file are for plan",
                             hint="use: nlpsetup plan TOOL --platform ...")
     root = paths.checked_home()
     host = _host()
@@ -612,7 +624,7 @@ def _split(value: str | None) -> list[str] | None:
     return [x.strip() for x in value.split(",") if x.strip()] if value else None
 
 
-def _matrix(tools, python, platform, compute, runner):
+def _matrix(tools, python, platform, compute, runner, arch=None, glibc=None):
     from nlpsetup import matrix as mx
     from nlpsetup.host import OSES
 
@@ -632,7 +644,7 @@ def _matrix(tools, python, platform, compute, runner):
         if not sep or key not in OSES or not label:
             raise NlpsetupError(f"--runner {item!r} is not PLATFORM=LABEL", hint="for example: --runner linux=ubuntu-22.04")
         runners[key] = label
-    return mx.build(recipes, pythons, platforms, compute=compute, runners=runners)
+    return mx.build(recipes, pythons, platforms, compute=compute, runners=runners, arch=arch, glibc=glibc)
 
 
 @cli.command()
@@ -642,17 +654,21 @@ def _matrix(tools, python, platform, compute, runner):
 @click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
 @click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
-def matrix(tools, python, platform, compute, fmt, runner):
+@click.option("--arch", type=ARCH_CHOICE, help="CPU architecture of every platform (default: each runner's; aarch64 = arm64).")
+@click.option("--glibc", callback=_check_glibc, help="glibc of the Linux host (default 2.39, ubuntu-latest's).")
+def matrix(tools, python, platform, compute, fmt, runner, arch, glibc):
     """Every (tool, python, platform) cell the recipes allow, with the variant each resolves to.
 
     Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
     from nlpsetup import matrix as mx
 
-    m = _matrix(tools, python, platform, compute, runner)
+    m = _matrix(tools, python, platform, compute, runner, arch, glibc)
     if fmt == "json":
         _echo_json(m.to_dict())
         return
     click.echo(mx.github(m) if fmt == "github" else mx.gitlab(m), nl=fmt == "github")
+    for line in m.hosts:
+        click.echo(line, err=True)
     for x in m.excluded:
         click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
 

@@ -10,13 +10,11 @@ from pathlib import Path
 
 from nlpsetup import resolve
 from nlpsetup.gpu import Gpu, GpuFacts
-from nlpsetup.host import Host
+from nlpsetup.host import assumption, simulated_host
 from nlpsetup.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import Recipe
 
 RUNNERS = {"linux": "ubuntu-latest", "macos": "macos-latest", "windows": "windows-latest"}
-# The architecture of each platform's default hosted runner (macos-latest is Apple Silicon).
-ARCH = {"linux": "x86_64", "macos": "arm64", "windows": "x86_64"}
 # A CUDA cell is resolved against a current data-centre GPU and driver.
 CUDA_GPU = GpuFacts(driver="580.65.06", gpus=(Gpu("NVIDIA simulated sm_90", "9.0", 81559),), source="simulated")
 
@@ -25,9 +23,11 @@ CUDA_GPU = GpuFacts(driver="580.65.06", gpus=(Gpu("NVIDIA simulated sm_90", "9.0
 class Matrix:
     include: tuple[dict, ...]
     excluded: tuple[dict, ...]
+    hosts: tuple[str, ...] = ()  # what each platform's simulated host assumes
 
     def to_dict(self) -> dict:
-        return {"schema_version": 1, "include": list(self.include), "excluded": list(self.excluded)}
+        return {"schema_version": 1, "hosts": list(self.hosts), "include": list(self.include),
+                "excluded": list(self.excluded)}
 
 
 def supported_pythons(recipe: Recipe) -> list[str]:
@@ -35,16 +35,17 @@ def supported_pythons(recipe: Recipe) -> list[str]:
 
 
 def build(recipes: list[Recipe], pythons: list[str] | None, platforms: list[str], *, compute: str = "cpu",
-          runners: dict[str, str] | None = None) -> Matrix:
+          runners: dict[str, str] | None = None, arch: str | None = None, glibc: str | None = None) -> Matrix:
+    """Cells resolved against each platform's simulated host (host.simulated_host: the default CI
+    runner's machine, the same one `plan --platform` assumes), changed by `arch` / `glibc`."""
     runners = {**RUNNERS, **(runners or {})}
     include, excluded = [], []
     for recipe in recipes:
         for py in pythons or supported_pythons(recipe):
             for platform in platforms:
                 gpu = CUDA_GPU if compute == "cuda" and platform != "macos" else GpuFacts(driver=None, source="simulated")
-                host = Host(os=platform, arch=ARCH[platform], libc="glibc" if platform == "linux" else None,
-                            libc_version="2.39" if platform == "linux" else None,
-                            pythons=(PythonInstall(py, path=None, source="simulated"),), gpu=gpu, simulated=True)
+                host = simulated_host(platform, arch=arch, glibc=glibc, gpu=gpu,
+                                      pythons=(PythonInstall(py, path=None, source="simulated"),))
                 req = resolve.Request(tool=resolve.ToolRequest(recipe.name),
                                       python=PythonRequest(raw=py, version=py))
                 result = resolve.resolve(recipe, host, req, envs_root=Path("envs"))
@@ -62,7 +63,8 @@ def build(recipes: list[Recipe], pythons: list[str] | None, platforms: list[str]
                                 "variant": result.variant.id,
                                 "compute": result.compute.backend if result.compute else "cpu",
                                 "recipe_digest": recipe.digest[:12]})
-    return Matrix(tuple(include), tuple(excluded))
+    hosts = tuple(assumption(simulated_host(p, arch=arch, glibc=glibc)) for p in platforms)
+    return Matrix(tuple(include), tuple(excluded), hosts)
 
 
 def github(m: Matrix) -> str:

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from nlpsetup import gpu
 from nlpsetup.errors import NlpsetupError
-from nlpsetup.host import Host
+from nlpsetup.host import Host, assumption
 from nlpsetup.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import TORCH_FAMILY, Recipe, Variant, fmt_spec
 from nlpsetup.redact import mask_argv, mask_env, mask_text
@@ -495,6 +495,8 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
         out.append(f"pip is held at {cap}, the last release that supports Python {python.minor}")
     if python.path is None and python.source == "simulated":
         out.append(f"simulated host: the interpreter is Python {python.version}, not a path on this machine")
+    if host.simulated:
+        out.append(assumption(host))
     if python.source == "uv-fetch":
         out.append(f"no Python {python.minor} here: uv will download one (--fetch-python)")
     if compute is not None:
