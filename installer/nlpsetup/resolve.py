@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -253,9 +253,14 @@ def _check_variant(recipe: Recipe, v: Variant, host: Host, req: Request):
     if host.arch not in v.arch:
         reasons.append(Reason("arch", f"supports {', '.join(v.arch)} only, not {host.arch}",
                               "use a machine (or container) of a supported architecture"))
-    if v.targets and f"{host.os}-{host.arch}" not in v.targets and host.os in v.platforms and host.arch in v.arch:
-        reasons.append(Reason("platform", f"has wheels for {', '.join(v.targets)} only, not {host.os}-{host.arch}",
+    target_python = v.target_python(host.os, host.arch)
+    if target_python is None and host.os in v.platforms and host.arch in v.arch:
+        why = f" ({v.targets_reason})" if v.targets_reason else ""
+        reasons.append(Reason("platform", f"has wheels for {', '.join(v.targets)} only, not {host.os}-{host.arch}{why}",
                               _platform_fix(recipe, v, host)))
+    elif target_python:  # this target's wheels cover fewer Pythons than the variant's range
+        v = replace(v, python=v.python & target_python,
+                    python_reason=f"on {host.os}-{host.arch}: {v.targets_reason or 'its wheels there'}")
     if v.glibc and host.os == "linux":
         if host.libc != "glibc":
             reasons.append(Reason("glibc", f"needs glibc >= {v.glibc}; this host has {host.libc or 'no glibc'}",
