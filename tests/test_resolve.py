@@ -130,7 +130,8 @@ COMPUTE = [
     ("adaptnlp", host(driver="418.67", gpus=[V100]), "cu101"),  # torch 1.7 shipped cu101
     ("adaptnlp", host(driver="440.100", gpus=[V100]), "cu102"),
     ("autogluon", host(driver="580.65.06", gpus=[H100]), "cu132"),
-    ("autogluon", host(driver="535.161.08", gpus=[H100]), "cu128"),
+    # a 535 driver runs CUDA 12.x: torch 2.13's cu126 (the newest torch it can have), not 2.11's cu128
+    ("autogluon", host(driver="535.161.08", gpus=[H100]), "cu126"),
     ("autogluon", host(driver="580.65.06", gpus=[GTX1080]), "cu126"),
     ("autogluon", host(driver="470.63.01", gpus=[GTX1080]), "cpu"),
     ("gluonnlp", host(driver="535.161.08", gpus=[A10]), "cu112"),

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import wheeldata
 
+import wheeldata
 from nlpsetup import host as host_mod
 from nlpsetup import paths, recipes, resolve
 from nlpsetup.pythons import PythonRequest
