@@ -74,6 +74,15 @@ def test_simulated_platform_plan_has_a_version_not_a_path(run_cli):
     assert any("simulated" in w for w in plan["warnings"])
 
 
+def test_simulated_host_says_what_it_assumes_and_takes_linux_arch_names(run_cli):
+    code, out, _ = run_cli("plan", "spacy", "--platform", "linux", "--arch", "aarch64", "--glibc", "2.28", "--json")
+    plan = json.loads(out)
+    assert code == 0 and plan["host"] == "linux arm64 glibc 2.28 (simulated)"
+    assert "simulated linux host: arm64, glibc 2.28 (change with --arch, --glibc)" in plan["warnings"]
+    code, _, err = run_cli("plan", "spacy", "--platform", "linux", "--glibc", "two")
+    assert code == 2 and "not a glibc version" in err
+
+
 def test_host_file_round_trip(run_cli, tmp_path):
     code, out, _ = run_cli("host", "--json")
     assert code == 0

@@ -527,13 +527,14 @@ def test_cuda_versions_for_driver_rejects_bad_input():
         (">=1.11,<1.12", "3.10", ["cu115", "cu113", "cu102"]),
         ("==2.0.1", "3.11", ["cu118", "cu117"]),
         ("==2.8.0", "3.12", ["cu129", "cu128", "cu126"]),
-        (">=2.8,<2.10", "3.12", ["cu130", "cu129", "cu128", "cu126"]),
+        # newest torch first, then its newest CUDA: 2.9's builds come before 2.8's cu129
+        (">=2.8,<2.10", "3.12", ["cu130", "cu128", "cu126", "cu129"]),
         ("==2.9.1", "3.9", []),  # 2.9 dropped 3.9
         ("~=2.12.0", "3.15", []),
         ("==2.13.0", "3.15", ["cu132", "cu130", "cu126"]),
         (">2.8.0,<2.9", "3.12", ["cu129", "cu128", "cu126"]),  # 2.8.1 and later
-        ("<2.8", "3.13", ["cu128", "cu126", "cu124", "cu121", "cu118"]),  # 2.5 (experimental) to 2.7
-        ("", "3.12", ["cu132", "cu130", "cu129", "cu128", "cu126", "cu124", "cu121", "cu118"]),
+        ("<2.8", "3.13", ["cu128", "cu126", "cu118", "cu124", "cu121"]),  # 2.7, 2.6, then 2.5 (experimental)
+        ("", "3.12", ["cu132", "cu130", "cu126", "cu128", "cu129", "cu118", "cu124", "cu121"]),
     ],
 )
 def test_torch_builds(spec, python, builds):
@@ -582,7 +583,9 @@ def facts(driver, *gpus, error=None):
         (TORCH_1_10, facts("470.63.01"), "linux", "cu113", "CUDA <= 11.8"),
         (TORCH_2_8, facts("535.161.08", H100_GPU), "linux", "cu129", "sm_90"),
         (TORCH_2_12, facts("535.161.08", H100_GPU), "linux", "cu126", "cu130 needs driver >= 580"),
-        (["cu126", "cu130"], facts("580.65.06"), "linux", "cu130", "compute capability unknown"),
+        (["cu130", "cu126"], facts("580.65.06"), "linux", "cu130", "compute capability unknown"),
+        # candidates are taken in the caller's order (torch_builds: newest torch first), not by CUDA
+        (["cu126", "cu129"], facts("575.51.03"), "linux", "cu126", "compute capability unknown"),
         (TORCH_2_12, facts("580.65.06"), "linux", "cu132", "CUDA <= 13.2"),
         (["cu126", "cu130"], facts("580.65.06", GTX_1080_TI), "linux", "cu126", "sm_61"),
         (
@@ -686,3 +689,25 @@ def test_torch_index_url(backend, mirror, url):
 
 def test_cuda_builds_cost_several_gigabytes_more_than_cpu():
     assert gpu.torch_size_mb("cpu") < 1000 < 4000 < gpu.torch_size_mb("cu130")
+
+
+def test_a_plain_driver_branch_means_any_release_of_it():
+    # NLPSETUP_CUDA_DRIVER=525 is a 525.x driver: CUDA 12.x runs on it (12.x needs >= 525.60.13)
+    assert gpu.cuda_versions_for_driver("525", "linux")[0] == "12.9"
+    choice = gpu.choose_backend(gpu.torch_builds(">=2.10,<2.15", "3.12"), gpu.GpuFacts(driver="525"), "linux")
+    assert choice.backend == "cu126" and "driver 525 runs CUDA <= 12.9" in choice.reason
+
+
+def test_the_newest_torch_wins_over_the_newest_cuda():
+    # a 550 driver: torch 2.8's cu129 is the newest CUDA it runs, torch 2.14's cu126 the newest torch
+    builds = gpu.torch_builds(">=2.8", "3.12")
+    choice = gpu.choose_backend(builds, gpu.GpuFacts(driver="550.54.15", gpus=(Gpu("NVIDIA L4", "8.9"),)), "linux")
+    assert choice.backend == "cu126"
+    assert gpu.torch_release_for("cu126", ">=2.8", "3.12") == "2.14"
+
+
+def test_blackwell_on_a_driver_older_than_570_is_an_impossible_pair():
+    facts = gpu.GpuFacts(driver="550.54.15", gpus=(Gpu("NVIDIA GeForce RTX 5090", "12.0"),))
+    choice = gpu.choose_backend(gpu.torch_builds(">=2.8", "3.12"), facts, "linux")
+    assert choice.backend == "cpu"
+    assert "impossible pair" in choice.reason and "sm_120" in choice.reason and ">= 570" in choice.reason

@@ -143,6 +143,27 @@ def test_simulating_another_platform_drops_paths_and_gpu():
     assert sim.simulated and sim.pythons == () and sim.apple_silicon and sim.libc is None
 
 
+def test_a_named_platform_is_its_default_runner_machine_even_on_a_host_of_that_os():
+    real = host_mod.Host(os="linux", arch="x86_64", libc="glibc", libc_version="2.36")
+    linux = host_mod.simulate(real, os_name="linux")
+    assert (linux.arch, linux.libc_version) == ("x86_64", host_mod.SIMULATED_GLIBC)
+    assert host_mod.simulate(real, os_name="macos").arch == "arm64"
+    assert host_mod.simulate(real, os_name="macos", arch="x86_64").arch == "x86_64"
+    assert host_mod.simulate(real, os_name="linux", glibc="2.28").libc_version == "2.28"
+    # --arch alone changes only this host's architecture, and names it the way uname does too
+    arm = host_mod.simulate(real, arch="aarch64")
+    assert (arm.os, arm.arch, arm.libc_version) == ("linux", "arm64", "2.36")
+
+
+def test_simulated_defaults_are_the_ones_matrix_uses():
+    from nlpsetup import matrix, paths, recipes
+
+    for os_name in host_mod.OSES:
+        planned = host_mod.simulate(host_mod.Host(os="linux", arch="arm64"), os_name=os_name)
+        m = matrix.build([recipes.load_file(paths.builtin_recipes_dir() / "spacy.toml")], ["3.12"], [os_name])
+        assert m.hosts == (host_mod.assumption(planned),)
+
+
 def test_pip_index_from_config_and_env_with_credentials_masked(tmp_path):
     cfg = tmp_path / "pip.conf"
     cfg.write_text("[global]\nindex-url = https://alice:s3cr3t@pypi.example/simple\n"

@@ -62,6 +62,12 @@ PLANS = [
     ("autogluon==0.3.1", host(), {}, "0.3.1", "3.8.18"),
     ("autogluon", host(), {"variant": "tabular-1.6.3"}, "tabular-1.6.3", "3.13.0"),
     ("gluonnlp", host(), {}, "0.10.0", "3.11.7"),
+    # wheels that exist: tensorflow-text 2.20+ and mxnet 1.9.1 for Linux aarch64, tf-text 2.16 for Intel Macs
+    ("tensorflow-text", host(arch="arm64"), {}, "2.21", "3.13.0"),
+    ("tensorflow-text", host(os="macos", arch="x86_64", pythons=py("3.11.7")), {}, "2.16", "3.11.7"),
+    ("gluonnlp", host(arch="arm64"), {}, "0.10.0", "3.11.7"),
+    # a target's own Python range: datarobot on Windows arm64 needs cp311+ numpy/pandas wheels
+    ("datarobot", host(os="windows", arch="arm64", pythons=py("3.10.13", "3.11.7")), {}, "3", "3.11.7"),
 ]
 
 
@@ -78,7 +84,10 @@ REFUSALS = [
                                                "--python 3.8"]),
     ("adaptnlp", host(pythons=py("3.13.0", "3.12.1")), {}, ["needs Python 3.8", "pyenv install 3.8"]),
     ("tensorflow-text", host(os="windows", pythons=(), simulated=True), {}, ["windows", "WSL2"]),
-    ("tensorflow-text", host(arch="arm64"), {}, ["linux-x86_64", "linux-arm64"]),
+    ("gluonnlp", host(os="macos", arch="arm64", pythons=py("3.11.7")), {}, ["macos-x86_64 only", "mxnet 1.9.1 ships"]),
+    ("datarobot", host(os="windows", arch="arm64", pythons=py("3.10.13")), {},
+     ["on windows-arm64: numpy and pandas have Windows arm64 wheels from cp311", "Python >=3.11"]),
+    ("autonlp", host(arch="arm64", pythons=py("3.12.1")), {}, ["bitsandbytes==0.45.0", "no aarch64 wheel"]),
     ("tensorflow-text", host(os="macos", arch="x86_64", pythons=py("3.12.1")), {}, ["macos-arm64"]),
     ("gluonnlp", host(os="windows", pythons=(), simulated=True), {}, ["linux, macos only, not windows"]),
     ("gluonnlp", host(pythons=py("3.13.0", "3.12.1")), {}, ["numpy<1.24", "3.11"]),
@@ -121,7 +130,8 @@ COMPUTE = [
     ("adaptnlp", host(driver="418.67", gpus=[V100]), "cu101"),  # torch 1.7 shipped cu101
     ("adaptnlp", host(driver="440.100", gpus=[V100]), "cu102"),
     ("autogluon", host(driver="580.65.06", gpus=[H100]), "cu132"),
-    ("autogluon", host(driver="535.161.08", gpus=[H100]), "cu128"),
+    # a 535 driver runs CUDA 12.x: torch 2.13's cu126 (the newest torch it can have), not 2.11's cu128
+    ("autogluon", host(driver="535.161.08", gpus=[H100]), "cu126"),
     ("autogluon", host(driver="580.65.06", gpus=[GTX1080]), "cu126"),
     ("autogluon", host(driver="470.63.01", gpus=[GTX1080]), "cpu"),
     ("gluonnlp", host(driver="535.161.08", gpus=[A10]), "cu112"),

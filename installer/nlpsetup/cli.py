@@ -110,10 +110,20 @@ def _book(report: bool = True):
     return book
 
 
-def _host(platform=None, arch=None, host_file=None):
+def _host(platform=None, arch=None, host_file=None, glibc=None):
     from nlpsetup import host
 
-    return host.load(_home(), os_name=platform, arch=arch, host_file=host_file)
+    return host.load(_home(), os_name=platform, arch=arch, host_file=host_file, glibc=glibc)
+
+
+# Linux calls arm64 aarch64: both are accepted (host.normalize_arch maps them).
+ARCH_CHOICE = click.Choice(["x86_64", "arm64", "aarch64"], case_sensitive=False)
+
+
+def _check_glibc(ctx, param, value: str | None) -> str | None:
+    if value is not None and not (value.count(".") == 1 and all(p.isdigit() for p in value.split("."))):
+        raise click.BadParameter(f"{value!r} is not a glibc version such as 2.39")
+    return value
 
 
 def _plan_options(f):
@@ -123,7 +133,8 @@ def _plan_options(f):
         click.option("--compute", default="auto", show_default=True, help="auto, cpu or a CUDA build such as cu126."),
         click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
         click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
-        click.option("--arch", type=click.Choice(["x86_64", "arm64"]), help="Resolve for another CPU architecture (simulated)."),
+        click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
+        click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
         click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
         click.option("--name", "env_name", help="Env name (default: the tool's name)."),
         click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
@@ -170,13 +181,13 @@ def show(tool: str, as_json: bool) -> None:
 @click.argument("tool")
 @_plan_options
 @json_option
-def plan(tool, platform, arch, host_file, as_json, **choices):
+def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
     """Decide which environment TOOL gets on this host, without installing anything.
 
     Exit 0 with a plan, 3 when the host cannot have TOOL, 2 for bad input."""
     from nlpsetup import planning, render
 
-    book, host = _book(), _host(platform, arch, host_file)
+    book, host = _book(), _host(platform, arch, host_file, glibc)
     p = planning.plan_one(book, tool, host, planning.Choices(**choices), _home())
     _echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
@@ -195,7 +206,7 @@ def plan(tool, platform, arch, host_file, as_json, **choices):
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
-def install(tools, platform, arch, host_file, backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock,
+def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock,
             as_json, verbose, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
@@ -203,8 +214,8 @@ def install(tools, platform, arch, host_file, backend, force, keep_failed, dry_r
     reinstall puts the old env back), 2 for bad input, 3 when the host cannot have TOOL, 130 on Ctrl-C."""
     from nlpsetup import execute, planning, progress, render
 
-    if platform or arch or host_file:
-        raise NlpsetupError("install builds on this machine: --platform, --arch and --host-file are for plan",
+    if platform or arch or glibc or host_file:
+        raise NlpsetupError("install builds on this machine: --platform, --arch, --glibc and --host-file are for plan",
                             hint="use: nlpsetup plan TOOL --platform ...")
     root, host = _home(checked=True), _host()
     if from_lock:

@@ -8,15 +8,16 @@ import json
 
 import click
 
-from nlpsetup.cli import _book, _echo_json, _home, _host, cli, json_option
+from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
 
 
-def _matrix(tools, python, platform, compute, runner, provider="github"):
+def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
     from nlpsetup import matrix as mx
 
     pythons, platforms, runners = mx.parse_options(python, platform, runner)
-    return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider)
+    return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider,
+                    arch=arch, glibc=glibc)
 
 
 @cli.command()
@@ -26,16 +27,20 @@ def _matrix(tools, python, platform, compute, runner, provider="github"):
 @click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
 @click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
-def matrix(tools, python, platform, compute, fmt, runner):
+@click.option("--arch", type=ARCH_CHOICE, help="CPU architecture of every platform (default: each runner's; aarch64 = arm64).")
+@click.option("--glibc", callback=_check_glibc, help="glibc of the Linux host (default 2.39, ubuntu-latest's).")
+def matrix(tools, python, platform, compute, fmt, runner, arch, glibc):
     """Every (tool, python, platform) cell the recipes allow, with the variant each resolves to.
 
     Refused cells are listed with their reasons (stderr for github and gitlab, `excluded` in json)."""
     from nlpsetup import matrix as mx
 
-    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github")
+    m = _matrix(tools, python, platform, compute, runner, "gitlab" if fmt == "gitlab" else "github", arch, glibc)
     if fmt == "json":
         return _echo_json(m.to_dict())
     click.echo(mx.github(m) if fmt == "github" else mx.gitlab(m), nl=fmt == "github")
+    for line in m.hosts:
+        click.echo(line, err=True)
     for x in m.excluded:
         click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
 

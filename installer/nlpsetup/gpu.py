@@ -395,6 +395,7 @@ class Tables:
     torch: tuple[TorchRow, ...]
     builds: Mapping[str, BuildRow] = field(default_factory=dict)
     sizes: Mapping[str, Any] = field(default_factory=dict)
+    gpu_min_driver: Mapping[str, str] = field(default_factory=dict)  # compute capability -> driver
 
     def cuda_row(self, version: str) -> CudaRow | None:
         return next((r for r in self.cuda if r.version == version), None)
@@ -412,6 +413,7 @@ def load_tables(path: Path | None = None) -> Tables:
         ),
         builds={tag: BuildRow(tag=tag, **r) for tag, r in data["builds"].items()},
         sizes=dict(data.get("sizes", {})),
+        gpu_min_driver={cc: row["driver"] for cc, row in data.get("gpu_min_driver", {}).items()},
     )
 
 
@@ -424,6 +426,14 @@ def _version(text: str | None) -> Version | None:
         return Version(text) if text else None
     except InvalidVersion:
         return None
+
+
+def _driver(text: str | None) -> Version | None:
+    """A driver version; a bare branch like `525` (NLPSETUP_CUDA_DRIVER=525) means any 525.x,
+    so it is read as the newest of that branch, not as something below 525.60.13."""
+    if text and text.strip().isdigit():
+        return Version(f"{text.strip()}.999.999")
+    return _version(text)
 
 
 def _cc(text: str | None) -> tuple[int, int] | None:
@@ -451,7 +461,7 @@ def cuda_versions_for_driver(driver: str, os: str) -> list[str]:
     key = _os_key(os)
     if key == "macos":
         return []
-    have = _version(driver)
+    have = _driver(driver)
     if have is None:
         raise ValueError(f"not a driver version: {driver!r}")
     rows = [r for r in load_tables().cuda if Version(getattr(r, f"{key}_min_driver")) <= have]
@@ -480,11 +490,11 @@ def _build_problems(tag: str, facts: GpuFacts, key: str, tables: Tables) -> list
         return [f"{tag} is not in nlpsetup's CUDA tables"]
     problems = []
     need = getattr(row, f"{key}_min_driver")
-    have = _version(facts.driver)
+    have = _driver(facts.driver)
     if have is None:
         problems.append(f"cannot read driver version {facts.driver!r}")
     elif have < Version(need):
-        usable = cuda_versions_for_driver(str(have), key)
+        usable = cuda_versions_for_driver(facts.driver or "0", key)
         runs = f"runs CUDA <= {usable[0]}" if usable else "runs no CUDA version we know"
         problems.append(f"driver {facts.driver} {runs} but {tag} needs driver >= {need} (CUDA {row.version})")
     low, high = _cc(build.min_compute_capability), _cc(build.max_compute_capability)
@@ -512,9 +522,10 @@ def choose_backend(candidates: list[str], facts: GpuFacts, os: str, request: str
     * ``request="cuXYZ"``: that build, which must be a candidate (else InvalidComputeRequest). It is
       returned even when the host cannot run it (the user may build an image for another machine);
       ``warning`` then says why it will not work here.
-    * ``request="auto"``: the newest candidate whose CUDA version the driver supports and that has
-      kernels for every GPU whose compute capability is known; otherwise the CPU build, with the
-      reason. Non-CUDA candidates (rocm*, xpu) are ignored.
+    * ``request="auto"``: the first candidate (``torch_builds`` orders them: newest torch, then its
+      newest CUDA) whose CUDA version the driver supports and that has kernels for every GPU whose
+      compute capability is known; otherwise the CPU build, with the reason. Non-CUDA candidates
+      (rocm*, xpu) are ignored.
     """
     key = _os_key(os)
     request = request.strip().lower()
@@ -528,7 +539,7 @@ def choose_backend(candidates: list[str], facts: GpuFacts, os: str, request: str
         return ComputeChoice("cpu", "CPU build requested")
 
     tables = load_tables()
-    cuda_tags = sorted((c for c in candidates if _build_cuda(c)), key=_build_cuda, reverse=True)
+    cuda_tags = [c for c in candidates if _build_cuda(c)]  # in the caller's order of preference
 
     if request != "auto":
         if request not in cuda_tags:
@@ -547,6 +558,8 @@ def choose_backend(candidates: list[str], facts: GpuFacts, os: str, request: str
         return ComputeChoice("cpu", f"no NVIDIA driver found: {facts.error or 'unknown reason'}")
     if _version(facts.driver) is None:
         return ComputeChoice("cpu", f"cannot read driver version {facts.driver!r}")
+    if impossible := _driver_too_old_for_gpu(facts, tables):
+        return ComputeChoice("cpu", impossible)
 
     rejected = []
     for tag in cuda_tags:
@@ -555,6 +568,18 @@ def choose_backend(candidates: list[str], facts: GpuFacts, os: str, request: str
             return ComputeChoice(tag, _auto_reason(tag, facts, key, rejected), cuda=str(_build_cuda(tag)))
         rejected.append(f"{tag}: " + "; ".join(problems))
     return ComputeChoice("cpu", "no CUDA build fits this host: " + " | ".join(rejected))
+
+
+def _driver_too_old_for_gpu(facts: GpuFacts, tables: Tables) -> str | None:
+    """An impossible pair: a GPU that this driver branch cannot drive at all (sm_120 before R570)."""
+    have = _driver(facts.driver)
+    for gpu in facts.gpus:
+        cc = _cc(gpu.compute_capability)
+        need = tables.gpu_min_driver.get(f"{cc[0]}.{cc[1]}") if cc else None
+        if need and have is not None and have < Version(need):
+            return (f"impossible pair: {_gpu_label(gpu)} is {gpu.sm}, which needs NVIDIA driver >= {need}; "
+                    f"driver {facts.driver} cannot run it with any CUDA build (update the driver)")
+    return None
 
 
 def _auto_reason(tag: str, facts: GpuFacts, key: str, rejected: list[str]) -> str:
@@ -566,7 +591,7 @@ def _auto_reason(tag: str, facts: GpuFacts, key: str, rejected: list[str]) -> st
         if ccs
         else "compute capability unknown, not checked"
     )
-    reason = f"{tag} is the newest build this host runs ({'; '.join(parts)})"
+    reason = f"{tag} is the first build this host runs, newest release first ({'; '.join(parts)})"
     if rejected:
         reason += "; skipped " + " | ".join(rejected)
     return reason
@@ -578,16 +603,28 @@ def _release_matches(release: str, spec: SpecifierSet) -> bool:
 
 
 def torch_builds(torch_spec: str, python_version: str) -> list[str]:
-    """CUDA builds (newest first) published for torch releases matching ``torch_spec`` on this Python."""
+    """CUDA builds of the torch releases matching ``torch_spec`` on this Python, in order of preference:
+    the newest torch release first, and within a release its newest CUDA first. The first build a
+    host runs is then the newest torch it can have (cu126 with torch 2.14 beats cu129, which only
+    torch 2.8 has), with the newest CUDA that torch offers it."""
     try:
         spec = SpecifierSet(torch_spec.strip())
     except InvalidSpecifier as e:
         raise ValueError(f"not a version specifier: {torch_spec!r}") from e
-    builds: set[str] = set()
-    for row in load_tables().torch:
+    order: dict[str, None] = {}
+    rows = sorted(load_tables().torch, key=lambda r: Version(r.release), reverse=True)
+    for row in rows:
         if _release_matches(row.release, spec) and SpecifierSet(row.python).contains(python_version):
-            builds.update(row.builds)
-    return sorted(builds, key=lambda t: _build_cuda(t) or Version("0"), reverse=True)
+            order.update((b, None) for b in sorted(row.builds, key=_build_cuda, reverse=True) if b not in order)
+    return list(order)
+
+
+def torch_release_for(tag: str, torch_spec: str, python_version: str) -> str | None:
+    """The newest torch release matching ``torch_spec`` that has build ``tag`` on this Python."""
+    spec = SpecifierSet(torch_spec.strip())
+    rows = sorted(load_tables().torch, key=lambda r: Version(r.release), reverse=True)
+    return next((r.release for r in rows if tag in r.builds and _release_matches(r.release, spec)
+                 and SpecifierSet(r.python).contains(python_version)), None)
 
 
 def torch_index_url(backend: str, mirror: str | None = None) -> str:

@@ -17,10 +17,15 @@ from pathlib import Path
 
 from nlpsetup import gpu as gpu_mod
 from nlpsetup.errors import NlpsetupError
-from nlpsetup.platforms import ARCHES, OSES, normalise_arch  # noqa: F401 (OSES, ARCHES re-exported)
+from nlpsetup.platforms import ARCHES, OSES, normalize_arch  # noqa: F401 (OSES, ARCHES re-exported)
 from nlpsetup.pythons import PythonInstall
 from nlpsetup.redact import mask_text
 
+# What a simulated platform is when only its name is given (`plan --platform macos`, `matrix`): the
+# machine of its default hosted CI runner. ubuntu-latest is Ubuntu 24.04 (glibc 2.39); macos-latest
+# is Apple Silicon; windows-latest is x86_64. --arch and --glibc change it.
+SIMULATED_ARCH = {"linux": "x86_64", "macos": "arm64", "windows": "x86_64"}
+SIMULATED_GLIBC = "2.39"
 SCHEMA_VERSION = 1
 # External programs recipes and doctor care about; looked up on PATH only, never run here.
 TOOLS = ("uv", "conda", "mamba", "micromamba", "git", "git-lfs", "cc", "gcc", "clang", "nvidia-smi",
@@ -114,7 +119,7 @@ class Host:
                                 hint="write one with: nlpsetup host --json > host.json")
         try:
             os_name = d.get("os")
-            arch = d.get("arch", "x86_64")
+            arch = normalize_arch(str(d.get("arch", "x86_64")))
             if os_name not in OSES:
                 raise ValueError(f"'os' must be one of {', '.join(OSES)}, got {os_name!r}")
             if arch not in ARCHES:
@@ -147,30 +152,55 @@ class Host:
                                 hint="write one with: nlpsetup host --json > host.json") from None
 
 
-def simulate(host: Host, *, os_name: str | None = None, arch: str | None = None) -> Host:
-    """This host as if it ran another OS or architecture: interpreters become bare versions."""
-    if os_name is None and arch is None:
+def simulate(host: Host, *, os_name: str | None = None, arch: str | None = None,
+             glibc: str | None = None) -> Host:
+    """This host as if it ran another OS, architecture or glibc: interpreters become bare versions.
+
+    Naming a platform (`--platform linux`) means that platform's simulated machine (SIMULATED_ARCH,
+    SIMULATED_GLIBC), the one `matrix` uses, also on a host of that OS; `arch` or `glibc` without
+    a platform change only that fact of this host. What is not about the machine (tools, index
+    settings, proxies, free disk) stays this host's."""
+    if os_name is None and arch is None and glibc is None:
         return host
-    os_name = os_name or host.os
-    arch = arch or host.arch
-    same_os = os_name == host.os
+    if os_name is not None:
+        machine = simulated_host(os_name, arch=arch, glibc=glibc)
+        return replace(machine, tools=host.tools, disk_free_bytes=host.disk_free_bytes, index=host.index,
+                       proxies=host.proxies)
+    arch = normalize_arch(arch) if arch else host.arch
     return replace(
         host,
-        os=os_name,
         arch=arch,
-        libc=host.libc if same_os else ("glibc" if os_name == "linux" else None),
-        libc_version=host.libc_version if same_os else None,
-        wsl=host.wsl and same_os,
-        macos_version=host.macos_version if same_os else None,
-        apple_silicon=os_name == "macos" and arch == "arm64",
+        libc_version=(glibc or host.libc_version) if host.os == "linux" else None,
+        apple_silicon=host.os == "macos" and arch == "arm64",
         pythons=(),
-        gpu=host.gpu if same_os and os_name != "macos" else gpu_mod.GpuFacts(driver=None, source="simulated"),
+        gpu=host.gpu if arch == host.arch else gpu_mod.GpuFacts(driver=None, source="simulated"),
         simulated=True,
     )
 
 
-def load(home: Path, *, os_name: str | None = None, arch: str | None = None, host_file: str | None = None) -> Host:
-    """This machine (detected), or the one a --host-file describes, as --platform/--arch see it."""
+def simulated_host(os_name: str, *, arch: str | None = None, glibc: str | None = None,
+                   pythons: tuple[PythonInstall, ...] = (), gpu: gpu_mod.GpuFacts | None = None) -> Host:
+    """A described machine of a platform, with the simulated defaults where a fact is not given."""
+    arch = normalize_arch(arch) if arch else SIMULATED_ARCH[os_name]
+    linux = os_name == "linux"
+    return Host(os=os_name, arch=arch, libc="glibc" if linux else None,
+                libc_version=(glibc or SIMULATED_GLIBC) if linux else None,
+                apple_silicon=os_name == "macos" and arch == "arm64", pythons=pythons,
+                gpu=gpu or gpu_mod.GpuFacts(driver=None, source="simulated"), simulated=True)
+
+
+def assumption(host: Host) -> str:
+    """What a simulated host takes for granted, said in the output of plan and matrix."""
+    if host.os == "linux":
+        facts = f"{host.arch}, glibc {host.libc_version or '?'}"
+    else:
+        facts = host.arch
+    return f"simulated {host.os} host: {facts} (change with --arch" + (", --glibc)" if host.os == "linux" else ")")
+
+
+def load(home: Path, *, os_name: str | None = None, arch: str | None = None, host_file: str | None = None,
+         glibc: str | None = None) -> Host:
+    """This machine (detected), or the one a --host-file describes, as --platform/--arch/--glibc see it."""
     if host_file:
         from nlpsetup.files import read_json
 
@@ -180,7 +210,7 @@ def load(home: Path, *, os_name: str | None = None, arch: str | None = None, hos
         from nlpsetup.paths import cache_dir
 
         host = detect(home, cache_dir(home))
-    return simulate(host, os_name=os_name, arch=arch)
+    return simulate(host, os_name=os_name, arch=arch, glibc=glibc)
 
 
 # --- detection (the edge: everything that touches the real machine) ----------------------------
@@ -192,7 +222,7 @@ def detect(home: Path, cache_dir: Path | None, env: dict[str, str] | None = None
     env = dict(os.environ if env is None else env)
     os_name = {"linux": "linux", "darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
     machine = platform.machine().lower()
-    arch = normalise_arch(machine)
+    arch = normalize_arch(machine)
     libc, libc_version = _libc() if os_name == "linux" else (None, None)
     mac = platform.mac_ver()[0] if os_name == "macos" else None
     return Host(

@@ -16,7 +16,7 @@ from pathlib import Path
 from nlpsetup import resolve
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.gpu import Gpu, GpuFacts
-from nlpsetup.host import OSES, Host
+from nlpsetup.host import OSES, Host, assumption, normalize_arch, simulated_host
 from nlpsetup.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import Recipe
 
@@ -46,9 +46,11 @@ class Runner:
 class Matrix:
     include: tuple[dict, ...]
     excluded: tuple[dict, ...]
+    hosts: tuple[str, ...] = ()  # what each platform's simulated host assumes (plan --platform says the same)
 
     def to_dict(self) -> dict:
-        return {"schema_version": 1, "include": list(self.include), "excluded": list(self.excluded)}
+        return {"schema_version": 1, "hosts": list(self.hosts), "include": list(self.include),
+                "excluded": list(self.excluded)}
 
 
 @cache
@@ -116,7 +118,11 @@ def _candidates(provider: str, platform: str, named: dict[str, str]) -> list[Run
 
 
 def build(recipes: list[Recipe], pythons: list[str] | None, platforms: list[str], *, compute: str = "cpu",
-          runners: dict[str, str] | None = None, provider: str = "github") -> Matrix:
+          runners: dict[str, str] | None = None, provider: str = "github", arch: str | None = None,
+          glibc: str | None = None) -> Matrix:
+    """Cells resolved against simulated hosts (host.simulated_host, the machine `plan --platform`
+    assumes), on the runners that can give their Python; `arch` / `glibc` change the machine."""
+    arch = normalize_arch(arch) if arch else None
     for platform in platforms:
         if why := refused_platform(provider, platform):
             raise NlpsetupError(f"{provider} has no hosted runner nlpsetup can use for {platform}: {why}",
@@ -125,22 +131,23 @@ def build(recipes: list[Recipe], pythons: list[str] | None, platforms: list[str]
     for recipe in recipes:
         for py in pythons or supported_pythons(recipe):
             for platform in platforms:
-                cell, reasons = _place(recipe, py, platform, _candidates(provider, platform, runners or {}), compute,
-                                       provider)
+                candidates = [r for r in _candidates(provider, platform, runners or {}) if arch in (None, r.arch)]
+                cell, reasons = _place(recipe, py, platform, candidates, compute, provider, glibc)
                 if cell:
                     include.append(cell)
                 else:
                     excluded.append({"tool": recipe.name, "python": py, "platform": platform, "reasons": reasons})
-    return Matrix(tuple(include), tuple(excluded))
+    hosts = tuple(assumption(simulated_host(p, arch=arch, glibc=glibc)) for p in platforms)
+    return Matrix(tuple(include), tuple(excluded), hosts)
 
 
-def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], compute: str, provider: str
-           ) -> tuple[dict | None, list[str]]:
+def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], compute: str, provider: str,
+           glibc: str | None = None) -> tuple[dict | None, list[str]]:
     """The cell on the first runner whose architecture the recipe allows and which offers `py`, or the
     reasons no runner fits."""
     reasons: list[str] = []
     for arch in dict.fromkeys(r.arch for r in candidates):
-        result = resolve.resolve(recipe, _host(platform, arch, py, compute), resolve.Request(
+        result = resolve.resolve(recipe, _host(platform, arch, py, compute, glibc), resolve.Request(
             tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=py, version=py)), envs_root=Path("envs"))
         if isinstance(result, resolve.Refusal):
             reasons += [f"{rej.variant}: {r.message}" for rej in result.rejected for r in rej.reasons]
@@ -160,11 +167,10 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
     return None, list(dict.fromkeys(reasons))
 
 
-def _host(platform: str, arch: str, py: str, compute: str) -> Host:
+def _host(platform: str, arch: str, py: str, compute: str, glibc: str | None = None) -> Host:
     gpu = CUDA_GPU if compute == "cuda" and platform != "macos" else GpuFacts(driver=None, source="simulated")
-    linux = platform == "linux"
-    return Host(os=platform, arch=arch, libc="glibc" if linux else None, libc_version="2.39" if linux else None,
-                pythons=(PythonInstall(py, path=None, source="simulated"),), gpu=gpu, simulated=True)
+    return simulated_host(platform, arch=arch, glibc=glibc, gpu=gpu,
+                          pythons=(PythonInstall(py, path=None, source="simulated"),))
 
 
 def _span(pythons: tuple[str, ...]) -> str:

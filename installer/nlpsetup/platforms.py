@@ -10,5 +10,5 @@ TARGETS = tuple(f"{o}-{a}" for o in OSES for a in ARCHES)  # "linux-arm64": a pa
 ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "x86-64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
-def normalise_arch(name: str) -> str:
+def normalize_arch(name: str) -> str:
     return ARCH_ALIASES.get(name.lower(), name.lower())

@@ -78,7 +78,10 @@ class Variant:
     packages: tuple[str, ...]
     platforms: tuple[str, ...] = PLATFORMS
     arch: tuple[str, ...] = ARCHES
-    targets: tuple[str, ...] = ()  # "os-arch" pairs that have wheels, where not every pair does
+    # "os-arch" pairs that have wheels, where not every pair does; "windows-arm64 python>=3.11" where
+    # a pair's wheels start (or stop) at other Pythons than the variant's range
+    targets: tuple[str, ...] = ()
+    targets_reason: str = ""
     python_reason: str = ""
     pins: tuple[Pin, ...] = ()
     pre: tuple[str, ...] = ()
@@ -98,6 +101,16 @@ class Variant:
     size_mb: int | None = None
     notes: str = ""
     smoke: Smoke = field(default_factory=Smoke)
+
+    def target_python(self, os_name: str, arch: str) -> SpecifierSet | None:
+        """The Pythons this variant has wheels for on os-arch (empty: all of its range), None for none."""
+        if not self.targets:
+            return SpecifierSet()
+        for target in self.targets:
+            pair, _, pythons = target.partition(" python")
+            if pair == f"{os_name}-{arch}":
+                return SpecifierSet(pythons.strip())
+        return None
 
     @property
     def main_requirement(self) -> Requirement:
@@ -210,6 +223,22 @@ def _one_of(choices: tuple[str, ...]) -> Checker:
 
     check.schema = {"enum": list(choices)}
     return check
+
+
+def _target(v, problems, key):
+    s = _nonempty_str(v, problems, key)
+    if s is None:
+        return None
+    pair, _, pythons = s.partition(" python")
+    if pair not in TARGETS:
+        problems.append((key, f"{pair!r} is not one of {', '.join(TARGETS)}"))
+        return None
+    try:
+        SpecifierSet(pythons.strip())
+    except InvalidSpecifier:
+        problems.append((key, f"{s!r}: write OS-ARCH or OS-ARCH python<specifier>, e.g. 'windows-arm64 python>=3.11'"))
+        return None
+    return s
 
 
 def _specifier(v, problems, key):
@@ -341,6 +370,8 @@ _requirement.schema = {"type": "string", "pattern": r"^\s*[^-\s]", "description"
 _name.schema = {"type": "string", "pattern": _NAME_RE.pattern}
 _variant_id.schema = {"type": "string", "pattern": _ID_RE.pattern}
 _version.schema = {"type": "string", "pattern": r"^\d+(\.\d+)*$"}
+_target.schema = {"type": "string", "pattern": "^(" + "|".join(TARGETS) + r")( python\S.*)?$",
+                  "description": "OS-ARCH, or OS-ARCH python<specifier> (e.g. 'windows-arm64 python>=3.11')"}
 _command.schema = _list_of(_nonempty_str, nonempty=True).schema
 _framework.schema = _str_table(_specifier, _NAME_RE).schema
 _cuda_packages.schema = _str_table(_str_table(_requirement, _CUDA_TAG_RE), _NAME_RE).schema
@@ -375,7 +406,8 @@ _VARIANT: dict[str, tuple[Checker, bool]] = {
     "python_reason": (_str, False),
     "platforms": (_list_of(_one_of(PLATFORMS), nonempty=True), False),
     "arch": (_list_of(_one_of(ARCHES), nonempty=True), False),
-    "targets": (_list_of(_one_of(TARGETS), nonempty=True), False),
+    "targets": (_list_of(_target, nonempty=True), False),
+    "targets_reason": (_str, False),
     "packages": (_list_of(_requirement, nonempty=True), True),
     "pins": (_list_of(_pin), False),
     "pre": (_list_of(_requirement), False),
@@ -525,6 +557,7 @@ def _variant(raw: dict, problems: list, key: str, index: int, recipe_name: str |
         platforms=t.get("platforms", PLATFORMS),
         arch=t.get("arch", ARCHES),
         targets=t.get("targets", ()),
+        targets_reason=t.get("targets_reason", ""),
         packages=packages,
         pins=t.get("pins", ()),
         pre=t.get("pre", ()),

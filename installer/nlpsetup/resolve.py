@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -22,7 +22,7 @@ from packaging.version import InvalidVersion, Version
 from nlpsetup import gpu, specsets
 from nlpsetup.env import Env
 from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
-from nlpsetup.host import Host
+from nlpsetup.host import Host, assumption
 from nlpsetup.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import TORCH_FAMILY, Recipe, Variant, fmt_spec
 from nlpsetup.redact import mask_argv, mask_env, mask_text
@@ -273,9 +273,14 @@ def _check_variant(recipe: Recipe, v: Variant, host: Host, req: Request):
     if host.arch not in v.arch:
         reasons.append(Reason("arch", f"supports {', '.join(v.arch)} only, not {host.arch}",
                               "use a machine (or container) of a supported architecture"))
-    if v.targets and f"{host.os}-{host.arch}" not in v.targets and host.os in v.platforms and host.arch in v.arch:
-        reasons.append(Reason("platform", f"has wheels for {', '.join(v.targets)} only, not {host.os}-{host.arch}",
+    target_python = v.target_python(host.os, host.arch)
+    if target_python is None and host.os in v.platforms and host.arch in v.arch:
+        why = f" ({v.targets_reason})" if v.targets_reason else ""
+        reasons.append(Reason("platform", f"has wheels for {', '.join(v.targets)} only, not {host.os}-{host.arch}{why}",
                               _platform_fix(recipe, v, host)))
+    elif target_python:  # this target's wheels cover fewer Pythons than the variant's range
+        v = replace(v, python=v.python & target_python,
+                    python_reason=f"on {host.os}-{host.arch}: {v.targets_reason or 'its wheels there'}")
     if v.glibc and host.os == "linux":
         if host.libc != "glibc":
             reasons.append(Reason("glibc", f"needs glibc >= {v.glibc}; this host has {host.libc or 'no glibc'}",
@@ -519,6 +524,8 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
         out.append(f"pip is held at {cap}, the last release that supports Python {python.minor}")
     if python.path is None and python.source == "simulated":
         out.append(f"simulated host: the interpreter is Python {python.version}, not a path on this machine")
+    if host.simulated:
+        out.append(assumption(host))
     if python.source == "uv-fetch":
         out.append(f"no Python {python.minor} here: uv will download one (--fetch-python)")
     if compute is not None:
