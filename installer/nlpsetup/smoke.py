@@ -1,16 +1,24 @@
 """Smoke checks: run a recipe's imports, code and commands inside the env's interpreter.
 
-Recipe code never runs in nlpsetup's own process. Each check runs isolated from the caller
-(`python -I`: no PYTHONPATH, no user site, no current directory on sys.path), from an empty
-working directory, with its own time limit.
+Recipe code never runs in nlpsetup's own process. The imports and the code of one recipe run in
+ONE interpreter of the env (a small harness, below), in order, so that the import the code
+needs is paid once; each check is still timed, named on failure and held to its own time
+limit. Command checks (a CLI's --help) run at the same time, each in its own process.
+Everything runs isolated from the caller (`python -I`: no PYTHONPATH, no user site, no current
+directory on sys.path), from an empty working directory, and through `proc`, so a check past
+its limit is stopped with its whole process group.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import tempfile
+import threading
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,13 +26,44 @@ from pathlib import Path
 from nlpsetup import proc
 from nlpsetup.recipes import Smoke
 
-# Imports timed inside the env: prints one JSON line that the caller reads back.
-_IMPORT_PROBE = """\
-import json, sys, time
-t = time.time()
-for name in sys.argv[1:]:
-    __import__(name)
-print("NLPSETUP-IMPORTS " + json.dumps({"seconds": time.time() - t}))
+# The harness runs in the env's Python, which may be as old as 3.6: stdlib only, no syntax
+# newer than 3.6. It reads the checks from a JSON file and brackets each one with marker lines
+# (carrying a nonce, so a check's own output cannot fake them) that the caller reads live.
+_HARNESS = """\
+import json, os, sys, time, traceback
+
+def mark(nonce, what, data):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    sys.stdout.write("NLPSETUP-" + nonce + " " + what + " " + json.dumps(data) + "\\n")
+    sys.stdout.flush()
+
+def main():
+    nonce = sys.argv[1]
+    with open(sys.argv[2]) as f:
+        checks = json.load(f)
+    for i, check in checks:
+        mark(nonce, "start", {"i": i})
+        t = time.perf_counter()
+        passed, why = True, ""
+        try:
+            if check["kind"] == "imports":
+                for name in check["names"]:
+                    __import__(name)
+            else:
+                exec(compile(check["code"], "<smoke code>", "exec"), {"__name__": "__main__"})
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                passed, why = False, "exit " + str(exc.code)
+        except BaseException:
+            passed = False
+            kind, value, tb = sys.exc_info()
+            traceback.print_exception(kind, value, tb.tb_next)  # not the harness's own frame
+        mark(nonce, "end", {"i": i, "passed": passed, "seconds": time.perf_counter() - t, "why": why})
+    # Skip interpreter teardown (a second or more for torch): every result is out already.
+    os._exit(0)
+
+main()
 """
 
 
@@ -44,14 +83,24 @@ def env_bin(env_path: Path) -> Path:
     return env_path / ("Scripts" if sys.platform == "win32" else "bin")
 
 
-def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, list[str]]]:
-    """(name, argv) for each check, in order: imports, code, commands."""
-    out: list[tuple[str, list[str]]] = []
+def _code_name(code: str) -> str:
+    first = next((ln.strip() for ln in code.strip().splitlines() if ln.strip()), "code")
+    return f"code: {first[:60]}"
+
+
+def in_process_checks(smoke: Smoke) -> list[tuple[str, dict]]:
+    """(name, check) for the harness, in order: the imports, then the code."""
+    out: list[tuple[str, dict]] = []
     if smoke.imports:
-        out.append((f"import {', '.join(smoke.imports)}", [env_python, "-I", "-c", _IMPORT_PROBE, *smoke.imports]))
+        out.append((f"import {', '.join(smoke.imports)}", {"kind": "imports", "names": list(smoke.imports)}))
     if smoke.code.strip():
-        first = next((ln.strip() for ln in smoke.code.strip().splitlines() if ln.strip()), "code")
-        out.append((f"code: {first[:60]}", [env_python, "-I", "-c", smoke.code]))
+        out.append((_code_name(smoke.code), {"kind": "code", "code": smoke.code}))
+    return out
+
+
+def command_checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, list[str]]]:
+    """(name, argv) for each command check."""
+    out: list[tuple[str, list[str]]] = []
     for cmd in smoke.commands:
         head, rest = cmd[0], list(cmd[1:])
         if head in ("python", "python3"):
@@ -64,32 +113,112 @@ def checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, lis
 
 
 def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env=None,
-            on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
-    env = proc.child_env({"PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1", **dict(smoke.env)},
-                         venv=str(env_path), base=base_env)
-    results = []
+            on_result: Callable[[CheckResult], None] | None = None,
+            cancel: threading.Event | None = None) -> list[CheckResult]:
+    """Every check of one recipe; results in order (imports, code, commands). Setting `cancel`
+    (from another thread) stops what runs and returns at once."""
+    env = proc.child_env(dict(smoke.env), venv=str(env_path), base=base_env)
+    cancel = cancel or threading.Event()
     with tempfile.TemporaryDirectory(prefix="nlpsetup-smoke-") as cwd:
-        for name, argv in checks(smoke, env_python, env_path):
+        commands = command_checks(smoke, env_python, env_path)
+        logs = [io.StringIO() for _ in commands]
+        slots: list[CheckResult | None] = [None] * len(commands)
+
+        def command(i: int) -> None:
+            name, argv = commands[i]
+            logs[i].write(f"\n## smoke: {name}\n")
+            r = proc.run(argv, env=env, timeout=smoke.timeout, log=logs[i], cwd=cwd, watch=cancel.is_set)
+            slots[i] = _result(name, r.ok, r.seconds, None, r.timed_out and not cancel.is_set(),
+                               smoke.timeout, r.tail if not r.ok else ())
+
+        threads = [threading.Thread(target=command, args=(i,), daemon=True) for i in range(len(commands))]
+        for t in threads:
+            t.start()
+        try:
+            results = _harness(in_process_checks(smoke), env_python, env, cwd, smoke.timeout, log, on_result, cancel)
+        except BaseException:  # Ctrl-C: stop the commands too
+            cancel.set()
+            raise
+        finally:
+            for t in threads:
+                t.join()
+        for buf, slot in zip(logs, slots):
             if log is not None:
-                log.write(f"\n## smoke: {name}\n")
-            r = proc.run(argv, env=env, timeout=smoke.timeout, log=log, cwd=cwd)
-            import_seconds = None
-            for line in r.tail:
-                if line.startswith("NLPSETUP-IMPORTS "):
-                    try:
-                        import_seconds = json.loads(line.split(" ", 1)[1])["seconds"]
-                    except (ValueError, KeyError):
-                        pass
-            detail = ""
-            if r.timed_out:
-                detail = f"timed out after {smoke.timeout} s"
-            elif not r.ok:
-                detail = "\n".join(line for line in r.tail[-8:] if not line.startswith("NLPSETUP-"))
-            result = CheckResult(name, r.ok, round(r.seconds, 3),
-                                 round(import_seconds, 3) if import_seconds is not None else None, detail)
-            results.append(result)
+                log.write(buf.getvalue())
+            if slot is not None:
+                results.append(slot)
+                if on_result:
+                    on_result(slot)
+    return results
+
+
+def _result(name: str, passed: bool, seconds: float, import_seconds: float | None, timed_out: bool,
+            timeout: int, lines) -> CheckResult:
+    detail = ""
+    if timed_out:
+        detail = f"timed out after {timeout} s"
+    elif not passed:
+        detail = "\n".join(list(lines)[-8:])
+    return CheckResult(name, passed, round(seconds, 3),
+                       round(import_seconds, 3) if import_seconds is not None else None, detail)
+
+
+def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: str, timeout: int, log,
+             on_result, cancel: threading.Event) -> list[CheckResult]:
+    """Run the in-process checks in one interpreter. A check that kills its interpreter or
+    passes its time limit fails; a fresh interpreter then goes on with the next one."""
+    results: list[CheckResult] = []
+    todo = list(enumerate(checks))
+    while todo and not cancel.is_set():
+        nonce = uuid.uuid4().hex
+        spec = Path(cwd) / f"checks-{nonce}.json"
+        spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]))
+        script = Path(cwd) / "nlpsetup_smoke_harness.py"
+        script.write_text(_HARNESS)
+        state = {"since": time.monotonic(), "lines": [], "started": False}
+        finished: set[int] = set()
+        marker = f"NLPSETUP-{nonce} "
+
+        def on_line(line: str, state=state, marker=marker, finished=finished) -> None:
+            if not line.startswith(marker):
+                state["lines"].append(line)
+                return
+            what, data = line[len(marker):].split(" ", 1)
+            data = json.loads(data)
+            if what == "start":
+                state.update(since=time.monotonic(), lines=[], started=True)
+                if log is not None:
+                    log.write(f"## smoke: {checks[data['i']][0]}\n")
+                return
+            name, check = checks[data["i"]]
+            detail = data["why"] if data["why"] else "\n".join(state["lines"][-8:])
+            r = CheckResult(name, data["passed"], round(data["seconds"], 3),
+                            round(data["seconds"], 3) if check["kind"] == "imports" else None,
+                            "" if data["passed"] else detail)
+            results.append(r)
+            finished.add(data["i"])
             if on_result:
-                on_result(result)
+                on_result(r)
+
+        def past_limit(state=state) -> bool:
+            return cancel.is_set() or time.monotonic() - state["since"] > timeout
+
+        if log is not None:
+            log.write(f"\n## smoke: {' ; '.join(checks[i][0] for i, _ in todo)} (one interpreter)\n")
+        r = proc.run([env_python, "-I", str(script), nonce, str(spec)], env=env, log=log, on_line=on_line,
+                     cwd=cwd, watch=past_limit)
+        todo = [(i, c) for i, c in todo if i not in finished]
+        if not todo or cancel.is_set():
+            break
+        # The interpreter ended inside (or before) the next check: that check fails, the rest go on.
+        i, _ = todo.pop(0)
+        lines = state["lines"] if state["started"] else list(r.tail)
+        why = f"the interpreter exited with code {r.returncode}" if not r.timed_out else ""
+        res = _result(checks[i][0], False, time.monotonic() - state["since"], None, r.timed_out, timeout,
+                      [*lines, why] if why else lines)
+        results.append(res)
+        if on_result:
+            on_result(res)
     return results
 
 
