@@ -406,18 +406,20 @@ def _existing_env(store, name: str):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def verify(ctx, envs, as_json):
-    """Run each env's smoke checks again and report drift since it was installed."""
-    from nlpsetup import envinfo, progress
+    """Run each env's smoke checks again (several envs at once) and report drift since install."""
+    from nlpsetup import envinfo, progress, smoke
 
     store = _store()
-    names = list(envs) or store.names()
+    paths = [_existing_env(store, name) for name in (list(envs) or store.names())]
     reporter = progress.TermReporter()
-    results = []
-    for name in names:
-        path = _existing_env(store, name)
+
+    def show(r):  # each env's checks together, in order, as soon as they are done
         if not as_json:
-            click.echo(f"{name}:", err=True)
-        results.append(envinfo.verify(path, on_result=None if as_json else reporter.smoke_result))
+            click.echo(f"{r['env']}:", err=True)
+            for c in r["smoke"]:
+                reporter.smoke_result(smoke.CheckResult(**c))
+
+    results = smoke.in_parallel(lambda p, cancel: envinfo.verify(p, cancel=cancel), paths, on_ready=show)
     if as_json:
         _echo_json(results)
     else:
@@ -440,7 +442,7 @@ def envs(as_json):
 
     store = _store()
     pending = set(store.pending())
-    rows = [envinfo.status(store.path(n), pending=n in pending).to_dict() for n in store.names()]
+    rows = [envinfo.status(store.path(n), pending=n in pending, start_python=False).to_dict() for n in store.names()]
     if as_json:
         _echo_json(rows)
         return
@@ -528,10 +530,11 @@ def lock(env, output):
 @click.argument("tool", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--quick", is_flag=True, help="Skip the slow checks (index probe, smoke checks, pip check).")
+@click.option("--deep", is_flag=True, help="Run every env's smoke checks and pip check afresh, even if its files are unchanged.")
 @click.option("--fix", "do_fix", is_flag=True, help="Recover interrupted installs and remove half-built envs.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write a Markdown report, ready to paste into an issue.")
 @click.pass_context
-def doctor(ctx, tool, as_json, quick, do_fix, report):
+def doctor(ctx, tool, as_json, quick, deep, do_fix, report):
     """Diagnose the host and every env (or, with TOOL, each constraint of its recipe).
 
     Exit 0 with no failure (warnings allowed), 1 with at least one."""
@@ -553,12 +556,12 @@ def doctor(ctx, tool, as_json, quick, do_fix, report):
         biggest = max((v.size_mb or 0 for r in book.recipes.values() for v in r.variants), default=0)
         host_findings = doc.host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=_tool_versions(host),
                                         probe_index=None if quick else lambda u: reachable(u, timeout=3))
-        env_findings = doc.env_checks(store, quick=quick)
+        env_findings = doc.env_checks(store, quick=quick, deep=deep)
         groups = [("Host", host_findings), ("Envs", env_findings)]
         if do_fix:
             for line in doc.fix(store, env_findings):
                 click.echo(f"fixed: {line}" if not line.split(": ", 1)[-1].startswith("not changed") else line, err=True)
-            groups[1] = ("Envs", doc.env_checks(store, quick=quick))
+            groups[1] = ("Envs", doc.env_checks(store, quick=quick, deep=deep))
     findings = [f for _, fs in groups for f in fs]
     if report:
         relevant = {k: v for k, v in os.environ.items()

@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -169,7 +168,9 @@ def _index(host: Host, probe: Callable[[str], tuple[bool, str]] | None) -> Findi
 # --- envs ---------------------------------------------------------------------------------
 
 
-def env_checks(store: EnvStore, *, quick: bool) -> list[Finding]:
+def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Finding]:
+    """`deep` runs every smoke check and pip check afresh; otherwise an env whose files are
+    unchanged since its last checks (install, verify or doctor) keeps their result."""
     out: list[Finding] = []
     for name in store.pending():
         out.append(Finding("env.interrupted", FAILURE, f"an install or remove of {name} was interrupted",
@@ -182,13 +183,12 @@ def env_checks(store: EnvStore, *, quick: bool) -> list[Finding]:
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it"))
     names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for findings in pool.map(lambda n: _one_env(store.path(n), quick), names):
-            out += findings
+    for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names):
+        out += findings
     return out
 
 
-def _one_env(path: Path, quick: bool) -> list[Finding]:
+def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[Finding]:
     name = path.name
     try:
         data = manifest.read(path)
@@ -217,13 +217,26 @@ def _one_env(path: Path, quick: bool) -> list[Finding]:
             out.append(Finding("env.drift", OK, f"{name}: distributions match the manifest", env=name))
     if quick:
         return out
-    out.append(_pip_check(path, env_python, data.get("backend")))
+    smokes = envinfo.smoke_of(data)
+    fp = smoke.fingerprint(path, env_python, smokes)
+    before = {} if deep else (smoke.saved(path, fp) or {})
+    if "pip_check" in before:
+        out.append(Finding(**before["pip_check"]))
+    else:
+        out.append(_pip_check(path, env_python, data.get("backend")))
+        smoke.save(path, fp, pip_check=out[-1].to_dict())
     # The manifest is read and the interpreter checked above: run only the smoke checks here.
-    results = [r for s in envinfo.smoke_of(data) for r in smoke.run_all(s, env_python, path)]
+    if "smoke" in before:
+        results, when = smoke.results_of(before), " (files unchanged since last run; --deep runs them again)"
+    else:
+        results, when = [r for s in smokes for r in smoke.run_all(s, env_python, path, cancel=cancel)], ""
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt
+        smoke.save(path, fp, smoke=[r.to_dict() for r in results])
     failed = [r for r in results if not r.passed]
     out.append(Finding("env.smoke", FAILURE if failed else OK,
-                       f"{name}: smoke check failed: {failed[0].name}" if failed
-                       else f"{name}: {len(results)} smoke check(s) pass",
+                       f"{name}: smoke check failed: {failed[0].name}{when}" if failed
+                       else f"{name}: {len(results)} smoke check(s) pass{when}",
                        f"rebuild it: {rebuild}" if failed else "", name))
     return out
 

@@ -26,7 +26,8 @@ class EnvStatus:
                 "tools": self.tools, "python": self.python, "size_bytes": self.size_bytes}
 
 
-def status(env_path: Path, *, pending: bool = False, with_size: bool = True) -> EnvStatus:
+def status(env_path: Path, *, pending: bool = False, with_size: bool = True, start_python: bool = True) -> EnvStatus:
+    """From the manifest; `start_python` also starts the env's interpreter (else: it exists)."""
     st = EnvStatus(env_path.name, str(env_path), "ok")
     if pending:
         st.status = "interrupted"
@@ -43,12 +44,14 @@ def status(env_path: Path, *, pending: bool = False, with_size: bool = True) -> 
         interp = data.get("interpreter", {})
         st.python = interp.get("version")
         env_python = interp.get("env_python")
-        if not env_python or not interpreter_runs(env_python):
+        runs = interpreter_runs if start_python else os.path.exists
+        if not env_python or not runs(env_python):
             st.status = "broken"
             st.problems.append(f"its interpreter no longer runs ({interp.get('path') or env_python}): "
                                "was that Python removed?")
-    if with_size:
-        st.size_bytes = disk_usage(env_path)
+    if with_size:  # recorded at install; walked only for envs installed before it was
+        recorded = (data or {}).get("size_bytes")
+        st.size_bytes = recorded if isinstance(recorded, int) else disk_usage(env_path)
     return st
 
 
@@ -124,17 +127,23 @@ def smoke_of(data: dict) -> list[Smoke]:
     return out
 
 
-def verify(env_path: Path, on_result=None) -> dict:
-    """Smoke checks again, and drift since install. ok is False for a broken env or a failed check."""
+def verify(env_path: Path, on_result=None, cancel=None) -> dict:
+    """Smoke checks again, and drift since install. ok is False for a broken env or a failed check.
+    The result is saved for doctor, valid while the env's files stay as they are."""
     st = status(env_path, with_size=False)
     result = {"env": env_path.name, "path": str(env_path), "ok": st.status == "ok", "problems": st.problems,
               "smoke": [], "drift": None}
     if st.status != "ok" or st.data is None:
         return result
     env_python = st.data["interpreter"]["env_python"]
-    for s in smoke_of(st.data):
-        for r in smoke.run_all(s, env_python, env_path, on_result=on_result):
+    smokes = smoke_of(st.data)
+    fp = smoke.fingerprint(env_path, env_python, smokes)
+    for s in smokes:
+        for r in smoke.run_all(s, env_python, env_path, on_result=on_result, cancel=cancel):
             result["smoke"].append(r.to_dict())
+    if cancel is not None and cancel.is_set():
+        raise KeyboardInterrupt
+    smoke.save(env_path, fp, smoke=result["smoke"])
     result["ok"] = all(r["passed"] for r in result["smoke"])
     current = distributions(env_python, env_path)
     if current is not None:

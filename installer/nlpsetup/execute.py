@@ -118,6 +118,9 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                     lines = failed[0].detail.splitlines()
                     raise StepFailed("smoke", None, f"smoke check failed: {failed[0].name}",
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
+                # Doctor reuses this result while the env's files stay as installed.
+                smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
+                           smoke=[r.to_dict() for r in results])
                 dists = runner.distributions()
                 faults.point("before:manifest")
                 manifest.write(env_path, _manifest(plans, host, backend, runner, step_records, dists, results,
@@ -336,6 +339,8 @@ def _is_ours(env_path: Path) -> bool:
 
 def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,
               log_path: Path) -> dict:
+    from nlpsetup.envinfo import disk_usage
+
     p = plans[0]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return {
@@ -355,6 +360,7 @@ def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, step
         "steps": steps,
         "distributions": dists,
         "smoke": [r.to_dict() for r in results],
+        "size_bytes": disk_usage(Path(p.env_path)),  # so that `nlpsetup envs` never walks the env
         "log": str(log_path),
         "created": now,
         "python_platform": sys.platform,

@@ -11,6 +11,7 @@ its limit is stopped with its whole process group.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -19,12 +20,18 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from nlpsetup import proc
+from nlpsetup import __version__, proc
 from nlpsetup.recipes import Smoke
+
+T = TypeVar("T")
+R = TypeVar("R")
+RESULT_FILE = "nlpsetup-smoke.json"  # ENV/RESULT_FILE: the last smoke result and what it was taken of
 
 # The harness runs in the env's Python, which may be as old as 3.6: stdlib only, no syntax
 # newer than 3.6. It reads the checks from a JSON file and brackets each one with marker lines
@@ -142,7 +149,7 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
         finally:
             for t in threads:
                 t.join()
-        for buf, slot in zip(logs, slots):
+        for buf, slot in zip(logs, slots, strict=True):
             if log is not None:
                 log.write(buf.getvalue())
             if slot is not None:
@@ -220,6 +227,91 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
         if on_result:
             on_result(res)
     return results
+
+
+# --- results that stay valid while the env's files are unchanged ---------------------------------
+
+
+def fingerprint(env_path: Path, env_python: str, smokes: Sequence[Smoke]) -> str:
+    """What a smoke result depends on: the checks, nlpsetup's version, the interpreter behind the
+    env, and every installed distribution's RECORD (any install, removal or upgrade rewrites it;
+    stat only, nothing is read). Byte-code written by an import changes none of these."""
+    h = hashlib.sha256(json.dumps([__version__, [s.to_dict() for s in smokes]]).encode())
+    try:
+        real = os.path.realpath(env_python)
+        st = os.stat(real)
+        h.update(f"{real} {st.st_size} {st.st_mtime_ns}\n".encode())
+    except OSError:
+        h.update(b"no interpreter\n")
+    roots = sorted(env_path.glob("lib/python*/site-packages")) + sorted(env_path.glob("Lib/site-packages"))
+    for root in roots:
+        try:
+            entries = sorted(os.scandir(root), key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            if e.name.endswith(".dist-info"):
+                target = os.path.join(e.path, "RECORD")
+            elif e.name.endswith((".egg-info", ".egg-link", ".pth")):
+                target = e.path
+            else:
+                continue
+            try:
+                st = os.stat(target)
+            except OSError:
+                st = os.stat(e.path)
+            h.update(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode())
+    return h.hexdigest()
+
+
+def saved(env_path: Path, fp: str) -> dict | None:
+    """The saved result if it was taken of these very files, else None."""
+    try:
+        data = json.loads((env_path / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) and data.get("fingerprint") == fp else None
+
+
+def save(env_path: Path, fp: str, **parts) -> None:
+    """Keep parts of a result (smoke: a list of CheckResult dicts; others as doctor needs)
+    under this fingerprint, with what was saved before under the same fingerprint."""
+    from nlpsetup.manifest import write_json_atomic
+
+    data = {**(saved(env_path, fp) or {}), **parts, "fingerprint": fp}
+    try:
+        write_json_atomic(env_path / RESULT_FILE, data)
+    except OSError:
+        pass  # a read-only env is checked afresh each time
+
+
+def results_of(data: dict) -> list[CheckResult]:
+    return [CheckResult(**r) for r in data.get("smoke", [])]
+
+
+# --- several envs at once --------------------------------------------------------------------
+
+
+def in_parallel(fn: Callable[[T, threading.Event], R], items: Sequence[T],
+                on_ready: Callable[[R], None] | None = None) -> list[R]:
+    """fn(item, cancel) for each item, at most one per CPU at a time; results in the items' order,
+    each handed to on_ready as soon as it and those before it are done. On Ctrl-C, sets `cancel`
+    (pass it on to run_all: it stops the checks that run), waits for the workers, and re-raises."""
+    cancel = threading.Event()
+    out: list[R] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+        futures = [pool.submit(lambda x: None if cancel.is_set() else fn(x, cancel), x) for x in items]
+        try:
+            for f in futures:
+                out.append(f.result())
+                if on_ready is not None:
+                    on_ready(out[-1])
+        except BaseException:
+            cancel.set()
+            for f in futures:
+                f.cancel()
+            raise
+    return out
 
 
 def environ_for(env_path: Path) -> dict[str, str]:
