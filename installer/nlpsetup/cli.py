@@ -419,7 +419,8 @@ def verify(ctx, envs, as_json):
             for c in r["smoke"]:
                 reporter.smoke_result(smoke.CheckResult(**c))
 
-    results = smoke.in_parallel(lambda p, cancel: envinfo.verify(p, cancel=cancel), paths, on_ready=show)
+    results = smoke.in_parallel(lambda p, cancel: envinfo.verify(p, cancel=cancel), paths, on_ready=show,
+                                cost=smoke.expected_seconds)
     if as_json:
         _echo_json(results)
     else:

@@ -183,7 +183,8 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it"))
     names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
-    for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names):
+    for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
+                                      cost=lambda n: smoke.expected_seconds(store.path(n))):
         out += findings
     return out
 

@@ -292,15 +292,29 @@ def results_of(data: dict) -> list[CheckResult]:
 # --- several envs at once --------------------------------------------------------------------
 
 
+def expected_seconds(env_path: Path) -> float:
+    """How long the env's checks took last time (saved result, else the manifest's), 0 if unknown."""
+    for name in (RESULT_FILE, "nlpsetup.json"):
+        try:
+            data = json.loads((env_path / name).read_text(encoding="utf-8"))
+            return float(sum(r.get("seconds") or 0 for r in data.get("smoke", [])))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return 0.0
+
+
 def in_parallel(fn: Callable[[T, threading.Event], R], items: Sequence[T],
-                on_ready: Callable[[R], None] | None = None) -> list[R]:
-    """fn(item, cancel) for each item, at most one per CPU at a time; results in the items' order,
-    each handed to on_ready as soon as it and those before it are done. On Ctrl-C, sets `cancel`
-    (pass it on to run_all: it stops the checks that run), waits for the workers, and re-raises."""
+                on_ready: Callable[[R], None] | None = None, cost: Callable[[T], float] | None = None) -> list[R]:
+    """fn(item, cancel) for each item, at most one per CPU at a time, the costliest first (so that
+    the slowest env does not start last); results in the items' order, each handed to on_ready as
+    soon as it and those before it are done. On Ctrl-C, sets `cancel` (pass it on to run_all: it
+    stops the checks that run), waits for the workers, and re-raises."""
     cancel = threading.Event()
     out: list[R] = []
+    order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
     with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
-        futures = [pool.submit(lambda x: None if cancel.is_set() else fn(x, cancel), x) for x in items]
+        submitted = {i: pool.submit(lambda x: None if cancel.is_set() else fn(x, cancel), items[i]) for i in order}
+        futures = [submitted[i] for i in range(len(items))]
         try:
             for f in futures:
                 out.append(f.result())
