@@ -164,3 +164,9 @@ def test_tools_that_agree_share_one_plan(run_cli):
     assert code == 0 and [p["tool"] for p in plans] == ["adaptnlp", "spacy"]
     assert {p["python"]["version"] for p in plans} == {plans[0]["python"]["version"]}
     assert {p["env"]["name"] for p in plans} == {"adaptnlp-spacy"}
+
+
+def test_a_warm_list_json_answered_before_the_cli_loads_is_the_same_document(run_cli):
+    cold = run_cli("list", "--json")
+    warm = run_cli("list", "--json")  # served by __main__ from list's cache, without click
+    assert cold[0] == warm[0] == 0 and cold[1] == warm[1] and json.loads(warm[1])

@@ -64,3 +64,24 @@ def write(cache_dir: Path, cache_key: str, value: dict) -> None:
         os.replace(tmp, cache_dir / _FILE)
     except OSError:
         pass  # an unwritable cache only costs time
+
+
+def answer_json() -> tuple[str, list[str]] | None:
+    """`nlpsetup list --json` from a warm cache without importing click or the CLI: (stdout,
+    warnings). None when the full command must run: a cold cache, or an interrupted install to
+    recover first."""
+    from nlpsetup import paths
+
+    try:
+        root = paths.home()
+        journal = root / "journal"
+        if journal.is_dir() and any(journal.iterdir()):
+            return None
+    except Exception:  # anything unusual: the full command reports it properly
+        return None
+    value = read(paths.cache_dir(root), key(paths.recipe_dirs()))
+    if value is None:
+        return None
+    from nlpsetup.redact import mask_text
+
+    return mask_text(json.dumps(value["rows"], indent=2, sort_keys=False)), list(value["warnings"])
