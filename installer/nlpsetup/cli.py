@@ -555,9 +555,10 @@ def doctor(ctx, tool, as_json, quick, deep, do_fix, report):
         root = paths.checked_home()
         store = EnvStore(root)
         biggest = max((v.size_mb or 0 for r in book.recipes.values() for v in r.variants), default=0)
-        host_findings = doc.host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=_tool_versions(host),
-                                        probe_index=None if quick else lambda u: reachable(u, timeout=3))
+        probe = None if quick else doc.probe_early(host, lambda u: reachable(u, timeout=3))
         env_findings = doc.env_checks(store, quick=quick, deep=deep)
+        host_findings = doc.host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=_tool_versions(host),
+                                        probe_index=probe)
         groups = [("Host", host_findings), ("Envs", env_findings)]
         if do_fix:
             for line in doc.fix(store, env_findings):

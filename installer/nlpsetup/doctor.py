@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -153,8 +154,22 @@ def _disk(host: Host, biggest_mb: int) -> Finding:
     return Finding("host.disk", OK, f"{free_mb:,} MB free where envs live")
 
 
+def probe_early(host: Host, probe: Callable[[str], tuple[bool, str]]) -> Callable[[str], tuple[bool, str]]:
+    """Start probing the host's index now, in the background (it is network time that the env
+    checks can overlap); the returned probe answers with that result."""
+    url = _index_url(host)
+    pool = ThreadPoolExecutor(max_workers=1)
+    started = pool.submit(probe, url)
+    pool.shutdown(wait=False)
+    return lambda u: started.result() if u == url else probe(u)
+
+
+def _index_url(host: Host) -> str:
+    return host.index.index_url or "https://pypi.org/simple"
+
+
 def _index(host: Host, probe: Callable[[str], tuple[bool, str]] | None) -> Finding:
-    url = host.index.index_url or "https://pypi.org/simple"
+    url = _index_url(host)
     shown = mask_text(url) + (f" (+{len(host.index.extra_index_urls)} extra)" if host.index.extra_index_urls else "")
     if probe is None:
         return Finding("host.index", OK, f"package index {shown} (not probed: --quick)")

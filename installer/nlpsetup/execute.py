@@ -309,9 +309,13 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
         user, password = unquote(parts.username), unquote(parts.password or "")
         headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
         parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
+    class NoRedirect(urllib.request.HTTPRedirectHandler):  # a redirect is an answer: one round trip
+        def redirect_request(self, *args, **kwargs):
+            return None
+
     try:
         request = urllib.request.Request(urlunsplit(parts), method="HEAD", headers=headers)
-        with urllib.request.urlopen(request, timeout=timeout):
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=timeout):
             return True, ""
     except urllib.error.HTTPError:
         return True, ""
