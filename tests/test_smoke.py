@@ -94,6 +94,20 @@ def test_a_hanging_check_is_stopped_at_its_limit_with_what_it_started_in_its_own
     assert not alive(pid), "the process that left the check's process group must be stopped too"
 
 
+@pytest.mark.parametrize("first", [True, False])
+def test_right_after_install_the_commands_wait_for_the_imports_that_write_the_byte_code(venv, tmp_path, first):
+    py, path = venv
+    times = tmp_path / "times"
+    (Path(next(path.glob("lib/python*/site-packages"))) / "slowimport.py").write_text(
+        f"import time\ntime.sleep(1)\nopen({str(times)!r}, 'a').write('imported %f\\n' % time.time())\n")
+    command = ["python", "-c", f"import time; open({str(times)!r}, 'a').write('command %f\\n' % time.time())"]
+    results = smoke.run_all(check(["slowimport"], commands=[command]), py, path, first=first)
+    assert all(r.passed for r in results)
+    got = dict(line.split() for line in times.read_text().splitlines())
+    started_after = float(got["command"]) >= float(got["imported"])
+    assert started_after is first, "after install the command waits; on verify it runs beside the imports"
+
+
 def test_cancel_stops_the_running_checks_at_once(venv):
     py, path = venv
     cancel = threading.Event()

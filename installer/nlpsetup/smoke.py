@@ -121,9 +121,11 @@ def command_checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[
 
 def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env=None,
             on_result: Callable[[CheckResult], None] | None = None,
-            cancel: threading.Event | None = None) -> list[CheckResult]:
+            cancel: threading.Event | None = None, first: bool = False) -> list[CheckResult]:
     """Every check of one recipe; results in order (imports, code, commands). Setting `cancel`
-    (from another thread) stops what runs and returns at once."""
+    (from another thread) stops what runs and returns at once. `first` (right after install):
+    the imports write the byte-code, so the commands start once they are done and read it,
+    instead of each compiling the same modules again at the same time."""
     # No PYTHONDONTWRITEBYTECODE: uv installs no .pyc, and compiling only what the first import
     # needs (here, once) beats compiling the whole env at install (bench_verify, figure 6).
     env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=str(env_path), base=base_env)
@@ -133,7 +135,14 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
         logs = [io.StringIO() for _ in commands]
         slots: list[CheckResult | None] = [None] * len(commands)
 
+        imported = threading.Event()
+        if not (first and smoke.imports):
+            imported.set()
+
         def command(i: int) -> None:
+            while not imported.wait(0.05):
+                if cancel.is_set():
+                    return
             name, argv = commands[i]
             logs[i].write(f"\n## smoke: {name}\n")
             r = proc.run(argv, env=env, timeout=smoke.timeout, log=logs[i], cwd=cwd, watch=cancel.is_set)
@@ -144,11 +153,13 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
         for t in threads:
             t.start()
         try:
-            results = _harness(in_process_checks(smoke), env_python, env, cwd, smoke.timeout, log, on_result, cancel)
+            results = _harness(in_process_checks(smoke), env_python, env, cwd, smoke.timeout, log, on_result, cancel,
+                               imported)
         except BaseException:  # Ctrl-C: stop the commands too
             cancel.set()
             raise
         finally:
+            imported.set()
             for t in threads:
                 t.join()
         for buf, slot in zip(logs, slots, strict=True):
@@ -173,7 +184,7 @@ def _result(name: str, passed: bool, seconds: float, import_seconds: float | Non
 
 
 def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: str, timeout: int, log,
-             on_result, cancel: threading.Event) -> list[CheckResult]:
+             on_result, cancel: threading.Event, imported: threading.Event) -> list[CheckResult]:
     """Run the in-process checks in one interpreter. A check that kills its interpreter or
     passes its time limit fails; a fresh interpreter then goes on with the next one."""
     results: list[CheckResult] = []
@@ -206,6 +217,8 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
                             "" if data["passed"] else detail)
             results.append(r)
             finished.add(data["i"])
+            if check["kind"] == "imports":
+                imported.set()
             if on_result:
                 on_result(r)
 
@@ -221,6 +234,8 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
             break
         # The interpreter ended inside (or before) the next check: that check fails, the rest go on.
         i, _ = todo.pop(0)
+        if checks[i][1]["kind"] == "imports":
+            imported.set()
         lines = state["lines"] if state["started"] else list(r.tail)
         why = f"the interpreter exited with code {r.returncode}" if not r.timed_out else ""
         res = _result(checks[i][0], False, time.monotonic() - state["since"], None, r.timed_out, timeout,
@@ -260,8 +275,11 @@ def fingerprint(env_path: Path, env_python: str, smokes: Sequence[Smoke]) -> str
                 continue
             try:
                 st = os.stat(target)
-            except OSError:
-                st = os.stat(e.path)
+            except OSError:  # no RECORD (or the entry just went): its folder's own stat then
+                try:
+                    st = e.stat()
+                except OSError:
+                    continue
             h.update(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}\n".encode())
     return h.hexdigest()
 
