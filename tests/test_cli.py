@@ -211,3 +211,9 @@ def test_recipe_check_and_remove_speak_json(run_cli, tmp_path):
     assert code == 2 and row["ok"] is False and row["problems"]
     code, out, _ = run_cli("remove", "nothere", "--yes", "--json")
     assert code == 2 and "nothere" in json.loads(out)["error"]["message"]
+
+
+def test_a_warm_list_json_answered_before_the_cli_loads_is_the_same_document(run_cli):
+    cold = run_cli("list", "--json")
+    warm = run_cli("list", "--json")  # served by __main__ from list's cache, without click
+    assert cold[0] == warm[0] == 0 and cold[1] == warm[1] and json.loads(warm[1])

@@ -138,3 +138,29 @@ def test_doctor_tool_explains_every_variant(kit, tmp_path):
     ids = [c["id"] for c in data["checks"]]
     assert ids[0] == "tensorflow-text.choice"
     assert any(i.startswith("tensorflow-text.2.13.") for i in ids)
+
+
+def test_an_index_that_redirects_has_answered_in_one_round_trip():
+    """A redirect is an answer (pypi.org/simple redirects to /simple/): following it would cost a
+    second TLS round trip in every doctor run, and here would hit a closed port."""
+    import http.server
+    import threading
+
+    from nlpsetup.execute import reachable
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/closed/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert reachable(f"http://127.0.0.1:{server.server_port}/simple", timeout=5) == (True, "")
+        assert reachable("http://127.0.0.1:9/closed/", timeout=5)[0] is False
+    finally:
+        server.shutdown()

@@ -1,6 +1,7 @@
 """Entry point for `nlpsetup` and `python -m nlpsetup`.
 
-`--version` is answered here, before click and the rest are imported: scripts call it in loops.
+`--version` and a warm `list --json` are answered here, before click and the rest are imported:
+scripts call them in loops.
 """
 
 import sys
@@ -12,6 +13,14 @@ def main() -> None:
 
         print(f"nlpsetup {__version__}")
         return
+    if sys.argv[1:] == ["list", "--json"]:  # the same answer as the command's, from its cache
+        from nlpsetup import listcache
+
+        if (answer := listcache.answer_json()) is not None:
+            for warning in answer[1]:
+                print(warning, file=sys.stderr)
+            print(answer[0])
+            return
     from nlpsetup.cli import main as cli_main
 
     cli_main()

@@ -253,12 +253,18 @@ def _store():
 @click.argument("envs", nargs=-1)
 @json_option
 def verify(envs, as_json):
-    """Run each env's smoke checks again and report drift since it was installed."""
-    from nlpsetup import envinfo, progress, render
+    """Run each env's smoke checks again (several envs at once) and report drift since install."""
+    from nlpsetup import envinfo, progress, render, smoke
 
     reporter = progress.TermReporter()
-    results = envinfo.verify_envs(_store(), list(envs), on_start=None if as_json else lambda n: click.echo(f"{n}:", err=True),
-                                  on_result=None if as_json else reporter.smoke_result)
+
+    def show(r):  # each env's checks together, in order, as soon as they are done
+        if not as_json:
+            click.echo(f"{r['env']}:", err=True)
+            for c in r["smoke"]:
+                reporter.smoke_result(smoke.CheckResult(**c))
+
+    results = envinfo.verify_envs(_store(), list(envs), on_ready=show)
     if as_json:
         _echo_json(results)
     else:
@@ -324,9 +330,10 @@ def lock(env, output):
 @click.argument("tool", required=False)
 @json_option
 @click.option("--quick", is_flag=True, help="Skip the slow checks (index probe, smoke checks, pip check).")
+@click.option("--deep", is_flag=True, help="Run every env's smoke checks and pip check afresh, even if its files are unchanged.")
 @click.option("--fix", "do_fix", is_flag=True, help="Recover interrupted installs and remove half-built envs.")
 @click.option("--report", type=click.Path(dir_okay=False), help="Write a Markdown report, ready to paste into an issue.")
-def doctor(tool, as_json, quick, do_fix, report):
+def doctor(tool, as_json, quick, deep, do_fix, report):
     """Diagnose the host and every env (or, with TOOL, each constraint of its recipe).
 
     Exit 0 with no failure (warnings allowed), 1 with at least one."""
@@ -336,7 +343,8 @@ def doctor(tool, as_json, quick, do_fix, report):
     from nlpsetup.redact import mask_env
 
     host = _host()
-    result = doctor.run(_book(), host, None if tool else _home(checked=True), tool=tool, quick=quick, do_fix=do_fix)
+    result = doctor.run(_book(), host, None if tool else _home(checked=True), tool=tool, quick=quick, deep=deep,
+                        do_fix=do_fix)
     for line in result.fixed:
         click.echo(line if "not changed" in line else f"fixed: {line}", err=True)
     if report:

@@ -153,8 +153,22 @@ def _disk(host: Host, biggest_mb: int) -> Finding:
     return Finding("host.disk", OK, f"{free_mb:,} MB free where envs live")
 
 
+def probe_early(host: Host, probe: Callable[[str], tuple[bool, str]]) -> Callable[[str], tuple[bool, str]]:
+    """Start probing the host's index now, in the background (it is network time that the env
+    checks can overlap); the returned probe answers with that result."""
+    url = _index_url(host)
+    pool = ThreadPoolExecutor(max_workers=1)
+    started = pool.submit(probe, url)
+    pool.shutdown(wait=False)
+    return lambda u: started.result() if u == url else probe(u)
+
+
+def _index_url(host: Host) -> str:
+    return host.index.index_url or "https://pypi.org/simple"
+
+
 def _index(host: Host, probe: Callable[[str], tuple[bool, str]] | None) -> Finding:
-    url = host.index.index_url or "https://pypi.org/simple"
+    url = _index_url(host)
     shown = mask_text(url) + (f" (+{len(host.index.extra_index_urls)} extra)" if host.index.extra_index_urls else "")
     if probe is None:
         return Finding("host.index", OK, f"package index {shown} (not probed: --quick)")
@@ -168,7 +182,9 @@ def _index(host: Host, probe: Callable[[str], tuple[bool, str]] | None) -> Findi
 # --- envs ---------------------------------------------------------------------------------
 
 
-def env_checks(store: EnvStore, *, quick: bool) -> list[Finding]:
+def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Finding]:
+    """`deep` runs every smoke check and pip check afresh; otherwise an env whose files are
+    unchanged since its last checks (install, verify or doctor) keeps their result."""
     out: list[Finding] = []
     for name in store.pending():
         out.append(Finding("env.interrupted", FAILURE, f"an install or remove of {name} was interrupted",
@@ -181,13 +197,13 @@ def env_checks(store: EnvStore, *, quick: bool) -> list[Finding]:
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it", path=str(p)))
     names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for findings in pool.map(lambda n: _one_env(store.path(n), quick), names):
-            out += findings
+    for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
+                                      cost=lambda n: smoke.expected_seconds(store.path(n))):
+        out += findings
     return out
 
 
-def _one_env(path: Path, quick: bool) -> list[Finding]:
+def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[Finding]:
     name = path.name
     try:
         data = manifest.read(path)
@@ -216,13 +232,26 @@ def _one_env(path: Path, quick: bool) -> list[Finding]:
             out.append(Finding("env.drift", OK, f"{name}: distributions match the manifest", env=name))
     if quick:
         return out
-    out.append(_pip_check(path, env_python, data.get("backend")))
+    smokes = envinfo.smoke_of(data)
+    fp = smoke.fingerprint(path, env_python, smokes)
+    before = {} if deep else (smoke.saved(path, fp) or {})
+    if "pip_check" in before:
+        out.append(Finding(**before["pip_check"]))
+    else:
+        out.append(_pip_check(path, env_python, data.get("backend")))
+        smoke.save(path, fp, pip_check=out[-1].to_dict())
     # The manifest is read and the interpreter checked above: run only the smoke checks here.
-    results = [r for s in envinfo.smoke_of(data) for r in smoke.run_all(s, env_python, path)]
+    if "smoke" in before:
+        results, when = smoke.results_of(before), " (files unchanged since last run; --deep runs them again)"
+    else:
+        results, when = [r for s in smokes for r in smoke.run_all(s, env_python, path, cancel=cancel)], ""
+        if cancel is not None and cancel.is_set():
+            raise KeyboardInterrupt
+        smoke.save(path, fp, smoke=[r.to_dict() for r in results])
     failed = [r for r in results if not r.passed]
     out.append(Finding("env.smoke", FAILURE if failed else OK,
-                       f"{name}: smoke check failed: {failed[0].name}" if failed
-                       else f"{name}: {len(results)} smoke check(s) pass",
+                       f"{name}: smoke check failed: {failed[0].name}{when}" if failed
+                       else f"{name}: {len(results)} smoke check(s) pass{when}",
                        f"rebuild it: {rebuild}" if failed else "", name))
     return out
 
@@ -346,7 +375,7 @@ class Report:
 
 
 def run(book, host: Host, home: Path | None, *, tool: str | None = None, quick: bool = False,
-        do_fix: bool = False) -> Report:
+        deep: bool = False, do_fix: bool = False) -> Report:
     """The host and every env, or with `tool`, each constraint of its recipe."""
     from nlpsetup import backends
     from nlpsetup.execute import reachable
@@ -355,13 +384,14 @@ def run(book, host: Host, home: Path | None, *, tool: str | None = None, quick: 
         return Report([(f"Recipe {tool}", tool_checks(book.get(tool), host))], [])
     store = EnvStore(home)
     biggest = max((v.size_mb or 0 for r in book.recipes.values() for v in r.variants), default=0)
+    probe = None if quick else probe_early(host, lambda u: reachable(u, timeout=3))  # runs beside the env checks
+    env_findings = env_checks(store, quick=quick, deep=deep)
     host_findings = host_checks(host, biggest_mb=biggest, today=dt.date.today(), versions=backends.tool_versions(),
-                                probe_index=None if quick else lambda u: reachable(u, timeout=3))
-    env_findings = env_checks(store, quick=quick)
+                                probe_index=probe)
     fixed = []
     if do_fix:
         fixed = fix(store, env_findings)
-        env_findings = env_checks(store, quick=quick)
+        env_findings = env_checks(store, quick=quick, deep=deep)
     return Report([("Host", host_findings), ("Envs", env_findings)], fixed)
 
 

@@ -174,8 +174,9 @@ class EnvStatus:
                 "tools": self.tools, "python": self.python, "size_bytes": self.size_bytes}
 
 
-def status(env: Env, *, pending: bool = False, with_size: bool = True) -> EnvStatus:
-    """What the env holds by its manifest, and whether its interpreter still runs."""
+def status(env: Env, *, pending: bool = False, with_size: bool = True, start_python: bool = True) -> EnvStatus:
+    """What the env holds by its manifest, and whether its interpreter still runs (`start_python`;
+    else only whether it exists, which is what `envs` can afford)."""
     from nlpsetup import manifest
 
     st = EnvStatus(env.name, str(env.path), "ok")
@@ -194,12 +195,14 @@ def status(env: Env, *, pending: bool = False, with_size: bool = True) -> EnvSta
         interp = data.get("interpreter", {})
         st.python = interp.get("version")
         env_python = interp.get("env_python")
-        if not env_python or not interpreter_runs(env_python):
+        runs = interpreter_runs if start_python else os.path.exists
+        if not env_python or not runs(env_python):
             st.status = "broken"
             st.problems.append(f"its interpreter no longer runs ({interp.get('path') or env_python}): "
                                "was that Python removed?")
-    if with_size:
-        st.size_bytes = env.size_bytes()
+    if with_size:  # recorded at install; walked only for envs installed before it was
+        recorded = (data or {}).get("size_bytes")
+        st.size_bytes = recorded if isinstance(recorded, int) else env.size_bytes()
     return st
 
 

@@ -30,17 +30,23 @@ def smoke_of(data: dict) -> list[Smoke]:
     return out
 
 
-def verify(env_path: Path, on_result=None) -> dict:
-    """Smoke checks again, and drift since install. ok is False for a broken env or a failed check."""
+def verify(env_path: Path, on_result=None, cancel=None) -> dict:
+    """Smoke checks again, and drift since install. ok is False for a broken env or a failed check.
+    The result is saved for doctor, valid while the env's files stay as they are."""
     st = status(Env.at(env_path), with_size=False)
     result = {"env": env_path.name, "path": str(env_path), "ok": st.status == "ok", "problems": st.problems,
               "smoke": [], "drift": None}
     if st.status != "ok" or st.data is None:
         return result
     env_python = st.data["interpreter"]["env_python"]
-    for s in smoke_of(st.data):
-        for r in smoke.run_all(s, env_python, env_path, on_result=on_result):
+    smokes = smoke_of(st.data)
+    fp = smoke.fingerprint(env_path, env_python, smokes)
+    for s in smokes:
+        for r in smoke.run_all(s, env_python, env_path, on_result=on_result, cancel=cancel):
             result["smoke"].append(r.to_dict())
+    if cancel is not None and cancel.is_set():
+        raise KeyboardInterrupt
+    smoke.save(env_path, fp, smoke=result["smoke"])
     result["ok"] = all(r["passed"] for r in result["smoke"])
     current = Env.at(env_path).distributions()
     if current is not None:
@@ -48,17 +54,16 @@ def verify(env_path: Path, on_result=None) -> dict:
     return result
 
 
-def verify_envs(store, names: list[str], on_start=None, on_result=None) -> list[dict]:
-    """verify() for each named env (every env when none is named)."""
-    results = []
-    for name in names or store.names():
-        path = store.existing(name)
-        if on_start:
-            on_start(name)
-        results.append(verify(path, on_result=on_result))
-    return results
+def verify_envs(store, names: list[str], on_ready=None) -> list[dict]:
+    """verify() for each named env (every env when none is named), several at once (one per CPU,
+    the costliest first); `on_ready` gets each result as soon as it is done."""
+    paths = [store.existing(name) for name in (names or store.names())]
+    return smoke.in_parallel(lambda p, cancel: verify(p, cancel=cancel), paths, on_ready=on_ready,
+                             cost=smoke.expected_seconds)
 
 
 def statuses(store) -> list[dict]:
+    """Every env from its manifest alone: no interpreter starts, no tree walk."""
     pending = set(store.pending())
-    return [status(Env.at(store.path(n)), pending=n in pending).to_dict() for n in store.names()]
+    return [status(Env.at(store.path(n)), pending=n in pending, start_python=False).to_dict()
+            for n in store.names()]

@@ -119,6 +119,9 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                     lines = failed[0].detail.splitlines()
                     raise StepFailed("smoke", None, f"smoke check failed: {failed[0].name}",
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
+                # Doctor reuses this result while the env's files stay as installed.
+                smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
+                           smoke=[r.to_dict() for r in results])
                 dists = runner.distributions()
                 faults.point("before:manifest")
                 manifest.write(env_path, _manifest(plans, host, backend, runner, step_records, dists, results,
@@ -258,7 +261,7 @@ class _Runner:
         self.reporter.step_start("smoke", "run the smoke checks in the env")
         start = time.monotonic()
         for s in seen:
-            self.smoke_results += smoke.run_all(s, self.env_python, self.env_path, log=self.log,
+            self.smoke_results += smoke.run_all(s, self.env_python, self.env_path, log=self.log, first=True,
                                                 base_env=self.base_env, on_result=self.reporter.smoke_result)
         ok = all(r.passed for r in self.smoke_results)
         self.reporter.step_end("smoke", ok, time.monotonic() - start)
@@ -294,6 +297,7 @@ def _is_ours(env_path: Path) -> bool:
 
 def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,
               log_path: Path) -> dict:
+
     p = plans[0]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return {
@@ -313,6 +317,7 @@ def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, step
         "steps": steps,
         "distributions": dists,
         "smoke": [r.to_dict() for r in results],
+        "size_bytes": Env.at(p.env_path).size_bytes(),  # so that `nlpsetup envs` never walks the env
         "log": str(log_path),
         "created": now,
         "python_platform": sys.platform,

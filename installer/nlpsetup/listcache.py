@@ -75,3 +75,24 @@ def rows(home: Path, recipe_dirs: list[Path], compute) -> dict:
         value = compute()
         write(cache_dir(home), cache_key, value)
     return value
+
+
+def answer_json() -> tuple[str, list[str]] | None:
+    """`nlpsetup list --json` from a warm cache without importing click or the CLI: (stdout,
+    warnings). None when the full command must run: a cold cache, or an interrupted install to
+    recover first."""
+    from nlpsetup import paths
+
+    try:
+        root = paths.home()
+        journal = paths.journal_dir(root)
+        if journal.is_dir() and any(journal.iterdir()):
+            return None
+    except Exception:  # anything unusual: the full command reports it properly
+        return None
+    value = read(paths.cache_dir(root), key(paths.recipe_dirs()))
+    if value is None:
+        return None
+    from nlpsetup.redact import mask_text
+
+    return mask_text(json.dumps(value["rows"], indent=2, sort_keys=False)), list(value["warnings"])

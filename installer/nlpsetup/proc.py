@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -61,11 +62,22 @@ class Result:
         return self.returncode == 0 and not self.timed_out
 
 
+# Every child carries a token in its environment, so that what it started in a session of its
+# own (out of reach of the group kill) is still found and stopped (Jenkins does the same).
+_TOKEN = "NLPSETUP_RUN_TOKEN"
+_POLL = 0.05  # seconds between polls of `watch`
+
+
 def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = None,
         log: IO[str] | None = None, on_line: Callable[[str], None] | None = None,
-        cwd: str | None = None, tail_lines: int = 30, on_start: Callable[[], None] | None = None) -> Result:
-    """Run argv to completion; stdout and stderr are merged, masked, logged and tailed."""
+        cwd: str | None = None, tail_lines: int = 30, on_start: Callable[[], None] | None = None,
+        watch: Callable[[], bool] | None = None) -> Result:
+    """Run argv to completion; stdout and stderr are merged, masked, logged and tailed.
+    `watch`, polled while the child runs, stops it (as timed out) when it returns True: for
+    time limits that move (one per smoke check) and for cancelling from another thread."""
     argv = [str(a) for a in argv]
+    token = uuid.uuid4().hex
+    env = {**env, _TOKEN: token}
     if log is not None:
         log.write(f"$ {' '.join(mask_argv(argv))}\n")
         log.flush()
@@ -100,12 +112,15 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
     try:
         if on_start is not None:
             on_start()
-        proc.wait(timeout=timeout)
+        if watch is None:
+            proc.wait(timeout=timeout)
+        else:
+            _wait_watched(proc, timeout, watch)
     except subprocess.TimeoutExpired:
         timed_out = True
-        stop(proc)
+        stop(proc, token)
     except BaseException:  # Ctrl-C or our own death: never leave pip running behind us
-        stop(proc)
+        stop(proc, token)
         raise
     finally:
         reader.join(timeout=5)
@@ -118,22 +133,59 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
     return Result(proc.returncode if not timed_out else -9, seconds, tuple(tail), timed_out)
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the child's process group, then SIGKILL what is left after a grace period."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
+def _wait_watched(proc: subprocess.Popen, timeout: float | None, watch: Callable[[], bool]) -> None:
+    end = None if timeout is None else time.monotonic() + timeout
+    while True:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=_POLL)
+            return
+        except subprocess.TimeoutExpired:
+            if watch() or (end is not None and time.monotonic() > end):
+                raise
+
+
+def stop(proc: subprocess.Popen, token: str | None = None) -> None:
+    """SIGTERM the child's process group, then SIGKILL what is left after a grace period;
+    then SIGKILL any process still carrying the child's token (it left the group)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
-        proc.wait()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+    if token:
+        for pid in _carrying(token):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _carrying(token: str) -> list[int]:
+    """Processes whose environment holds our token (Linux: /proc; elsewhere none are found)."""
+    needle = f"{_TOKEN}={token}".encode()
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 class QueryTimeout(Exception):
