@@ -6,8 +6,10 @@ Plans are written as pip commands; the uv runner translates each into the same i
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import threading
 from collections.abc import Mapping
 
 from packaging.version import Version
@@ -17,6 +19,7 @@ from nlpsetup.host import IndexSettings
 
 UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
 # uv settings that mean the user chose uv's index themselves: then pip's is not handed over.
+_UV_LOCK = threading.Lock()
 _UV_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
 
 
@@ -24,13 +27,21 @@ def find_uv(env: Mapping[str, str] | None = None) -> str | None:
     env = os.environ if env is None else env
     if path := shutil.which("uv", path=env.get("PATH")):
         return path
-    try:  # the `uv` package (nlpsetup[uv]) ships the binary
-        import uv
+    return _packaged_uv()
 
-        path = uv.find_uv_bin()
-        return path if path and os.path.exists(path) else None
-    except (ImportError, FileNotFoundError, OSError):
-        return None
+
+@functools.cache
+def _packaged_uv() -> str | None:
+    """The uv binary the `uv` package (nlpsetup[uv]) ships. Looked up once per process: doctor asks
+    from several threads, and uv.find_uv_bin() reads sysconfig, which is not safe to race."""
+    with _UV_LOCK:
+        try:
+            import uv
+
+            path = uv.find_uv_bin()
+            return path if path and os.path.exists(path) else None
+        except (ImportError, OSError, TypeError, ValueError):  # no package, or a broken install
+            return None
 
 
 def uv_version(uv: str | None) -> str | None:

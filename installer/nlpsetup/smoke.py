@@ -256,7 +256,7 @@ def fingerprint(env_path: Path, env_python: str, smokes: Sequence[Smoke]) -> str
         h.update(f"{real} {st.st_size} {st.st_mtime_ns}\n".encode())
     except OSError:
         h.update(b"no interpreter\n")
-    roots = sorted(env_path.glob("lib/python*/site-packages")) + sorted(env_path.glob("Lib/site-packages"))
+    roots = Env.at(env_path).site_packages()
     for root in roots:
         try:
             entries = sorted(os.scandir(root), key=lambda e: e.name)
@@ -292,7 +292,7 @@ def saved(env_path: Path, fp: str) -> dict | None:
 def save(env_path: Path, fp: str, **parts) -> None:
     """Keep parts of a result (smoke: a list of CheckResult dicts; others as doctor needs)
     under this fingerprint, with what was saved before under the same fingerprint."""
-    from nlpsetup.manifest import write_json_atomic
+    from nlpsetup.files import write_json_atomic
 
     data = {**(saved(env_path, fp) or {}), **parts, "fingerprint": fp}
     try:

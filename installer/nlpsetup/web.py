@@ -52,8 +52,10 @@ def _safe(text: str, secret: str | None) -> str:
     return text.replace(secret, "****") if secret else text
 
 
-def get(url: str, *, accept: str | None = None, timeout: float = 30, method: str = "GET") -> tuple[bytes, str]:
-    """(body, content type) of a URL; a file:// folder reads its index.html. Raises FetchError."""
+def get(url: str, *, accept: str | None = None, timeout: float = 30, method: str = "GET",
+        follow_redirects: bool = True) -> tuple[bytes, str]:
+    """(body, content type) of a URL; a file:// folder reads its index.html. Raises FetchError;
+    without `follow_redirects` a redirect is reported as its HTTP status."""
     import urllib.error
     import urllib.request
 
@@ -68,7 +70,13 @@ def get(url: str, *, accept: str | None = None, timeout: float = 30, method: str
         headers["Accept"] = accept
     try:
         request = urllib.request.Request(clean, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=timeout) as r:
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(*([] if follow_redirects else [NoRedirect]))
+        with opener.open(request, timeout=timeout) as r:
             return r.read(), r.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         raise FetchError(_safe(f"{mask_text(clean)}: HTTP {exc.code} {exc.reason}", secret)) from None
@@ -83,7 +91,7 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
         path = Path(unquote(urlparse(url).path))
         return path.is_dir(), "" if path.is_dir() else "no such folder"
     try:
-        get(url, timeout=timeout, method="HEAD")
+        get(url, timeout=timeout, method="HEAD", follow_redirects=False)  # a redirect is an answer
     except FetchError as exc:
         if ": HTTP " in str(exc):
             return True, ""
