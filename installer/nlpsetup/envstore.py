@@ -215,7 +215,9 @@ class EnvStore:
         trash = self.envs / paths.trash_name(name, os.getpid())
         jpath = self._journal(name)
         write_json_atomic(jpath, {"env": name, "phase": "removing", "pid": os.getpid(), "trash": str(trash)})
+        faults.point("before:remove")
         try:
+            faults.point("during:remove")
             os.rename(path, trash)
         except OSError as exc:
             jpath.unlink(missing_ok=True)
