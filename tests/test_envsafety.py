@@ -135,6 +135,8 @@ def test_doctor_reports_a_running_install_and_fix_leaves_its_backup(kit, cli, ho
             assert [c for c in checks if c["id"] == "env.running" and c["env"] == "e"]
             assert not [c for c in checks if c.get("env") == "e" and c["status"] == "failure"]
             assert (home / "envs" / ".e.backup" / "nlpsetup.json").exists(), "--fix took a running install's backup"
+            code, out, _ = cli("envs", "--json")
+            assert [r["status"] for r in json.loads(out) if r["name"] == "e"] == ["running"]
         finally:
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=60)

@@ -105,7 +105,7 @@ class EnvStore:
         path = self.path(name)
         backup = self._backup(name)
         _remove_tree(backup)  # left by a crash that recovery could not finish: not ours to keep
-        had_old = path.exists()
+        had_old = path.exists() or path.is_symlink()  # a dangling link too: it goes aside like an env
         record = {"env": name, "path": str(path), "backup": str(backup), "had_old": had_old,
                   "phase": "building", "pid": os.getpid(), "started": time.time()}
         write_json_atomic(self._journal(name), record)

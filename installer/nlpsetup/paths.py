@@ -83,8 +83,10 @@ def leftover_owner(name: str) -> str | None:
         return name[: -len(FAILED_SUFFIX)] or None
     if name.startswith(".") and name.endswith(".backup"):
         return name[1: -len(".backup")] or None
-    if name.startswith(".") and TRASH_INFIX in name:
+    if name.startswith(".") and TRASH_INFIX in name:  # the trash of an env, or of a backup or kept env
         owner, _, pid = name[1:].rpartition(TRASH_INFIX)
+        for suffix in RESERVED_SUFFIXES:
+            owner = owner.removesuffix(suffix)
         return owner if owner and pid.isdigit() else None
     return None
 
