@@ -81,3 +81,47 @@ def nlpsetup(kit: dict[str, str], home: Path, *args: str, timeout: int = 300, **
     p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True,
                        env=environ(kit, home, **extra), timeout=timeout)
     return p.returncode, p.stdout, p.stderr
+
+
+class SlowIndex:
+    """The local index served over HTTP with a delay before each file (wheel or sdist), so that a
+    test can signal nlpsetup while pip or uv is downloading. `requested` is set at the first file
+    asked for."""
+
+    def __init__(self, kit: dict[str, str], delay: float):
+        import threading
+        from functools import partial
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlparse
+        from urllib.request import url2pathname
+
+        root = Path(url2pathname(urlparse(kit["index"]).path)).parent  # .../main (simple/ and files/)
+        self.requested = threading.Event()
+        index = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self):
+                if "/files/" in self.path:
+                    index.requested.set()
+                    import time
+
+                    time.sleep(delay)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> SlowIndex:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -91,8 +91,11 @@ def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, 
     for p in (envs / "gone" / "bin").glob("python*"):
         p.unlink()  # as if the pyenv version behind it had been removed
     (envs / "corrupt" / "nlpsetup.json").write_text('{"schema_version": 1, "tools": [')
-    (envs / "halfbuilt").mkdir()  # a kill before the interpreter was even in place
+    (envs / "halfbuilt").mkdir()  # a kill right after the env was created, before anything was installed
+    (envs / "halfbuilt" / ".nlpsetup-env").write_text('{"created_by": "nlpsetup"}')
     (envs / "halfbuilt" / "partial.txt").write_text("x")
+    (envs / "mydata").mkdir()  # the user's own folder: no manifest, no marker
+    (envs / "mydata" / "notes.txt").write_text("mine")
     (home / "journal").mkdir(exist_ok=True)
     (home / "journal" / "interrupted.json").write_text(json.dumps(
         {"env": "interrupted", "phase": "building", "had_old": False, "pid": 999999}))
@@ -106,12 +109,14 @@ def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, 
     assert status[("env.interpreter", "gone")] == "failure"
     assert status[("env.manifest", "corrupt")] == "failure"
     assert status[("env.half-built", "halfbuilt")] == "failure"
+    assert status[("env.foreign", "mydata")] == "warning"
     assert status[("env.interrupted", "interrupted")] == "failure"
     gone = next(c for c in checks_ if c.get("env") == "gone")
     assert "gone" in gone["message"] and "--name gone --force" in gone["fix"]
     code, out, err = nlp(kit, home, "doctor", "--fix", "--quick")
     assert "removed the half-built env" in err and "removed a half-built env left by an interrupted install" in err
     assert not (envs / "halfbuilt").exists() and not (envs / "interrupted").exists()
+    assert (envs / "mydata" / "notes.txt").read_text() == "mine", "--fix deletes only what nlpsetup marked"
     assert (envs / "healthy").exists() and (envs / "gone").exists() and (envs / "corrupt").exists(), \
         "--fix never deletes an env that holds a manifest or an interpreter"
     assert nlp(kit, home, "verify", "healthy")[0] == 0

@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from nlpsetup import __version__
-from nlpsetup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NlpsetupError
+from nlpsetup import __version__, interrupts
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
 
 _JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
 
@@ -56,9 +56,9 @@ class _Group(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             _fail(ctx, exc)
-        except KeyboardInterrupt:
-            click.echo("nlpsetup: interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (interrupts.Terminated)
+            click.echo(f"nlpsetup: {interrupts.describe(exc)}", err=True)
+            ctx.exit(interrupts.exit_code(exc))
 
 
 def _mark_json(ctx, _param, value):
@@ -231,7 +231,8 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
     if not as_json:
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
-                           wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter))
+                           wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
+                           python_asked=bool(choices.get("python") or from_lock))
     outcome = execute.install(plans, host, root, opts, reporter)
     if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
         click.echo(line)
@@ -372,6 +373,7 @@ from nlpsetup import cli_authors  # noqa: E402,F401  (registers `matrix`, `ci` a
 def main() -> None:
     args = sys.argv[1:]
     as_json = "--json" in (args[:args.index("--")] if "--" in args else args)
+    interrupts.handle_termination()
     try:
         code = cli.main(prog_name="nlpsetup", standalone_mode=False)
     except click.ClickException as exc:  # bad usage, caught by click before any command ran
@@ -383,7 +385,7 @@ def main() -> None:
     except click.Abort:
         click.echo("nlpsetup: aborted", err=True)
         sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:  # interrupted before click took over
-        click.echo("nlpsetup: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # interrupted before click took over
+        click.echo(f"nlpsetup: {interrupts.describe(exc)}", err=True)
+        sys.exit(interrupts.exit_code(exc))
     sys.exit(code if isinstance(code, int) else EXIT_OK)

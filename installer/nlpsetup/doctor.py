@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlpsetup import envinfo, gpu, manifest, resolve, smoke
+from nlpsetup import envinfo, gpu, manifest, paths, resolve, smoke
 from nlpsetup.env import Env, interpreter_runs
-from nlpsetup.envstore import EnvStore
+from nlpsetup.envstore import EnvBusy, EnvStore
 from nlpsetup.host import Host
 from nlpsetup.recipes import Recipe, fmt_spec
 from nlpsetup.redact import mask_text
@@ -184,23 +184,56 @@ def _index(host: Host, probe: Callable[[str], tuple[bool, str]] | None) -> Findi
 
 def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Finding]:
     """`deep` runs every smoke check and pip check afresh; otherwise an env whose files are
-    unchanged since its last checks (install, verify or doctor) keeps their result."""
+    unchanged since its last checks (install, verify or doctor) keeps their result. An env whose
+    lock is held is being changed right now: reported as running, never as broken."""
     out: list[Finding] = []
+    for j in store.invalid_journals():
+        out.append(Finding("env.journal", WARNING, f"{j} names no valid env: ignored (never acted on)",
+                           f"remove the file if nothing of yours needs it: rm {j}", path=str(j)))
+    running = set()
     for name in store.pending():
-        out.append(Finding("env.interrupted", FAILURE, f"an install or remove of {name} was interrupted",
-                           "nlpsetup doctor --fix (puts the previous env back or removes the half-built one)", name))
+        if store.busy(name):
+            running.add(name)
+            out.append(Finding("env.running", OK, f"{name}: an install or remove is running", env=name))
+        else:
+            out.append(Finding("env.interrupted", FAILURE, f"an install or remove of {name} was interrupted",
+                               "nlpsetup doctor --fix (puts the previous env back or removes the half-built one)", name))
     try:
-        leftovers = [p for p in store.envs.iterdir() if p.name.startswith(".") or p.name.endswith(".failed")]
+        entries = sorted(store.envs.iterdir())
     except OSError:
-        leftovers = []
-    for p in leftovers:
+        entries = []
+    for p in entries:
+        owner = paths.leftover_owner(p.name)
+        if owner is None or (p.name.endswith(paths.FAILED_SUFFIX) and Env.at(p).manifest_path.is_file()):
+            continue  # an env (a working one may predate the reserved suffix), or not ours to judge
+        if owner in running or store.busy(owner):
+            continue  # the backup of an install that is running: the old env, to be restored if it fails
+        ours = _leftover_is_ours(p)
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
-                           "nlpsetup doctor --fix removes it", path=str(p)))
-    names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
+                           "nlpsetup doctor --fix removes it" if ours else
+                           "nlpsetup finds no mark of its own on it, so leaves it to you", path=str(p)))
+    pending = set(store.pending())
+    names = [n for n in store.names() if paths.leftover_owner(n) is None and n not in pending]
+    for n in [n for n in names if store.busy(n)]:
+        names.remove(n)
+        out.append(Finding("env.running", OK, f"{n}: an install or remove is running", env=n))
     for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
                                       cost=lambda n: smoke.expected_seconds(store.path(n))):
         out += findings
     return out
+
+
+def _leftover_is_ours(p: Path) -> bool:
+    """A trash folder's name is nlpsetup's alone (a leading '.', pid-suffixed); a backup or a kept
+    failed env must carry nlpsetup's marker, and a .failed one no manifest (a working env)."""
+    if p.is_symlink():
+        return p.name.startswith(".")  # our backup of an env that was a link: unlinking it is harmless
+    if paths.TRASH_INFIX in p.name:
+        return True
+    env = Env.at(p)
+    if p.name.endswith(paths.FAILED_SUFFIX):
+        return env.marker_path.is_file() and not env.manifest_path.exists()
+    return env.built_by_nlpsetup()
 
 
 def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[Finding]:
@@ -208,8 +241,12 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     try:
         data = manifest.read(path)
     except manifest.ManifestError as exc:
-        if not Env.at(path).is_venv():
-            return [Finding("env.half-built", FAILURE, f"{name} is half-built (no manifest, no interpreter): {exc}",
+        env = Env.at(path)
+        if not env.manifest_path.exists() and not env.built_by_nlpsetup():
+            return [Finding("env.foreign", WARNING, f"{name} was not built by nlpsetup (no manifest, no marker): "
+                            "left alone", f"move it out of {path.parent} if it is yours", name)]
+        if not env.manifest_path.exists():
+            return [Finding("env.half-built", FAILURE, f"{name} is half-built (no manifest): {exc}",
                             "nlpsetup doctor --fix removes it", name)]
         return [Finding("env.manifest", FAILURE, f"{name}: {exc}",
                         f"rebuild it: nlpsetup install TOOL --name {name} --force", name)]
@@ -276,22 +313,40 @@ def _pip_check(path: Path, env_python: str, backend: str | None) -> Finding:
 
 def fix(store: EnvStore, findings: list[Finding]) -> list[str]:
     """Repair what is safe: finish interrupted installs, remove half-built envs and leftovers.
-    A working env is never deleted; broken ones get the command that rebuilds them."""
+    Only what nlpsetup can prove it built (its marker) and nobody is using (the env's lock is
+    free) is deleted, and nothing through an envs/ that is a link to somewhere else. A working env
+    is never deleted; broken ones get the command that rebuilds them."""
     done = []
     for r in store.recover_all():
         done.append(f"{r.env}: {r.action}")
+    if store.envs.is_symlink():
+        return done + [f"not changed: {store.envs} is a link to {os.path.realpath(store.envs)}; "
+                       "--fix deletes nothing there (remove leftovers yourself)"]
     for f in findings:
         if f.id == "env.half-built" and f.env:
             path = store.path(f.env)
-            with store.lock(f.env):
-                if path.exists() and not manifest.path_of(path).exists() and not Env.at(path).is_venv():
-                    shutil.rmtree(path, ignore_errors=True)
-                    done.append(f"{f.env}: removed the half-built env")
-        elif f.id == "env.leftover":
-            p = Path(f.path or "")
-            if f.path and p.exists() and p.parent == store.envs:
-                shutil.rmtree(p, ignore_errors=True)
-                done.append(f"removed {p}")
+            try:
+                with store.lock(f.env, wait=False):
+                    env = Env.at(path)
+                    if env.built_by_nlpsetup() and not env.manifest_path.exists():
+                        shutil.rmtree(path, ignore_errors=True)
+                        done.append(f"{f.env}: removed the half-built env")
+            except EnvBusy:
+                done.append(f"{f.env}: not changed; an install of it is running")
+        elif f.id == "env.leftover" and f.path:
+            p = Path(f.path)
+            owner = paths.leftover_owner(p.name)
+            if p.parent != store.envs or owner is None or not _leftover_is_ours(p):
+                continue
+            try:
+                with store.lock(owner, wait=False):
+                    if p.is_symlink():
+                        p.unlink()
+                    elif p.exists():
+                        shutil.rmtree(p, ignore_errors=True)
+                    done.append(f"removed {p}")
+            except EnvBusy:
+                done.append(f"not changed: {p} (an install of {owner} is running)")
         elif f.status == FAILURE and f.id in ("env.interpreter", "env.manifest", "env.smoke"):
             done.append(f"{f.env}: not changed; {f.fix}")
     return done

@@ -14,6 +14,10 @@ from pathlib import Path
 
 MANIFEST = "nlpsetup.json"
 CONSTRAINTS = "nlpsetup-constraints.txt"
+# Written into the env's root as soon as it is created, before anything is installed: the proof
+# that nlpsetup built the folder, without which doctor --fix deletes nothing (a manifest comes
+# only at the end of an install).
+MARKER = ".nlpsetup-env"
 # How an env can be created; the plan names one, `create_argv` spells it out.
 CREATE_METHODS = ("virtualenv", "venv", "uv", "conda")
 
@@ -56,6 +60,22 @@ class Env:
     @property
     def manifest_path(self) -> Path:
         return self.path / MANIFEST
+
+    @property
+    def marker_path(self) -> Path:
+        return self.path / MARKER
+
+    def mark(self, **facts) -> None:
+        import json
+
+        self.marker_path.write_text(json.dumps({"created_by": "nlpsetup", **facts}) + "\n", encoding="utf-8")
+
+    def built_by_nlpsetup(self) -> bool:
+        """Whether nlpsetup made this folder (its marker, or the manifest of a finished install); a
+        symlink is never taken as ours, whatever it points at."""
+        if self.path.is_symlink():
+            return False
+        return self.marker_path.is_file() or self.manifest_path.is_file()
 
     @property
     def constraints_path(self) -> Path:

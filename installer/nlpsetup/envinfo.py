@@ -65,5 +65,8 @@ def verify_envs(store, names: list[str], on_ready=None) -> list[dict]:
 def statuses(store) -> list[dict]:
     """Every env from its manifest alone: no interpreter starts, no tree walk."""
     pending = set(store.pending())
-    return [status(Env.at(store.path(n)), pending=n in pending, start_python=False).to_dict()
-            for n in store.names()]
+    out = [status(Env.at(store.path(n)), pending=n in pending, start_python=False).to_dict() for n in store.names()]
+    for row in out:  # being built or removed right now (its lock is held): running, not broken
+        if row["name"] in pending and store.busy(row["name"]):
+            row.update(status="running", problems=["an install or remove is running"])
+    return out

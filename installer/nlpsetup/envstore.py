@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class EnvStore:
         """Remove an env under its lock, finishing any interrupted change of it first."""
         with self.lock(name, wait=wait, on_wait=on_wait):
             self.recover(name)
-            if self.path(name).exists():
+            if self.path(name).exists() or self.path(name).is_symlink():
                 self.remove(name)
 
     def names(self) -> list[str]:
@@ -96,13 +97,15 @@ class EnvStore:
     def _journal(self, name: str) -> Path:
         return self.journals / f"{name}.json"
 
+    def _backup(self, name: str) -> Path:
+        return self.envs / paths.backup_name(name)
+
     def begin(self, name: str) -> Transaction:
         """Start changing env `name` (the caller holds its lock): the old env, if any, goes aside."""
         path = self.path(name)
-        backup = self.envs / f".{name}.backup"
-        if backup.exists():  # left by a crash that recovery could not finish: not ours to keep
-            shutil.rmtree(backup, ignore_errors=True)
-        had_old = path.exists()
+        backup = self._backup(name)
+        _remove_tree(backup)  # left by a crash that recovery could not finish: not ours to keep
+        had_old = path.exists() or path.is_symlink()  # a dangling link too: it goes aside like an env
         record = {"env": name, "path": str(path), "backup": str(backup), "had_old": had_old,
                   "phase": "building", "pid": os.getpid(), "started": time.time()}
         write_json_atomic(self._journal(name), record)
@@ -117,42 +120,81 @@ class EnvStore:
                 os.rename(backup, path)
             self._journal(name).unlink(missing_ok=True)
             raise
-        return Transaction(self, name, path, backup, had_old)
+        txn = Transaction(self, name, path, backup, had_old, record)
+        from nlpsetup import proc
+
+        txn.untrack = proc.track(txn.child_started)  # until commit or rollback
+        return txn
 
     def recover(self, name: str) -> Recovery | None:
-        """Finish an interrupted change of env `name` (the caller holds its lock)."""
+        """Finish an interrupted change of env `name` (the caller holds its lock): first stop what
+        the killed nlpsetup had started (an orphaned pip would go on writing into the env), then
+        put the env set back as before (or as intended, once committed)."""
         jpath = self._journal(name)
         if not jpath.exists():
             return None
-        path, backup = self.path(name), self.envs / f".{name}.backup"
+        path, backup = self.path(name), self._backup(name)
         try:
             record = json.loads(jpath.read_text())
-            phase = record.get("phase")
+            phase = record.get("phase") if isinstance(record, dict) else "unknown"
         except (OSError, ValueError):
-            phase = "unknown"  # a truncated journal: decide from what is on disk
+            record, phase = {}, "unknown"  # a truncated journal: decide from what is on disk
+        if not isinstance(record, dict):
+            record = {}
+        from nlpsetup import proc
+
+        proc.kill_recorded(record.get("children"))
         if phase == "committed":
-            shutil.rmtree(backup, ignore_errors=True)
+            _remove_tree(backup)
             action = "finished an interrupted install (the new env was complete)"
-        elif backup.exists():
+        elif phase == "removing":
+            # The user asked for the removal: finish it only if the env was already moved aside; an
+            # env still in place stays (no later command deletes what the user may now want).
+            trash = record.get("trash")
+            if isinstance(trash, str) and Path(trash).parent == self.envs and \
+                    paths.leftover_owner(Path(trash).name) == name:
+                _remove_tree(Path(trash))
+            action = ("finished an interrupted remove" if not path.exists() and not path.is_symlink()
+                      else "an interrupted remove had not started: the env is left in place")
+        elif backup.exists() or backup.is_symlink():
             _remove_tree(path)
             os.rename(backup, path)
             action = "restored the previous env after an interrupted install"
         elif phase == "building" and not record.get("had_old") and path.exists():
             _remove_tree(path)
             action = "removed a half-built env left by an interrupted install"
-        elif phase == "removing":
-            _remove_tree(path)
-            action = "finished an interrupted remove"
         else:
             action = "cleared the record of an interrupted install (nothing had changed)"
         jpath.unlink(missing_ok=True)
         return Recovery(name, action)
 
     def pending(self) -> list[str]:
+        """The envs whose journal says a change was interrupted. A journal whose name is no valid
+        env name (journal/..json) is never acted on: `invalid_journals` reports it."""
+        return [n for n in self._journal_names() if _valid_name(n)]
+
+    def invalid_journals(self) -> list[Path]:
+        return [self.journals / f"{n}.json" for n in self._journal_names() if not _valid_name(n)]
+
+    def _journal_names(self) -> list[str]:
         try:
-            return sorted(p.stem for p in self.journals.glob("*.json"))
+            return sorted(p.name[: -len(".json")] for p in self.journals.iterdir() if p.name.endswith(".json"))
         except OSError:
             return []
+
+    def busy(self, name: str) -> bool:
+        """Whether another process holds env `name`'s lock (an install or remove is running)."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(self.locks / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return True
+        except OSError:
+            return False
+        lock.release()
+        return False
 
     def recover_all(self) -> list[Recovery]:
         """Recover every interrupted change whose owner is gone (its lock is free)."""
@@ -167,31 +209,56 @@ class EnvStore:
         return done
 
     def remove(self, name: str) -> None:
-        """Delete an env (the caller holds its lock); journaled so a kill never leaves half of one."""
-        write_json_atomic(self._journal(name), {"env": name, "phase": "removing", "pid": os.getpid()})
-        trash = self.envs / f".{name}.trash-{os.getpid()}"
-        os.rename(self.path(name), trash)
-        shutil.rmtree(trash, ignore_errors=True)
-        self._journal(name).unlink(missing_ok=True)
+        """Delete an env (the caller holds its lock); journaled so a kill never leaves half of one.
+        The env is first moved aside in one rename: if that fails, it is left whole and in place."""
+        path = self.path(name)
+        trash = self.envs / paths.trash_name(name, os.getpid())
+        jpath = self._journal(name)
+        write_json_atomic(jpath, {"env": name, "phase": "removing", "pid": os.getpid(), "trash": str(trash)})
+        faults.point("before:remove")
+        try:
+            faults.point("during:remove")
+            os.rename(path, trash)
+        except OSError as exc:
+            jpath.unlink(missing_ok=True)
+            raise NlpsetupError(f"cannot remove env {name}: {exc.strerror or exc} ({path}); the env is left in place",
+                                hint="fix the cause (permissions, a process using it, a mount) and run remove again",
+                                exit_code=EXIT_FAILED) from None
+        _remove_tree(trash, rename=False)
+        jpath.unlink(missing_ok=True)
 
 
 class Transaction:
-    def __init__(self, store: EnvStore, name: str, path: Path, backup: Path, had_old: bool):
+    def __init__(self, store: EnvStore, name: str, path: Path, backup: Path, had_old: bool, record: dict):
         self.store, self.name, self.path, self.backup, self.had_old = store, name, path, backup, had_old
         self.committed = False
+        self.record = record
+        self._write = threading.Lock()  # smoke checks start children from several threads
+        self.untrack: Callable[[], None] = lambda: None
+
+    def child_started(self, child: dict) -> None:
+        """Record a process started for this change (pid, start time, token), so that recovery after
+        a kill can stop it before it touches the env again."""
+        with self._write:
+            if self.committed:
+                return
+            self.record = {**self.record, "children": [*self.record.get("children", []), child]}
+            write_json_atomic(self.store._journal(self.name), self.record)
 
     def commit(self) -> None:
+        self.untrack()
         jpath = self.store._journal(self.name)
         write_json_atomic(jpath, {"env": self.name, "phase": "committed", "pid": os.getpid()})
         self.committed = True  # from here on the new env stands, whatever happens next
         faults.point("during:commit")
-        shutil.rmtree(self.backup, ignore_errors=True)
+        _remove_tree(self.backup)  # a symlink is unlinked (rmtree refuses one and would leave it)
         jpath.unlink(missing_ok=True)
 
     def rollback(self, *, keep_failed: bool = False) -> str:
         """Undo: remove the half-built env (or keep it, with --keep-failed) and put the old one back."""
+        self.untrack()
         if self.committed:
-            shutil.rmtree(self.backup, ignore_errors=True)
+            _remove_tree(self.backup)
             self.store._journal(self.name).unlink(missing_ok=True)
             return "the install had completed, so the new env stays"
         kept = ""
@@ -199,7 +266,7 @@ class Transaction:
             if keep_failed and not self.had_old:
                 kept = str(self.path)  # a new install kept where it was built, for inspection
             elif keep_failed:
-                kept_path = self.store.envs / f"{self.name}.failed"
+                kept_path = self.store.envs / f"{self.name}{paths.FAILED_SUFFIX}"
                 _remove_tree(kept_path)
                 os.rename(self.path, kept_path)
                 kept = str(kept_path)
@@ -214,16 +281,28 @@ class Transaction:
         return what + (f"; the failed env is kept at {kept}" if kept else "")
 
 
-def _remove_tree(path: Path) -> None:
-    """Remove a directory by renaming it aside first, so a kill mid-way leaves no half env."""
+def _remove_tree(path: Path, *, rename: bool = True) -> None:
+    """Remove a directory by renaming it aside first, so a kill mid-way leaves no half env. A
+    symlink (an env kept on another disk) is unlinked: what it points at is not ours."""
     if not path.exists() and not path.is_symlink():
         return
     if path.is_symlink() or path.is_file():
         path.unlink()
         return
-    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
-    os.rename(path, trash)
+    trash = path.with_name(paths.trash_name(path.name.lstrip("."), os.getpid())) if rename else path
+    if trash != path:
+        os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _valid_name(name: str) -> bool:
+    from nlpsetup.resolve import check_env_name
+
+    try:
+        check_env_name(name)
+    except NlpsetupError:
+        return False
+    return True
 
 
 def recover_interrupted(home: Path) -> list[Recovery]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from nlpsetup import __version__, backends, diagnose, faults, manifest, paths, proc, smoke
+from nlpsetup import __version__, backends, diagnose, faults, interrupts, manifest, paths, proc, smoke
 from nlpsetup.env import Env
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
@@ -48,6 +48,7 @@ class Options:
     step_timeout: int | None = None
     wait: bool = True
     verbose: bool = False
+    python_asked: bool = False  # --python or --from-lock: a different Python in the env is a replacement
 
 
 @dataclass
@@ -89,13 +90,10 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
     with store.lock(name, wait=opts.wait, on_wait=lambda: reporter.waiting(name)):
         if recovered := store.recover(name):
             reporter.warn(f"env {name}: {recovered.action}")
-        present = _present(env_path, plans)
-        if present and not opts.force:
+        present = None if opts.force else _already(env_path, plans, opts.python_asked)
+        if present:
             return Outcome(True, "present", name, str(env_path),
                            f"{name} is already installed ({present}); use --force to rebuild it")
-        if env_path.exists() and not opts.force and not _is_ours(env_path):
-            raise NlpsetupError(f"{env_path} exists but is not an nlpsetup env",
-                                hint="choose another --name, or pass --force to replace it")
         uv_path = backends.find_uv()
         backend, why = backends.choose(opts.backend, primary.python.version, uv_path)
         logs = paths.logs_dir(home)
@@ -106,8 +104,9 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                       f"-> {env_path} (backend {backend}: {why})\n")
             try:
                 txn = store.begin(name)
-            except KeyboardInterrupt:
-                raise Interrupted(f"interrupted: install of {name} rolled back before anything changed") from None
+            except KeyboardInterrupt as exc:
+                raise Interrupted(f"{interrupts.describe(exc)}: install of {name} rolled back before anything "
+                                  "changed", exit_code=interrupts.exit_code(exc)) from None
             step_records: list[dict] = []
             try:
                 runner = _Runner(plans, host, env_path, backend, uv_path, opts, reporter, log, step_records)
@@ -134,12 +133,12 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 log.write(f"# failed: {exc.message}; rolled back: {undo}\n")
                 return Outcome(False, "failed", name, str(env_path), f"{exc.message}; {undo}", str(log_path),
                                backend, exc.step, exc.diagnosis, exc.tail, runner.smoke_results, step_records)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (interrupts.Terminated)
                 undo = txn.rollback(keep_failed=opts.keep_failed)
-                log.write(f"# interrupted; rolled back: {undo}\n")
+                log.write(f"# {interrupts.describe(exc)}; rolled back: {undo}\n")
                 what = "interrupted" if txn.committed else "rolled back"
-                raise Interrupted(f"interrupted: install of {name} {what} ({undo})",
-                                  hint=f"the log is {log_path}") from None
+                raise Interrupted(f"{interrupts.describe(exc)}: install of {name} {what} ({undo})",
+                                  hint=f"the log is {log_path}", exit_code=interrupts.exit_code(exc)) from None
             except BaseException:
                 txn.rollback(keep_failed=opts.keep_failed)
                 raise
@@ -177,6 +176,7 @@ class _Runner:
                 self._fetch_python(step)
             elif step.name == "create":
                 self._create(step)
+                self.env.mark(nlpsetup=__version__, pid=os.getpid(), created=time.time())
                 if constraints:
                     self.env.constraints_path.write_text("\n".join(constraints) + "\n")
             else:
@@ -277,22 +277,55 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
     return web.reachable(url, timeout)
 
 
-def _present(env_path: Path, plans: list[Plan]) -> str | None:
-    """The installed tools and variants, if the env already holds exactly what the plans ask for."""
+def _already(env_path: Path, plans: list[Plan], python_asked: bool) -> str | None:
+    """Without --force, what an env already at the target decides: what it holds when that is
+    exactly what was asked (nothing to do); None when it may be (re)built in place (nothing there,
+    a half-built env of ours, or the same tools whose env is damaged); and a refusal, exit 2, when
+    it holds anything else (another tool, variant, Python or locked set, or a folder nlpsetup did
+    not build): replacing what the user did not ask to replace needs --force."""
+    env = Env.at(env_path)
+    if not env_path.exists() and not env_path.is_symlink():
+        return None
+    asked = _describe([(p.tool, p.variant.id) for p in plans], plans[0].python.version)
     try:
         data = manifest.read(env_path)
-    except manifest.ManifestError:
-        return None
-    want = sorted((p.tool, p.variant.id, p.request) for p in plans)
-    have = sorted((t.get("name"), t.get("variant"), t.get("request")) for t in data.get("tools", []))
-    if want == have and Path(data.get("interpreter", {}).get("env_python", "")).exists():
-        return ", ".join(f"{t} {v}" for t, v, _ in want)
+    except manifest.ManifestError as exc:
+        if env.marker_path.is_file() and not env.manifest_path.exists() and not env_path.is_symlink():
+            return None  # a half-built env of ours (killed, or kept with --keep-failed)
+        held = (f"an env whose manifest cannot be read ({exc})" if env.manifest_path.exists()
+                else "files nlpsetup did not put there")
+        raise _replace_refusal(env_path, held, asked) from None
+    tools = [t for t in data.get("tools") or [] if isinstance(t, dict)] if isinstance(data.get("tools"), list) else []
+    interp = data.get("interpreter") if isinstance(data.get("interpreter"), dict) else {}
+    version = str(interp.get("version") or "?")
+    have = sorted((str(t.get("name")), str(t.get("variant")).removeprefix("lock:")) for t in tools)
+    want = sorted((p.tool, p.variant.id.removeprefix("lock:")) for p in plans)
+    same = have == want and (not python_asked or _minor(version) == _minor(plans[0].python.version))
+    locked = [p for p in plans if p.variant.id.startswith("lock:")]
+    if same and locked:  # a lock asks for exact versions too
+        dists = {k.lower(): v for k, v in (data.get("distributions") or {}).items()} \
+            if isinstance(data.get("distributions"), dict) else {}
+        same = all(dists.get(n.lower()) == v for p in locked for n, _, v in
+                   (pkg.partition("==") for pkg in p.variant.packages) if v)
+    if not same:
+        raise _replace_refusal(env_path, _describe([(t.get("name"), t.get("variant")) for t in tools], version), asked)
+    requests = sorted(p.request for p in plans) == sorted(str(t.get("request")) for t in tools)
+    if requests and Path(str(interp.get("env_python") or "")).exists():
+        return ", ".join(f"{t} {v}" for t, v in have)
     return None
 
 
-def _is_ours(env_path: Path) -> bool:
-    env = Env.at(env_path)
-    return env.manifest_path.exists() or env.is_venv()
+def _describe(tools, version: str) -> str:
+    return f"{' + '.join(f'{t} {v}' for t, v in tools) or 'no tool'} on Python {version}"
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _replace_refusal(env_path: Path, held: str, asked: str) -> NlpsetupError:
+    return NlpsetupError(f"env {env_path.name} already holds {held}; you asked for {asked}",
+                         hint=f"pass --force to replace it (and everything in {env_path}), or choose another --name")
 
 
 def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,

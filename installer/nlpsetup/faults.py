@@ -1,10 +1,12 @@
 """Fault injection for the reliability tests: NLPSETUP_FAULT=ACTION@POINT makes this process
-die (kill: SIGKILL) or be interrupted (int: SIGINT, as Ctrl-C) when it reaches POINT, e.g.
+die (kill: SIGKILL), be interrupted (int: SIGINT, as Ctrl-C) or meet a failing disk (fail: OSError
+EIO) when it reaches POINT, e.g.
 `kill@before:install`, `int@during:framework`, `kill@before:commit`. Points are named after the
 plan's steps, so a new step is covered by the tests automatically. Unset, this does nothing."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 
@@ -16,6 +18,8 @@ def point(name: str) -> None:
     action, where = spec.split("@", 1)
     if where != name:
         return
+    if action == "fail":
+        raise OSError(errno.EIO, f"injected fault at {name}")
     sig = {"kill": signal.SIGKILL, "int": signal.SIGINT}.get(action)
     if sig is not None:
         os.kill(os.getpid(), sig)

@@ -60,6 +60,37 @@ def journal_dir(root: Path) -> Path:
     return root / "journal"
 
 
+# The names of nlpsetup's own leftovers beside the envs in envs/: `.NAME.backup` (the old env during
+# a reinstall), `.NAME.trash-PID` (being deleted) and `NAME.failed` (--keep-failed). No env may be
+# named like one (check_env_name), so that cleaning them up can never take a user's env.
+FAILED_SUFFIX = ".failed"
+RESERVED_SUFFIXES = (FAILED_SUFFIX, ".backup")
+TRASH_INFIX = ".trash-"
+
+
+def backup_name(env: str) -> str:
+    return f".{env}.backup"
+
+
+def trash_name(env: str, pid: int) -> str:
+    return f".{env}{TRASH_INFIX}{pid}"
+
+
+def leftover_owner(name: str) -> str | None:
+    """The env a leftover in envs/ belongs to (`.x.backup`, `.x.trash-12`, `x.failed` -> x); None
+    for anything else."""
+    if name.endswith(FAILED_SUFFIX) and not name.startswith("."):
+        return name[: -len(FAILED_SUFFIX)] or None
+    if name.startswith(".") and name.endswith(".backup"):
+        return name[1: -len(".backup")] or None
+    if name.startswith(".") and TRASH_INFIX in name:  # the trash of an env, or of a backup or kept env
+        owner, _, pid = name[1:].rpartition(TRASH_INFIX)
+        for suffix in RESERVED_SUFFIXES:
+            owner = owner.removesuffix(suffix)
+        return owner if owner and pid.isdigit() else None
+    return None
+
+
 def builtin_recipes_dir() -> Path:
     """Recipes shipped in the wheel (nlpsetup/recipes), or the repository's recipes/ in a checkout."""
     packaged = Path(__file__).parent / "recipes"

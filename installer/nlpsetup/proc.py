@@ -1,9 +1,12 @@
 """The only door for subprocesses: argument lists (never a shell), a scrubbed environment,
 a time limit, output kept in a log file with credentials masked, and the child's whole
-process group stopped on timeout or Ctrl-C."""
+process group stopped on timeout or Ctrl-C. Children die with nlpsetup: on Linux the kernel
+kills them when it dies (a parent-death signal), and everywhere the pids of what runs inside an
+env's transaction are recorded (`tracking`) so that recovery after a kill stops them first."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -68,6 +71,135 @@ _TOKEN = "NLPSETUP_RUN_TOKEN"
 _POLL = 0.05  # seconds between polls of `watch`
 
 
+_spawn_listeners: list[Callable[[dict], None]] = []
+# Every child running now (from any thread), so that Ctrl-C can stop them all at once; after
+# `stop_all` no new child starts (the process is on its way out).
+_running: set[subprocess.Popen] = set()
+_stopping = threading.Event()
+
+
+def stop_all() -> None:
+    """SIGKILL the process group of every child running now, from whichever thread started it, and
+    refuse new ones: worker threads then finish at once instead of waiting out their checks."""
+    _stopping.set()
+    for p in list(_running):
+        with contextlib.suppress(OSError):
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def _spawn(argv: list[str], **kw) -> subprocess.Popen:
+    if _stopping.is_set():
+        raise OSError(f"not started: nlpsetup is stopping ({argv[0]})")
+    p = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(), **kw)
+    _running.add(p)
+    return p
+
+
+def track(on_spawn: Callable[[dict], None]) -> Callable[[], None]:
+    """Call on_spawn({pid, start, token}) for every child `run` starts (from any thread) until the
+    returned function is called."""
+    _spawn_listeners.append(on_spawn)
+    return lambda: on_spawn in _spawn_listeners and _spawn_listeners.remove(on_spawn)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """Linux: a preexec function that makes the kernel SIGKILL the child when nlpsetup dies, even
+    by SIGKILL (prctl PR_SET_PDEATHSIG; kept across setsid and exec). It only calls a function
+    resolved beforehand, as code between fork and exec must. Elsewhere None: the journal's pids
+    (`kill_recorded`) are the only net there."""
+    if not sys.platform.startswith("linux"):
+        return None
+    global _prctl
+    if _prctl is None:
+        import ctypes
+
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            _prctl = False
+    if not _prctl:
+        return None
+    prctl, parent = _prctl, os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(137)
+
+    return preexec
+
+
+_prctl = None
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (Linux), to tell it from a later process
+    that reused its pid; None when it does not exist or this cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_recorded(children: object) -> list[int]:
+    """Stop what a killed nlpsetup had started (the journal's records): each child's process group
+    while it is still the same process (same start time; pids are reused), and anything still
+    carrying its token. Returns the pids signalled, after they are gone (or 5 s)."""
+    killed = []
+    for c in children if isinstance(children, list) else []:
+        pid = c.get("pid") if isinstance(c, dict) else None
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1 or pid == os.getpid():
+            continue
+        now = start_time(pid)
+        if now is not None and now != c.get("start"):
+            continue  # the pid now belongs to another process
+        if now is None and _exists(pid) and not _session_leader(pid):
+            continue  # no start time to compare (not Linux): ours were session leaders
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # also works once the leader is gone but its group is not
+            killed.append(pid)
+        token = c.get("token")
+        for other in _carrying(token) if isinstance(token, str) and token else ():
+            with contextlib.suppress(OSError):
+                os.kill(other, signal.SIGKILL)
+                killed.append(other)
+    end = time.monotonic() + 5
+    while killed and any(_alive(p) for p in killed) and time.monotonic() < end:
+        time.sleep(_POLL)
+    return killed
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """Exists and is not a zombie waiting to be reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2:][:1] != b"Z"
+    except OSError:
+        return _exists(pid) if not os.path.isdir("/proc/self") else False
+    except ValueError:
+        return False
+
+
+def _session_leader(pid: int) -> bool:
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
+
+
 def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = None,
         log: IO[str] | None = None, on_line: Callable[[str], None] | None = None,
         cwd: str | None = None, tail_lines: int = 30, on_start: Callable[[], None] | None = None,
@@ -83,12 +215,9 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
         log.flush()
     start = time.monotonic()
     try:
-        proc = subprocess.Popen(
-            argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1,
-            # Its own process group: a timeout or Ctrl-C stops pip and everything pip started.
-            start_new_session=True,
-        )
+        # Its own process group (_spawn): a timeout or Ctrl-C stops pip and everything pip started.
+        proc = _spawn(argv, env=dict(env), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                      stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace", bufsize=1)
     except OSError as exc:
         line = f"cannot run {argv[0]}: {exc.strerror or exc}"
         if log is not None:
@@ -110,6 +239,10 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
     reader.start()
     timed_out = False
     try:
+        if _spawn_listeners:
+            child = {"pid": proc.pid, "start": start_time(proc.pid), "token": token}
+            for listener in list(_spawn_listeners):
+                listener(child)
         if on_start is not None:
             on_start()
         if watch is None:
@@ -123,6 +256,7 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
         stop(proc, token)
         raise
     finally:
+        _running.discard(proc)
         reader.join(timeout=5)
         if log is not None:
             log.flush()
@@ -146,7 +280,9 @@ def _wait_watched(proc: subprocess.Popen, timeout: float | None, watch: Callable
 
 def stop(proc: subprocess.Popen, token: str | None = None) -> None:
     """SIGTERM the child's process group, then SIGKILL what is left after a grace period;
-    then SIGKILL any process still carrying the child's token (it left the group)."""
+    then SIGKILL any process still carrying the child's token, or descended from it, that left
+    the group (a check that started a session of its own)."""
+    escaped = _descendants(proc.pid) if proc.poll() is None else []
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -160,12 +296,36 @@ def stop(proc: subprocess.Popen, token: str | None = None) -> None:
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-    if token:
-        for pid in _carrying(token):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+    for pid, started in [*escaped, *((p, None) for p in (_carrying(token) if token else ()))]:
+        if started is not None and start_time(pid) != started:
+            continue  # gone, and its pid reused since
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _descendants(root: int) -> list[tuple[int, int | None]]:
+    """(pid, start time) of every process below `root` (Linux /proc; elsewhere none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append((pid, start_time(pid)))
+        todo += children.get(pid, [])
+    return found
 
 
 def _carrying(token: str) -> list[int]:
@@ -200,9 +360,9 @@ def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeou
     process group and gives (124, why), or raises QueryTimeout when the caller must tell the two apart."""
     argv = [str(a) for a in argv]
     try:
-        p = subprocess.Popen(argv, env=dict(os.environ if env is None else env), stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
-                             text=True, encoding="utf-8", errors="replace", start_new_session=True)
+        p = _spawn(argv, env=dict(os.environ if env is None else env), stdin=subprocess.DEVNULL,
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                   text=True, encoding="utf-8", errors="replace")
     except OSError as exc:
         return 127, f"cannot run {argv[0]}: {exc.strerror or exc}"
     try:
@@ -216,6 +376,8 @@ def capture(argv: Sequence[str], *, env: Mapping[str, str] | None = None, timeou
     except BaseException:
         stop(p)
         raise
+    finally:
+        _running.discard(p)
     return p.returncode, out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -25,13 +26,34 @@ def cells(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] 
     return [(v, p) for v in variants for p in (pythons or [None])]
 
 
+_PREFIX = "nlpsetup-recipe-test-"
+
+
+def _sweep_stale_homes() -> None:
+    """Remove the temporary homes of earlier runs that were killed (SIGKILL skips every cleanup):
+    each is named after its process, and removed only once that process is gone."""
+    from nlpsetup.proc import start_time
+
+    try:
+        entries = list(Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"))
+    except OSError:
+        return
+    for p in entries:
+        pid = p.name[len(_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and start_time(int(pid)) is None and \
+                os.path.isdir(f"/proc/{os.getpid()}") and p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | None, backend: str,
         reporter, keep_logs: Path, build: bool = True, only: str | None = None) -> list[dict]:
+    _sweep_stale_homes()
     rows = []
     for variant_id, py in cells(recipe, host, all_variants=all_variants, pythons=pythons, only=only):
         request = resolve.Request(tool=resolve.ToolRequest(recipe.name), variant=variant_id,
                                   python=PythonRequest(raw=py, version=py) if py else None)
-        with tempfile.TemporaryDirectory(prefix="nlpsetup-recipe-test-") as tmp:
+        # Ctrl-C, SIGTERM and SIGHUP remove it on the way out; after a SIGKILL, the next run does.
+        with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as tmp:
             home = Path(tmp)
             result = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
             row = {"tool": recipe.name, "variant": variant_id, "python": py, "date": dt.date.today().isoformat(),

@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup import gpu, specsets
+from nlpsetup import gpu, paths, specsets
 from nlpsetup.env import Env
 from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.host import Host, assumption
@@ -89,6 +89,8 @@ def check_env_name(name: str) -> str:
         bad = "use 1-64 letters, digits, '.', '_' or '-'"
     elif name in (".", "..") or name.startswith("."):
         bad = "it must not start with '.'"
+    elif name.lower().endswith(paths.RESERVED_SUFFIXES):
+        bad = f"names ending in {' or '.join(paths.RESERVED_SUFFIXES)} are nlpsetup's own leftovers"
     elif name.split(".")[0].lower() in _WINDOWS_DEVICES:
         bad = "it is a reserved device name on Windows"
     if bad:

@@ -340,6 +340,7 @@ def in_parallel(fn: Callable[[T, threading.Event], R], items: Sequence[T],
             cancel.set()
             for f in futures:
                 f.cancel()
+            proc.stop_all()  # what the workers wait on (a pip check, a smoke check) ends now
             raise
     return out
 
