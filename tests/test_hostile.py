@@ -291,3 +291,31 @@ def test_smoke_code_runs_in_the_env_interpreter_not_in_nlpsetup(kit, tmp_path):
                        home=tmp_path / "home", kit=kit)
     assert code == 0, err
     assert marker.read_text() == str(tmp_path / "home" / "envs" / "tinytool")
+
+
+def test_a_recipe_or_lock_cannot_send_the_install_outside_the_env(kit, tmp_path):
+    home, target = tmp_path / "home", tmp_path / "escaped"
+    folder = tmp_path / "r"
+    folder.mkdir()
+    evil = folder / "tinytool.toml"
+    evil.write_text(installkit.RECIPE.format(name="tinytool", id="1", packages='"tinytool"', timeout=60,
+                                             extra=f'env = {{ PIP_TARGET = "{target}" }}', smoke='imports = ["tinytool"]'))
+    code, out, err = nlp({}, "recipe", "check", str(evil), home=home)
+    figures.add("hostile inputs tried")
+    assert code == 2 and f"{evil}: line 10: variants[0].env.PIP_TARGET" in out + err and "Traceback" not in err
+    code, _, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder)}, "install", "tinytool",
+                       "--backend", "pip", home=home, kit=kit)
+    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err
+    assert not target.exists() and not (home / "envs" / "tinytool").exists()
+    # a lock is not a recipe, and is checked again where the install starts
+    assert nlp({}, "install", "tinytool", "--backend", "pip", home=home, kit=kit)[0] == 0
+    lock = tmp_path / "lock.json"
+    assert nlp({}, "lock", "tinytool", "-o", str(lock), home=home, kit=kit)[0] == 0
+    data = json.loads(lock.read_text())
+    data["install_env"] = {"PIP_TARGET": str(target), "LD_PRELOAD": "/tmp/evil.so"}
+    lock.write_text(json.dumps(data))
+    code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
+                       home=home, kit=kit)
+    figures.add("hostile inputs tried")
+    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, err
+    assert not target.exists() and not (home / "envs" / "again").exists()
