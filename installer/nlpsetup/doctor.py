@@ -208,7 +208,7 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     try:
         data = manifest.read(path)
     except manifest.ManifestError as exc:
-        if not Env.at(path).is_venv():
+        if not isinstance(exc, manifest.Corrupt) and not Env.at(path).is_venv():  # corrupt: someone's edit, not ours
             return [Finding("env.half-built", FAILURE, f"{name} is half-built (no manifest, no interpreter): {exc}",
                             "nlpsetup doctor --fix removes it", name)]
         return [Finding("env.manifest", FAILURE, f"{name}: {exc}",

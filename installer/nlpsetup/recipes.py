@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.errors import NlpsetupError, RecipeError
+from nlpsetup.files import NotAFile, read_regular
 from nlpsetup.platforms import ARCHES, TARGETS
 from nlpsetup.platforms import OSES as PLATFORMS
 
@@ -701,10 +702,9 @@ def _line_of(text: str, key: str) -> int | None:
 def load_file(path: Path) -> Recipe:
     p = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_RECIPE_BYTES:
-            raise RecipeError(p, [f"file is {size} bytes; a recipe must be under {MAX_RECIPE_BYTES} bytes"])
-        data = path.read_bytes()
+        data = read_regular(path, MAX_RECIPE_BYTES)  # never blocks on a FIFO nor reads /dev/zero forever
+    except NotAFile as exc:
+        raise RecipeError(p, [f"not a recipe: the file {exc}"]) from None
     except OSError as exc:
         raise RecipeError(p, [f"cannot read: {exc.strerror or exc}"]) from None
     try:
