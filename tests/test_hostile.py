@@ -91,7 +91,9 @@ def test_nlpsetup_home_that_cannot_be_used(tmp_path, kind):
             words = "not writable"
     code, _, err = nlp({}, "install", "spacy", "--dry-run", home=home)
     figures.add("hostile inputs tried")
-    assert code == 2 and words in err and "Traceback" not in err
+    # a file is bad input (2); a home that cannot be written fails the operation (1), as a full disk does
+    assert code == (2 if kind == "file" else 1) and words in err and str(home) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 2  # the error and its hint
 
 
 def test_a_broken_recipe_in_a_user_folder_cannot_break_plan_of_others(tmp_path):
@@ -291,3 +293,141 @@ def test_smoke_code_runs_in_the_env_interpreter_not_in_nlpsetup(kit, tmp_path):
                        home=tmp_path / "home", kit=kit)
     assert code == 0, err
     assert marker.read_text() == str(tmp_path / "home" / "envs" / "tinytool")
+
+
+def test_a_recipe_or_lock_cannot_send_the_install_outside_the_env(kit, tmp_path):
+    home, target = tmp_path / "home", tmp_path / "escaped"
+    folder = tmp_path / "r"
+    folder.mkdir()
+    evil = folder / "tinytool.toml"
+    evil.write_text(installkit.RECIPE.format(name="tinytool", id="1", packages='"tinytool"', timeout=60,
+                                             extra=f'env = {{ PIP_TARGET = "{target}" }}', smoke='imports = ["tinytool"]'))
+    code, out, err = nlp({}, "recipe", "check", str(evil), home=home)
+    figures.add("hostile inputs tried")
+    assert code == 2 and f"{evil}: line 10: variants[0].env.PIP_TARGET" in out + err and "Traceback" not in err
+    code, _, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder)}, "install", "tinytool",
+                       "--backend", "pip", home=home, kit=kit)
+    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err
+    assert not target.exists() and not (home / "envs" / "tinytool").exists()
+    # a lock is not a recipe, and is checked again where the install starts
+    assert nlp({}, "install", "tinytool", "--backend", "pip", home=home, kit=kit)[0] == 0
+    lock = tmp_path / "lock.json"
+    assert nlp({}, "lock", "tinytool", "-o", str(lock), home=home, kit=kit)[0] == 0
+    data = json.loads(lock.read_text())
+    data["install_env"] = {"PIP_TARGET": str(target), "LD_PRELOAD": "/tmp/evil.so"}
+    lock.write_text(json.dumps(data))
+    code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
+                       home=home, kit=kit)
+    figures.add("hostile inputs tried")
+    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, err
+    assert not target.exists() and not (home / "envs" / "again").exists()
+
+
+_DISK_DRIVER = """
+import json, os, subprocess, sys
+sys.path.insert(0, {tests!r})
+import installkit
+kit, root, mode = json.loads({kit!r}), {root!r}, {mode!r}
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", root], check=True)
+home = os.path.join(root, "home")
+def nl(*args):
+    p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], env=installkit.environ(kit, home),
+                       capture_output=True, text=True, timeout=300)
+    return [p.returncode, p.stdout, p.stderr]
+out = {{"setup": nl("install", "tinytool", "--backend", "pip")}}
+if mode == "full":
+    with open(os.path.join(root, "filler"), "wb") as f:
+        try:
+            while True:
+                f.write(bytes(1 << 20))
+        except OSError:
+            pass
+else:
+    subprocess.run(["mount", "-o", "remount,ro", root], check=True)
+for cmd in (["install", "tinytool", "--force", "--backend", "pip"], ["install", "tinytool", "--name", "new"],
+            ["lock", "tinytool", "-o", os.path.join(root, "lock.json")], ["remove", "tinytool", "--yes"],
+            ["install", "tinytool", "--force", "--json"]):
+    out[" ".join(cmd)] = nl(*cmd)
+subprocess.run(["mount", "-o", "remount,rw", root], check=True)
+if mode == "full":
+    os.unlink(os.path.join(root, "filler"))
+out["verify"] = nl("verify", "tinytool")
+out["envs"] = sorted(os.listdir(os.path.join(home, "envs")))
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a private tmpfs needs Linux namespaces")
+@pytest.mark.parametrize("mode", ["full", "read-only"])
+def test_a_full_disk_or_read_only_home_is_one_line_and_loses_nothing(kit, tmp_path, mode):
+    """A real full (or read-only) file system: a tmpfs in a mount namespace of the test's own."""
+    root = tmp_path / "disk"
+    root.mkdir()
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DISK_DRIVER.format(tests=str(Path(__file__).parent), kit=json.dumps(kit), root=str(root),
+                                          mode=mode))
+    try:
+        p = subprocess.run(["unshare", "-rm", sys.executable, str(driver)], capture_output=True, text=True,
+                           timeout=900)
+    except FileNotFoundError:
+        pytest.skip("no unshare")
+    if p.returncode != 0 and ("unshare" in p.stderr or "mount" in p.stderr):
+        pytest.skip(f"cannot mount a private tmpfs here: {p.stderr.strip()[-200:]}")
+    out = json.loads(p.stdout)
+    assert out.pop("setup")[0] == 0
+    verify, envs = out.pop("verify"), out.pop("envs")
+    for cmd, (code, stdout, err) in out.items():
+        figures.add("fault points exercised")
+        text = err or stdout
+        assert code == 1, (cmd, text)
+        assert "Traceback" not in text and str(root) in text, (cmd, text)
+        if "--json" in cmd:
+            assert json.loads(stdout)["error"]["exit_code"] == 1
+        else:
+            assert len([ln for ln in err.splitlines() if ln.startswith("nlpsetup: error")]) == 1, (cmd, err)
+    lost = verify[0] != 0 or envs != ["tinytool"]
+    figures.add("envs lost", int(lost))
+    assert not lost, (verify, envs)
+
+
+MANIFEST_DAMAGE = {  # what a hand edit, a bad sync or a hostile user leaves, and the field named
+    "null tools": (lambda d: d.update(tools=None), "tools: must be a list, got null"),
+    "a list for a table": (lambda d: d.update(interpreter=[]), "interpreter: must be a table, got a list"),
+    "a number for a version": (lambda d: d["distributions"].update(tinytool=2), "distributions.tinytool: must be"),
+    "a string for a command": (lambda d: d["tools"][0]["smoke"].update(commands="rm -rf ~"),
+                               "tools[0].smoke.commands: must be a list"),
+    "a bogus interpreter": (lambda d: d["interpreter"].update(env_python="/bin/sh"), "is not inside the env"),
+    "not a table at all": (lambda d: (d.clear(), d.update(schema_version=None)), "is not an nlpsetup manifest"),
+}
+
+
+@pytest.mark.parametrize("damage", MANIFEST_DAMAGE)
+def test_one_corrupt_manifest_marks_that_env_and_leaves_the_others_working(kit, tmp_path_factory, damage):
+    home = tmp_path_factory.mktemp("corrupt") / "home"
+    for name in ("good", "bad"):
+        assert nlp({}, "install", "tinytool", "--name", name, "--backend", "pip", home=home, kit=kit)[0] == 0
+    path = home / "envs" / "bad" / "nlpsetup.json"
+    data = json.loads(path.read_text())
+    change, words = MANIFEST_DAMAGE[damage]
+    change(data)
+    path.write_text(json.dumps(data))
+    figures.add("hostile inputs tried")
+    code, out, err = nlp({}, "envs", "--json", home=home, kit=kit)
+    assert code == 0 and "Traceback" not in err
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["good"]["status"] == "ok" and rows["bad"]["status"] == "corrupt"
+    assert str(path) in rows["bad"]["problems"][0] and words in rows["bad"]["problems"][0]
+    code, out, err = nlp({}, "verify", home=home, kit=kit)
+    assert code == 1 and "good: ok" in out and "bad: FAILED" in out and f"bad: corrupt: {path}" in err
+    assert nlp({}, "verify", "good", home=home, kit=kit)[0] == 0
+    code, out, err = nlp({}, "doctor", "--quick", "--json", home=home, kit=kit)
+    checks = json.loads(out)["checks"]
+    assert code == 1 and "Traceback" not in err
+    assert any(c["status"] == "failure" and words in c["message"] for c in checks)
+    assert any(c["status"] == "ok" and c["message"].startswith("good:") for c in checks)
+    code, _, err = nlp({}, "doctor", "--fix", home=home, kit=kit)
+    assert "Traceback" not in err and path.exists()  # a corrupt env is reported, never deleted
+    for cmd in (["lock", "bad"], ["install", "tinytool", "--name", "bad", "--backend", "pip"],
+                ["run", "bad", "--", "python", "-c", "pass"]):
+        code, _, err = nlp({}, *cmd, home=home, kit=kit)
+        assert code in (0, 1, 2) and "Traceback" not in err, (cmd, err)

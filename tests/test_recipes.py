@@ -150,3 +150,30 @@ def test_pins_keep_their_reasons():
     r = recipes.load_file(BUILTIN / "adaptnlp.toml")
     pins = {p.name: p for p in r.variants[0].pins}
     assert "ModelInfo" in pins["huggingface-hub"].why and pins["huggingface-hub"].url.startswith("https://")
+
+
+@pytest.mark.parametrize("var", ["PIP_TARGET", "PIP_INDEX_URL", "UV_INDEX", "PYTHONPATH", "VIRTUAL_ENV", "PATH",
+                                 "LD_PRELOAD", "DYLD_INSERT_LIBRARIES", "CONDA_PREFIX", "HOME", "XDG_CONFIG_HOME",
+                                 "https_proxy", "SSL_CERT_FILE", "GIT_SSH_COMMAND", "NLPSETUP_HOME"])
+def test_a_recipe_cannot_redirect_the_installer_the_interpreter_or_the_loader(var):
+    variant = GOOD.replace("[variants.smoke]", f'env = {{ {var} = "/tmp/x" }}\n[variants.smoke]')
+    smoke = GOOD + f'env = {{ FOO = "1", {var} = "/tmp/x" }}\n'
+    for text in (variant, smoke):
+        [problem] = problems_of(text)
+        assert var in problem and "may not set it" in problem and problem.startswith("line ")
+
+
+def test_a_direct_url_needs_a_why():
+    url = "demo @ https://example.org/demo-1.0-py3-none-any.whl"
+    text = GOOD.replace('packages = ["demo==1.0"]', f'packages = ["{url}"]')
+    [problem] = problems_of(text)
+    assert problem.startswith("line 8: variants[0].packages[0]:") and "direct URL" in problem and "direct_urls" in problem
+    ok = parse(text.replace("[variants.smoke]", 'direct_urls = { demo = "the fork with the fix is not on PyPI" }\n'
+                                                 "[variants.smoke]"))
+    assert ok.variants[0].packages == (url,)
+    pin = GOOD.replace("[variants.smoke]", '[[variants.pins]]\nreq = "numpy @ file:///wheels/numpy.whl"\n'
+                                            "[variants.smoke]")
+    assert "variants[0].pins[0]" in problems_of(pin)[0]
+    assert parse(pin.replace('numpy.whl"\n', 'numpy.whl"\nwhy = "our patched build"\n')).variants[0].pins
+    for bare in ("https://example.org/demo.whl", "./demo", "/wheels/demo.whl"):
+        assert "not a valid requirement" in problems_of(GOOD.replace('"demo==1.0"', f'"demo==1.0", "{bare}"'))[0]

@@ -71,6 +71,11 @@ def _loader_accepts(text: str) -> bool:
     ("", '[[variants.pins]]\nwhy = "no req"\n', False),
     ("", 'id = "has space"\n', False),
     ("", 'env = { "1BAD" = "x" }\n', False),
+    ("", 'env = { PIP_TARGET = "/tmp/x" }\n', False),  # would install outside the env
+    ("", 'env = { http_proxy = "http://evil:3128" }\n', False),
+    ("", '[variants.smoke]\nenv = { PYTHONPATH = "/tmp" }\n', False),
+    ("", 'env = { HF_HUB_OFFLINE = "1" }\n', True),
+    ("", 'direct_urls = { demo = "not on any index" }\n', True),
     ("", 'cuda_packages = { mxnet = { cu112 = "mxnet-cu112==1.9.1", gpu = "x" } }\n', False),
     ("", 'size_mb = -1\n', False),
     ("", 'glibc = "2.38"\n', True),

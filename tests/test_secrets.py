@@ -73,3 +73,124 @@ def test_credentialed_index_urls_are_masked_in_every_output(kit, server, tmp_pat
     manifest = json.loads((home / "envs" / "nlpdemo" / "nlpsetup.json").read_text())
     assert "****" in json.dumps(manifest["host"]["index"]) and manifest["distributions"]["torch"] == "2.13.0+cpu"
     print(f"secrets planted: {planted}, outputs checked: {len(texts)}, secrets found: 0")
+
+
+class _SlowHandler(_QuietHandler):
+    """Serves the local index, each wheel a second late: long enough to read the children's argv."""
+
+    def do_GET(self):
+        if self.path.endswith(".whl"):
+            import time
+
+            time.sleep(1.0)
+        super().do_GET()
+
+
+def _cmdlines(own: int) -> list[str]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != own:
+            try:
+                out.append((d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass  # gone already
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+@pytest.mark.parametrize("backend", ["pip", "uv"])
+def test_credentials_never_reach_a_process_listing(kit, tmp_path, backend):
+    """`ps` shows every user's argv: a token in an index URL must travel in the environment."""
+    from nlpsetup.backends import find_uv
+
+    if backend == "uv" and not find_uv():
+        pytest.skip("uv is not installed")
+    root = Path(kit["recipes"]).parent / "index"
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_SlowHandler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    server = f"127.0.0.1:{httpd.server_address[1]}"
+    home = tmp_path / "home"
+    env = installkit.environ(kit, home, PIP_INDEX_URL=f"http://alice:{SECRETS[0]}@{server}/main/simple",
+                             NLPSETUP_TORCH_INDEX_URL=f"http://bob:{SECRETS[1]}@{server}/mirror",
+                             UV_CACHE_DIR=str(tmp_path / "uv"), PIP_NO_CACHE_DIR="1")
+    p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "nlpdemo", "--backend", backend],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen: set[str] = set()
+    while p.poll() is None:
+        seen.update(c for c in _cmdlines(p.pid) if "install" in c)
+    out, err = p.communicate()
+    httpd.shutdown()
+    assert p.returncode == 0, err
+    installs = [c for c in seen if " pip install " in c]
+    assert any("torch" in c for c in installs), seen  # the framework step was running while we looked
+    figures.add("secrets planted", 2)
+    leaked = [c for c in seen if SECRETS[0] in c or SECRETS[1] in c]
+    figures.add("secrets found in output", len(leaked))
+    assert leaked == [], leaked
+    manifest = json.loads((home / "envs" / "nlpdemo" / "nlpsetup.json").read_text())
+    assert manifest["distributions"]["torch"] == "2.13.0+cpu"  # and the mirror was still used
+    assert SECRETS[1] not in out + err + json.dumps(manifest)
+
+
+PROXY_SECRETS = {  # each written as users really write them
+    "HTTPS_PROXY": "eve:PRXsecret1@proxy.invalid:3128",  # no scheme: pip and curl accept it
+    "http_proxy": "http://al:xx@PRXsecret2@proxy.invalid:3128",  # a raw '@' in the password
+    "ALL_PROXY": "socks5://PRXsecret3@proxy.invalid:1080",  # a lone token
+}
+
+
+def test_proxies_and_raw_at_passwords_are_masked_in_host_doctor_reports_and_manifests(kit, tmp_path):
+    home = tmp_path / "home"
+    report = tmp_path / "report.md"
+    extra = {**PROXY_SECRETS, "NO_PROXY": "127.0.0.1,localhost",
+             "PIP_EXTRA_INDEX_URL": "https://al:pp@PRXsecret4@127.0.0.1:9/simple"}
+    outputs = []
+    for args in (["install", "tinytool", "--backend", "pip"], ["host"], ["host", "--json"], ["doctor", "--quick"],
+                 ["doctor", "--quick", "--json"], ["doctor", "--quick", "--report", str(report)], ["envs", "--json"]):
+        code, out, err = installkit.nlpsetup(kit, home, *args, **extra)
+        assert code in (0, 1), (args, err)
+        outputs += [out, err]
+    files = [report, *home.rglob("*.json"), *home.rglob("*.log")]
+    texts = outputs + [f.read_text(errors="replace") for f in files]
+    figures.add("secrets planted", 4)
+    found = [(s, i) for s in ("PRXsecret1", "PRXsecret2", "PRXsecret3", "PRXsecret4") for i, t in enumerate(texts)
+             if s in t]
+    figures.add("secrets found in output", len(found))
+    assert found == []
+    host = json.loads(outputs[4])  # `host --json`
+    assert host["proxies"]["HTTPS_PROXY"] == "eve:****@proxy.invalid:3128"
+    manifest = json.loads((home / "envs" / "tinytool" / "nlpsetup.json").read_text())
+    assert manifest["host"]["proxies"]["HTTP_PROXY"] == "http://al:****@proxy.invalid:3128"
+
+
+@pytest.mark.parametrize(("text", "masked"), [
+    ("https://al:p@ss@host/simple", "https://al:****@host/simple"),
+    ("HTTPS_PROXY=eve:pw@proxy:3128", "HTTPS_PROXY=eve:****@proxy:3128"),
+    ("'eve:p@w@proxy:3128'", "'eve:****@proxy:3128'"),
+    ("https://tok@host/x?token=abc", "https://****@host/x?token=****"),
+    # not credentials: an '@' in a path, a git remote, an email, a requirement
+    ("git+https://github.com/org/repo@v1.0", "git+https://github.com/org/repo@v1.0"),
+    ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+    ("write to a@b.org", "write to a@b.org"),
+    ("demo @ https://example.org/demo.whl", "demo @ https://example.org/demo.whl"),
+])
+def test_masking_finds_the_whole_secret_and_only_secrets(text, masked):
+    from nlpsetup.redact import mask_text
+
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked  # masking twice changes nothing
+
+
+def test_credentialed_index_options_move_from_argv_to_the_environment():
+    from nlpsetup.backends import credentials_to_env
+
+    argv, env = credentials_to_env(["py", "-m", "pip", "install", "torch", "--index-url", "https://u:pw@m/simple",
+                                    "--extra-index-url=https://plain/simple"], "pip")
+    assert argv == ["py", "-m", "pip", "install", "torch", "--extra-index-url=https://plain/simple"]
+    assert env == {"PIP_INDEX_URL": "https://u:pw@m/simple"}
+    argv, env = credentials_to_env(["uv", "pip", "install", "torch", "--default-index", "https://tok@m/simple",
+                                    "--index", "https://a/", "--index", "https://b/?sig=x"], "uv")
+    assert argv == ["uv", "pip", "install", "torch"]  # an option moves whole: the argv would win over the variable
+    assert env == {"UV_DEFAULT_INDEX": "https://tok@m/simple", "UV_INDEX": "https://a/ https://b/?sig=x"}
+    plain = ["uv", "pip", "install", "torch", "--default-index", "https://m/simple"]
+    assert credentials_to_env(plain, "uv") == (plain, {})

@@ -115,3 +115,41 @@ def uv_index_env(index: IndexSettings, environ: Mapping[str, str]) -> dict[str, 
     if index.find_links:
         out["UV_FIND_LINKS"] = ",".join(index.find_links)
     return out
+
+
+# Index options and the variables that say the same thing, per backend: a URL that carries a
+# credential moves from the command line (world-readable in `ps` and /proc/PID/cmdline) to the
+# child's environment (readable by its owner only), as pip's and uv's docs advise. The variable
+# means what the option meant: both replace the configured index, neither merges with it.
+_INDEX_OPTION_VARS = {
+    "pip": {"--index-url": "PIP_INDEX_URL", "-i": "PIP_INDEX_URL", "--extra-index-url": "PIP_EXTRA_INDEX_URL",
+            "--find-links": "PIP_FIND_LINKS", "-f": "PIP_FIND_LINKS"},
+    "uv": {"--default-index": "UV_DEFAULT_INDEX", "--index-url": "UV_DEFAULT_INDEX", "-i": "UV_DEFAULT_INDEX",
+           "--index": "UV_INDEX", "--extra-index-url": "UV_INDEX", "--find-links": "UV_FIND_LINKS",
+           "-f": "UV_FIND_LINKS"},
+}
+_LIST_SEP = {"PIP_EXTRA_INDEX_URL": " ", "PIP_FIND_LINKS": " ", "UV_INDEX": " ", "UV_FIND_LINKS": ","}
+
+
+def credentials_to_env(argv: list[str], backend: str) -> tuple[list[str], dict[str, str]]:
+    """(argv without any credentialed index URL, the variables that carry those URLs instead).
+    An option moves with all of its values, so that a variable never competes with the same
+    option left on the command line (which would win)."""
+    from nlpsetup.redact import mask_text
+
+    options = _INDEX_OPTION_VARS["uv" if backend == "uv" else "pip"]
+    parsed: list[tuple[str | None, list[str]]] = []  # (variable, the arguments it came from)
+    i = 0
+    while i < len(argv):
+        name, eq, _ = argv[i].partition("=") if argv[i].startswith("--") else (argv[i], "", "")
+        if name in options and (eq or i + 1 < len(argv)):
+            parsed.append((options[name], argv[i:i + (1 if eq else 2)]))
+            i += 1 if eq else 2
+        else:
+            parsed.append((None, [argv[i]]))
+            i += 1
+    values = {var: [a[-1].partition("=")[2] if len(a) == 1 else a[-1] for v, a in parsed if v == var]
+              for var, _ in parsed if var}
+    secret = {var for var, urls in values.items() if any(mask_text(u) != u for u in urls)}
+    out = [a for var, args in parsed if var not in secret for a in args]
+    return out, {var: _LIST_SEP.get(var, " ").join(values[var]) for var in secret}

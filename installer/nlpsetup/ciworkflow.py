@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -92,8 +93,12 @@ def installed_spec() -> str:
 def check_spec(spec: str) -> str:
     """That `spec` resolves on the index pip is configured for: `pip download --no-deps` of it."""
     with tempfile.TemporaryDirectory(prefix="nlpsetup-check-") as tmp:
+        # In a file, not on the command line: a VCS spec may carry a token, and `ps` shows argv.
+        reqs = os.path.join(tmp, "requirements.txt")
+        with open(reqs, "w", encoding="utf-8") as f:
+            f.write(spec + "\n")
         r = proc.run([sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                      "--dest", tmp, spec], env=proc.child_env(), timeout=300)
+                      "--dest", os.path.join(tmp, "dl"), "-r", reqs], env=proc.child_env(), timeout=300)
     if not r.ok:
         last = next((ln for ln in reversed(r.tail) if ln.strip()), f"exit {r.returncode}")
         raise NlpsetupError(f"--check: the install spec {mask_text(spec)!r} does not resolve: {last.strip()}",

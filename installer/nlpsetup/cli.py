@@ -14,7 +14,7 @@ import sys
 import click
 
 from nlpsetup import __version__, interrupts
-from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError, from_os_error
 
 _JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
 
@@ -52,10 +52,10 @@ class _Group(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except NlpsetupError as exc:
+        except (NlpsetupError, OSError) as exc:  # OSError: a full disk or read-only home met by our own writes
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            _fail(ctx, exc)
+            _fail(ctx, exc if isinstance(exc, NlpsetupError) else from_os_error(exc, _home()))
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (interrupts.Terminated)
             click.echo(f"nlpsetup: {interrupts.describe(exc)}", err=True)
             ctx.exit(interrupts.exit_code(exc))

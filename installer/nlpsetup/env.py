@@ -182,7 +182,7 @@ class Env:
 class EnvStatus:
     name: str
     path: str
-    status: str  # ok | broken | interrupted
+    status: str  # ok | broken | corrupt (its manifest cannot be trusted) | interrupted
     problems: list[str] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
     python: str | None = None
@@ -206,7 +206,7 @@ def status(env: Env, *, pending: bool = False, with_size: bool = True, start_pyt
     try:
         data = manifest.read(env.path)
     except manifest.ManifestError as exc:
-        st.status = "broken"
+        st.status = "corrupt" if isinstance(exc, manifest.Corrupt) else "broken"
         st.problems.append(str(exc))
         data = None
     if data is not None:

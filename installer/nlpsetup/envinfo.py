@@ -34,8 +34,8 @@ def verify(env_path: Path, on_result=None, cancel=None) -> dict:
     """Smoke checks again, and drift since install. ok is False for a broken env or a failed check.
     The result is saved for doctor, valid while the env's files stay as they are."""
     st = status(Env.at(env_path), with_size=False)
-    result = {"env": env_path.name, "path": str(env_path), "ok": st.status == "ok", "problems": st.problems,
-              "smoke": [], "drift": None}
+    result = {"env": env_path.name, "path": str(env_path), "ok": st.status == "ok", "status": st.status,
+              "problems": st.problems, "smoke": [], "drift": None}
     if st.status != "ok" or st.data is None:
         return result
     env_python = st.data["interpreter"]["env_python"]

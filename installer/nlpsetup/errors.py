@@ -41,3 +41,18 @@ class RecipeError(NlpsetupError):
             f"{path}: {first}{more}",
             hint=f"fix the recipe, then check it with: nlpsetup recipe check {path}",
         )
+
+
+def from_os_error(exc: OSError, home=None) -> NlpsetupError:
+    """nlpsetup's own write met a full disk or a read-only folder: one line naming the path (exit 1).
+    What was there stays: every file nlpsetup keeps is replaced atomically, envs are renamed back."""
+    import errno
+
+    where = exc.filename or (f"under {home}" if home else "a file nlpsetup writes")  # a failed flush has no name
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        hint = "free some space on that disk (or point NLPSETUP_HOME at a larger one), then run the command again"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "make that folder writable (or point NLPSETUP_HOME at one that is), then run the command again"
+    else:
+        hint = "check that path, then run the command again"
+    return NlpsetupError(f"cannot write {where}: {exc.strerror or exc}", hint=hint, exit_code=EXIT_FAILED)

@@ -20,6 +20,7 @@ from nlpsetup.env import Env
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
 from nlpsetup.host import Host
+from nlpsetup.recipes import check_install_env
 from nlpsetup.redact import mask_argv, mask_text
 from nlpsetup.resolve import Plan, Step
 
@@ -84,6 +85,8 @@ class StepFailed(Exception):
 
 
 def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: Reporter) -> Outcome:
+    for p in plans:  # again here: a plan may come from a lock or be built in code, not from a checked recipe
+        check_install_env([kv for s in p.steps for kv in s.env], f"the plan for {p.tool}")
     primary = plans[0]
     store = EnvStore(home)
     name, env_path = primary.env_name, Path(primary.env_path)
@@ -195,9 +198,10 @@ class _Runner:
 
     def _run(self, step: Step, argv: list[str]) -> proc.Result:
         self.reporter.step_start(step.name, step.description)
-        env = proc.child_env(dict(step.env), venv=str(self.env_path), base=self.base_env)
+        argv, index_env = backends.credentials_to_env(argv, self.backend)  # tokens out of `ps`
+        env = proc.child_env({**dict(step.env), **index_env}, venv=str(self.env_path), base=self.base_env)
         self.log.write(f"\n## {step.name}: {step.description}\n")
-        for k, v in step.env:
+        for k, v in (*step.env, *index_env.items()):
             self.log.write(f"# env {k}={mask_text(v)}\n")
         on_line = self.reporter.output if self.opts.verbose else None
         r = proc.run(argv, env=env, timeout=self._timeout(step), log=self.log, on_line=on_line,

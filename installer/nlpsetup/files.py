@@ -3,8 +3,10 @@ that turns every way a file can be wrong into a one-line error naming the file."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 from pathlib import Path
 
 from nlpsetup.errors import NlpsetupError
@@ -24,17 +26,56 @@ def write_json_atomic(path: Path, data, *, durable: bool = True) -> None:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # name the file the user knows, not our temporary one
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
+MAX_JSON_BYTES = 64 * 2**20  # far above any manifest, lock or host file nlpsetup writes
+
+
+class NotAFile(OSError):
+    """A path that is not a regular file of a sane size: reading it would block or never end."""
+
+
+def read_regular(path: str | Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. The file is opened without blocking
+    and checked on the open descriptor (no race with a swap), so a FIFO, a device such as
+    /dev/zero, a folder or a huge file is refused before a byte is read."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+                 | getattr(os, "O_BINARY", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a folder" if stat.S_ISDIR(st.st_mode)
+                    else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
+            raise NotAFile(f"is {kind}, not a regular file")
+        if st.st_size > limit:
+            raise NotAFile(f"is {st.st_size} bytes; the limit is {limit}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)  # the file may grow after the check
+        if len(data) > limit:
+            raise NotAFile(f"is over {limit} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
 def read_json(path: str | Path, what: str, hint: str):
     """A JSON document the user handed us (`--from-lock`, `--host-file`), or a clear error."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        text = read_regular(path, MAX_JSON_BYTES).decode("utf-8")
+    except NotAFile as exc:
+        raise NlpsetupError(f"{what} {path} {exc}", hint=hint) from None
     except OSError as exc:
         raise NlpsetupError(f"{what} {path}: {exc.strerror or exc}", hint=hint) from None
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+    except UnicodeDecodeError as exc:
+        raise NlpsetupError(f"{what} {path} is not JSON: not UTF-8 text (byte {exc.start})", hint=hint) from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
         raise NlpsetupError(f"{what} {path} is not JSON: {str(exc)[:200]}", hint=hint) from None

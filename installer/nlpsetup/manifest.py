@@ -1,18 +1,53 @@
-"""The manifest of an env, ENV/nlpsetup.json: versioned JSON, written atomically."""
+"""The manifest of an env, ENV/nlpsetup.json: versioned JSON, written atomically, and checked on
+read against the shape below, so that no reader meets a `null` or a list where it expects a table."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from nlpsetup.files import write_json_atomic
+from nlpsetup.files import MAX_JSON_BYTES, NotAFile, read_regular, write_json_atomic
 
 SCHEMA_VERSION = 1
 
 
-
 class ManifestError(Exception):
     pass
+
+
+class Corrupt(ManifestError):
+    """The manifest is there but cannot be trusted (not JSON, wrong shape): the env is corrupt."""
+
+
+# What each key holds where present (older manifests lack some keys). A type, a tuple of types,
+# [shape] for a list of it, {key: shape} for a table, _Map(shape) for a table of any keys.
+class _Map:
+    def __init__(self, value):
+        self.value = value
+
+
+_OPT_STR = (str, type(None))
+_SMOKE = {"imports": [str], "code": str, "commands": [[str]], "timeout": int, "env": _Map(str)}
+_SHAPE = {
+    "nlpsetup_version": _OPT_STR,
+    "env": {"name": str, "path": str},
+    "tools": [{"name": str, "request": str, "variant": str, "recipe_digest": _OPT_STR, "smoke": _SMOKE}],
+    "interpreter": {"version": str, "implementation": _OPT_STR, "path": _OPT_STR, "source": _OPT_STR,
+                    "env_python": str},
+    "backend": _OPT_STR,
+    "compute": {"backend": _OPT_STR, "reason": _OPT_STR, "index": _OPT_STR},
+    "constraints": [str],
+    "install_env": _Map(str),
+    "host": dict,
+    "steps": [dict],
+    "distributions": _Map(str),
+    "smoke": [dict],
+    "size_bytes": (int, type(None)),
+    "log": _OPT_STR,
+    "created": _OPT_STR,
+    "python_platform": _OPT_STR,
+}
 
 
 def path_of(env_path: Path) -> Path:
@@ -28,13 +63,57 @@ def write(env_path: Path, data: dict) -> None:
 def read(env_path: Path) -> dict:
     p = path_of(env_path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(read_regular(p, MAX_JSON_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ManifestError(f"{p} is missing") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{p} is unreadable: {exc}") from None
+    except NotAFile as exc:
+        raise Corrupt(f"{p} {exc}") from None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Corrupt(f"{p} is unreadable: {str(exc)[:200]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
-        raise ManifestError(f"{p} is not an nlpsetup manifest")
+        raise Corrupt(f"{p} is not an nlpsetup manifest")
     if data["schema_version"] > SCHEMA_VERSION:
         raise ManifestError(f"{p} was written by a newer nlpsetup (schema {data['schema_version']})")
+    if problem := _mismatch(data, _SHAPE, ""):
+        raise Corrupt(f"{p} is corrupt: {problem}")
+    env_python = data.get("interpreter", {}).get("env_python")
+    if env_python and not _inside(env_python, env_path):
+        # verify, doctor and run start this program: it must be the env's own interpreter
+        raise Corrupt(f"{p} is corrupt: interpreter.env_python {env_python!r} is not inside the env")
     return data
+
+
+def _mismatch(value, shape, where: str) -> str | None:
+    """The first place where value does not have the shape, as 'key: must be ..., got ...'."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'file'}: must be a table, got {_tname(value)}"
+        return next((m for k, sub in shape.items() if k in value
+                     for m in [_mismatch(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where}: must be a list, got {_tname(value)}"
+        return next((m for i, x in enumerate(value) for m in [_mismatch(x, shape[0], f"{where}[{i}]")] if m), None)
+    if isinstance(shape, _Map):
+        if not isinstance(value, dict):
+            return f"{where}: must be a table, got {_tname(value)}"
+        return next((m for k, x in value.items() for m in [_mismatch(x, shape.value, f"{where}.{k}")] if m), None)
+    types = shape if isinstance(shape, tuple) else (shape,)
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        want = " or ".join(_tname(t()) if t is not type(None) else "null" for t in types)
+        return f"{where}: must be {want}, got {_tname(value)}"
+    return None
+
+
+def _tname(v) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list", dict: "a table",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def _inside(path: str, folder: Path) -> bool:
+    """Whether path lies in folder; its own last link (a venv's python -> the base Python) is not followed."""
+    try:
+        parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        return os.path.commonpath([parent, os.path.realpath(folder)]) == os.path.realpath(folder)
+    except ValueError:  # another drive (Windows)
+        return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nlpsetup.errors import NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, NlpsetupError
 
 
 def home(env: dict[str, str] | None = None) -> Path:
@@ -25,19 +25,22 @@ def checked_home(env: dict[str, str] | None = None) -> Path:
             f"NLPSETUP_HOME {root} is a file, not a directory",
             hint="point NLPSETUP_HOME at a directory (or unset it to use the default)",
         )
+    # A home that cannot be written (a read-only disk, no permission) fails the operation (exit 1);
+    # the user's input was fine and nothing in it was touched.
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NlpsetupError(
             f"cannot create NLPSETUP_HOME {root}: {exc.strerror}",
-            hint="point NLPSETUP_HOME at a directory you can write to",
+            hint="point NLPSETUP_HOME at a directory you can write to", exit_code=EXIT_FAILED,
         ) from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise NlpsetupError(
             f"NLPSETUP_HOME {root} is not writable",
-            hint="point NLPSETUP_HOME at a directory you can write to",
+            hint="point NLPSETUP_HOME at a directory you can write to", exit_code=EXIT_FAILED,
         )
     return root
+
 
 
 def envs_dir(root: Path) -> Path:

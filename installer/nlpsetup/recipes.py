@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.errors import NlpsetupError, RecipeError
+from nlpsetup.files import NotAFile, read_regular
 from nlpsetup.platforms import ARCHES, TARGETS
 from nlpsetup.platforms import OSES as PLATFORMS
 
@@ -37,6 +38,18 @@ _NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CUDA_TAG_RE = re.compile(r"^cu\d{2,3}$")
+# Variables a recipe's `env` may not set: each redirects the installer (where pip/uv/virtualenv/git
+# read their configuration, which index or proxy they trust, where they write), the interpreter
+# (what Python imports first, which stdlib or sysconfig), or the loader (what every process links).
+# A recipe says which packages it needs; where they come from and where they go is the user's.
+_FORBIDDEN_ENV_PREFIXES = ("PIP_", "UV_", "PYTHON", "_PYTHON", "VIRTUAL_ENV", "VIRTUALENV_", "CONDA_", "MAMBA_",
+                           "PYENV", "PIPX_", "LD_", "DYLD_", "GIT_", "XDG_", "NLPSETUP_", "SETUPTOOLS_",
+                           "DISTUTILS_", "__PYVENV")
+_FORBIDDEN_ENV_NAMES = frozenset({
+    "PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "NETRC", "TMPDIR", "TMP", "TEMP",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "BASH_ENV", "ENV", "SHELL", "PKG_CONFIG_PATH",
+})
 
 
 # --- values ---------------------------------------------------------------------------------
@@ -327,6 +340,30 @@ def _str_table(value_check: Checker, key_re: re.Pattern | None = None, what: str
     return check
 
 
+def forbidden_env(name: str) -> bool:
+    upper = name.upper()  # Windows reads variables case-insensitively, and proxies go lower-case too
+    return upper in _FORBIDDEN_ENV_NAMES or upper.startswith(_FORBIDDEN_ENV_PREFIXES)
+
+
+def check_install_env(pairs, where: str) -> None:
+    """The same rule as the loader's, for a plan that did not come from a checked recipe."""
+    if bad := [k for k, _ in pairs if forbidden_env(k)]:
+        raise NlpsetupError(f"{where} sets {', '.join(sorted(set(bad)))}: a recipe may not redirect the "
+                            "installer, the interpreter or the loader",
+                            hint="remove the variable from the recipe's (or lock's) env table")
+
+
+def _env_table(v, problems, key):
+    pairs = _str_table(_str, _ENV_NAME_RE, "variable name")(v, problems, key)
+    if pairs is None:
+        return None
+    for k, _ in pairs:
+        if forbidden_env(k):
+            problems.append((f"{key}.{k}", f"{k} redirects the installer, the interpreter or the loader; "
+                                           "a recipe may not set it"))
+    return None if any(forbidden_env(k) for k, _ in pairs) else pairs
+
+
 def _framework(v, problems, key):
     pairs = _str_table(_specifier, _NAME_RE, "package name")(v, problems, key)
     return None if pairs is None else tuple((k, str(spec)) for k, spec in pairs)
@@ -358,6 +395,11 @@ def _smoke(v, problems, key):
     )
 
 
+def _any_case(word: str) -> str:
+    """A pattern matching word in any case: JSON Schema's (ECMA) patterns have no (?i)."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
 # The JSON Schema of each leaf checker; combinators (_list_of, _one_of, _str_table) set their
 # own, and tables (_table) are spelt out from the same dicts the validator walks.
 _str.schema = {"type": "string"}
@@ -374,6 +416,11 @@ _target.schema = {"type": "string", "pattern": "^(" + "|".join(TARGETS) + r")( p
                   "description": "OS-ARCH, or OS-ARCH python<specifier> (e.g. 'windows-arm64 python>=3.11')"}
 _command.schema = _list_of(_nonempty_str, nonempty=True).schema
 _framework.schema = _str_table(_specifier, _NAME_RE).schema
+_env_table.schema = {**_str_table(_str, _ENV_NAME_RE).schema, "description": "variables set while installing; "
+                     "not PIP_*, UV_*, PYTHON*, PATH, LD_* or others that redirect the installer"}
+_env_table.schema["propertyNames"] = {"pattern": _ENV_NAME_RE.pattern, "not": {"anyOf": [
+    {"pattern": "^(" + "|".join(map(_any_case, _FORBIDDEN_ENV_PREFIXES)) + ")"},
+    {"pattern": "^(" + "|".join(map(_any_case, sorted(_FORBIDDEN_ENV_NAMES))) + ")$"}]}}
 _cuda_packages.schema = _str_table(_str_table(_requirement, _CUDA_TAG_RE), _NAME_RE).schema
 
 def _object_schema(table: dict[str, tuple[Checker, bool]]) -> dict:
@@ -397,7 +444,7 @@ _SMOKE: dict[str, tuple[Checker, bool]] = {
     "code": (_str, False),
     "commands": (_list_of(_command), False),
     "timeout": (_timeout, False),
-    "env": (_str_table(_str, _ENV_NAME_RE, "variable name"), False),
+    "env": (_env_table, False),
 }
 
 _VARIANT: dict[str, tuple[Checker, bool]] = {
@@ -410,6 +457,8 @@ _VARIANT: dict[str, tuple[Checker, bool]] = {
     "targets_reason": (_str, False),
     "packages": (_list_of(_requirement, nonempty=True), True),
     "pins": (_list_of(_pin), False),
+    # package -> why it comes from a URL, not the index (a URL skips the index, its trust and its pins)
+    "direct_urls": (_str_table(_nonempty_str, _NAME_RE, "package name"), False),
     "pre": (_list_of(_requirement), False),
     "framework": (_framework, False),
     "companions": (_str_table(_name, _NAME_RE, "package name"), False),
@@ -417,7 +466,7 @@ _VARIANT: dict[str, tuple[Checker, bool]] = {
     "only_binary": (_list_of(_nonempty_str), False),
     "prefer_binary": (_bool, False),
     "glibc": (_version, False),
-    "env": (_str_table(_str, _ENV_NAME_RE, "variable name"), False),
+    "env": (_env_table, False),
     "tools": (_str_table(_str, _NAME_RE, "tool name"), False),
     "conda": (_conda, False),
     "extras": (_list_of(_name), False),
@@ -544,6 +593,7 @@ def _variant(raw: dict, problems: list, key: str, index: int, recipe_name: str |
     main = t.get("main") or _default_main(packages, recipe_name)
     if canonicalize_name(main) not in {canonicalize_name(Requirement(p).name) for p in packages}:
         problems.append((f"{key}.main", f"{main!r} is not one of the variant's packages"))
+    _check_direct_urls(t, problems, key)
     framework = dict(t.get("framework", ()))
     for pkg, follows in t.get("companions", ()):
         if follows not in framework:
@@ -578,6 +628,22 @@ def _variant(raw: dict, problems: list, key: str, index: int, recipe_name: str |
         notes=t.get("notes", ""),
         smoke=t.get("smoke", Smoke()),
     )
+
+
+def _check_direct_urls(t: dict, problems: list, key: str) -> None:
+    """A requirement that names a URL (`pkg @ https://...`, a path) bypasses the index and every
+    check the user configured for it: allowed only where the recipe says why."""
+    why = {canonicalize_name(k) for k, _ in t.get("direct_urls", ())}
+    reqs = [(f"{key}.packages[{i}]", r, False) for i, r in enumerate(t["packages"])]
+    reqs += [(f"{key}.pins[{i}]", p.req, bool(p.why.strip())) for i, p in enumerate(t.get("pins", ()))]
+    reqs += [(f"{key}.pre[{i}]", r, False) for i, r in enumerate(t.get("pre", ()))]
+    reqs += [(f"{key}.cuda_packages.{pkg}.{tag}", r, False) for pkg, tags in t.get("cuda_packages", ())
+             for tag, r in tags]
+    for where, raw, explained in reqs:
+        req = Requirement(raw)
+        if req.url and not explained and canonicalize_name(req.name) not in why:
+            problems.append((where, f"{raw!r} is a direct URL; say why the index will not do in "
+                                    f"direct_urls = {{ {req.name} = \"...\" }} (or a pin's why)"))
 
 
 def _default_main(packages: tuple[str, ...], recipe_name: str | None) -> str:
@@ -627,16 +693,18 @@ def _line_of(text: str, key: str) -> int | None:
     for i in range(start, len(lines)):
         if re.match(rf"\s*\"?{re.escape(leaf)}\"?\s*=", lines[i]) or re.match(rf"\s*\[.*\b{re.escape(leaf)}\]", lines[i]):
             return i + 1
+    for i in range(start, len(lines)):  # a key inside an inline table: env = { PIP_TARGET = "..." }
+        if re.search(rf"[{{,]\s*\"?{re.escape(leaf)}\"?\s*=", lines[i]):
+            return i + 1
     return start + 1 if start else None
 
 
 def load_file(path: Path) -> Recipe:
     p = str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_RECIPE_BYTES:
-            raise RecipeError(p, [f"file is {size} bytes; a recipe must be under {MAX_RECIPE_BYTES} bytes"])
-        data = path.read_bytes()
+        data = read_regular(path, MAX_RECIPE_BYTES)  # never blocks on a FIFO nor reads /dev/zero forever
+    except NotAFile as exc:
+        raise RecipeError(p, [f"not a recipe: the file {exc}"]) from None
     except OSError as exc:
         raise RecipeError(p, [f"cannot read: {exc.strerror or exc}"]) from None
     try:

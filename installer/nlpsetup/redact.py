@@ -17,8 +17,14 @@ _SECRET_QUERY = re.compile(
     r"(?i)([?&](?:x-amz-signature|x-amz-credential|x-amz-security-token|token|access_token|sig|signature"
     r"|password|secret|api_key|apikey|key)=)([^&#\s'\"]+)"
 )
-# scheme://user:password@host or scheme://token@host
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/@\s:'\"]+)(:[^/@\s'\"]*)?@")
+# scheme://user:password@host or scheme://token@host. The userinfo runs to the LAST '@' before
+# the path (RFC 3986: a password may hold a raw '@' that the user did not percent-encode); an '@'
+# after the first '/' is part of the path (git+https://host/repo@v1.0), not credentials.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s'\"<>]*)@")
+# A proxy written without a scheme (HTTPS_PROXY=eve:pw@proxy:3128, which curl and pip accept):
+# user:password@host[:port] standing alone as a word, password up to the last '@' before the host.
+_BARE_USERINFO = re.compile(
+    r"(?<![^\s'\"=(,\[{<])([A-Za-z0-9._~%!$&*+;-]+):([^\s'\"/]*)@([A-Za-z0-9.-]+(?::\d+)?)(?=[/\s'\"),\]}>]|$)")
 # Variable names whose values are secrets.
 _SECRET_NAME = re.compile(r"(?i)(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)")
 
@@ -28,11 +34,14 @@ def mask_text(text: str) -> str:
     if not text:
         return text
     text = _USERINFO.sub(_mask_userinfo, text)
+    text = _BARE_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@{m.group(3)}", text)
     return _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
 
 
 def _mask_userinfo(m: re.Match[str]) -> str:
-    scheme, user, password = m.group(1), m.group(2), m.group(3)
+    scheme, (user, colon, password) = m.group(1), m.group(2).partition(":")
+    if user == MASK or (password == MASK and colon):
+        return m.group(0)  # already masked
     # Keep a user name next to a password (it helps debugging); a lone token is the secret itself.
     return f"{scheme}{user}:{MASK}@" if password else f"{scheme}{MASK}@"
 

@@ -247,7 +247,7 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
     """(line, is_diagnostic) pairs: problems and drift are diagnostics (stderr), verdicts are not."""
     out = []
     for r in results:
-        out += [(f"{r['env']}: broken: {problem}", True) for problem in r["problems"]]
+        out += [(f"{r['env']}: {r.get('status', 'broken')}: {problem}", True) for problem in r["problems"]]
         d = r["drift"] or {}
         if any(d.values()):
             out.append((f"{r['env']}: drift since install: " + "; ".join(
