@@ -73,15 +73,18 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     return plans
 
 
-def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path) -> resolve.Plan:
+def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path,
+                   find_links: str | None = None) -> resolve.Plan:
+    """The plan that rebuilds a locked env (an nlpsetup lock or a pylock.toml); with `find_links`
+    (a bundle's wheels) it installs from there alone."""
     from nlpsetup import lockfile
-    from nlpsetup.files import read_json
 
-    data = read_json(lock_path, "--from-lock", "pass a file written by: nlpsetup lock ENV -o FILE")
-    lock = lockfile.check(data, f"--from-lock {lock_path}")
+    what = "--from-bundle" if find_links else "--from-lock"
+    lock = lockfile.load(lock_path, what)
     if env_name:
         resolve.check_env_name(env_name)
-    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name)
+    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
+                           req_dir=paths.cache_dir(home) / "locks", find_links=find_links)
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
     return result
