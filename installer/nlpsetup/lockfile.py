@@ -370,8 +370,9 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
     offline = ("--no-index", "--find-links", find_links) if find_links else ()
     steps[-1] = resolve.Step("install", (*head, "--no-deps", *offline, *checking, "-r",
                                          _req_file(req_dir, requirements(rest, hashes))),
-                             f"install the {len(rest)} locked distributions"
-                             + (", checking their hashes" if hashed else "") + (" from the bundle" if find_links else ""),
+                             (f"install {len(rest)} wheels from the bundle" if find_links
+                              else f"install the {len(rest)} locked distributions")
+                             + (", checking their hashes" if hashed else ""),
                              env=install.env)
     warnings = list(result.warnings)
     if not hashed:

@@ -73,12 +73,18 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     return plans
 
 
-def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path,
-                   find_links: str | None = None) -> resolve.Plan:
-    """The plan that rebuilds a locked env (an nlpsetup lock or a pylock.toml); with `find_links`
-    (a bundle's wheels) it installs from there alone."""
-    from nlpsetup import lockfile
+def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home: Path,
+                   bundle_dir: str | None = None) -> resolve.Plan:
+    """The plan that rebuilds a locked env (an nlpsetup lock or a pylock.toml), or with `bundle_dir`
+    the env a bundle holds, installed from its wheels alone."""
+    from nlpsetup import bundle, lockfile
 
+    if lock_path and bundle_dir:
+        raise NlpsetupError("--from-lock and --from-bundle exclude each other",
+                            hint="a bundle carries its own lock: pass --from-bundle DIR alone")
+    find_links = None
+    if bundle_dir:
+        lock_path, find_links = bundle.check_folder(bundle_dir)
     what = "--from-bundle" if find_links else "--from-lock"
     lock = lockfile.load(lock_path, what)
     if env_name:

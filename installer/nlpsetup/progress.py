@@ -82,6 +82,24 @@ class QuietReporter(TermReporter):
         super().__init__(ci=True)
 
 
+class SilentReporter(TermReporter):
+    """For -q/--quiet: no progress at all; a failed step or check and warnings still show."""
+
+    def __init__(self, stream: TextIO | None = None):
+        super().__init__(stream=stream, ci=True)
+
+    def step_start(self, name: str, description: str) -> None:
+        self._label = f"{name:<10} {description}"
+
+    def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
+        if not ok:
+            super().step_end(name, ok, seconds, note)
+
+    def smoke_result(self, result: CheckResult) -> None:
+        if not result.passed:
+            super().smoke_result(result)
+
+
 class GithubReporter(TermReporter):
     """GitHub Actions: each step's output folded in its ::group::, failures as ::error annotations.
 
@@ -148,8 +166,10 @@ def github_finish(outcome, plans, environ) -> str | None:
                         outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""), outcome.tail)
 
 
-def reporter_for(environ, *, quiet: bool, verbose: bool):
-    """Quiet for --json, workflow commands on GitHub Actions, else the terminal's."""
+def reporter_for(environ, *, quiet: bool, verbose: bool, silent: bool = False):
+    """Silent for -q, quiet for --json, workflow commands on GitHub Actions, else the terminal's."""
+    if silent and not verbose:
+        return SilentReporter()
     if quiet:
         return QuietReporter()
     if environ.get("GITHUB_ACTIONS") and environ.get("CI"):
