@@ -72,10 +72,12 @@ class Bundle:
     size_bytes: int
     env_size_bytes: int | None
     log: str
+    env_size_estimated: bool = False  # the recipe's size_mb, for a tool bundled without an env
 
     def to_dict(self) -> dict:
         return {"path": self.path, "env": self.lock.get("env"), "files": self.files, "size_bytes": self.size_bytes,
-                "env_size_bytes": self.env_size_bytes, "python": self.lock["python"]["version"],
+                "env_size_bytes": self.env_size_bytes,
+                "env_size_estimated": self.env_size_estimated, "python": self.lock["python"]["version"],
                 "platform": self.lock["platform"], "log": self.log}
 
 
@@ -160,8 +162,10 @@ def of_plan(plan, out: Path, target: Target, *, home: Path, timeout: int = 3600)
                         "index": mask_text(plan.torch_index) if plan.torch_index else None},
             "install_env": {k: mask_text(x) for k, x in v.env}}
     env_size = v.size_mb * 1024 * 1024 if getattr(v, "size_mb", None) else None
-    return _write(out, base, target, batches, [plan.tool], home, timeout, no_deps=False, env_size=env_size,
-                  constraints="".join(f"{c}\n" for c in plan.constraints))
+    b = _write(out, base, target, batches, [plan.tool], home, timeout, no_deps=False, env_size=env_size,
+               constraints="".join(f"{c}\n" for c in plan.constraints))
+    b.env_size_estimated = env_size is not None
+    return b
 
 
 def _write(out: Path, base: dict, target: Target, batches, recipes: list, home: Path, timeout: int, *,

@@ -321,6 +321,7 @@ def recipe_check_dict(results: list[tuple[str, object]]) -> list[dict]:
 def bundle_text(b) -> str:
     """The end of `bundle`: what was written, its size against the env's, and how to use it."""
     mb = b.size_bytes / 2**20
-    env = f"; the env it builds: {b.env_size_bytes / 2**20:.0f} MB" if b.env_size_bytes else ""
+    about = "about " if b.env_size_estimated else ""
+    env = f"; the env it builds: {about}{b.env_size_bytes / 2**20:.0f} MB" if b.env_size_bytes else ""
     return (f"nlpsetup: wrote {b.path}: {b.files} wheels, {mb:.1f} MB{env}\n"
             f"  install it offline: nlpsetup install --from-bundle {b.path}")
