@@ -100,3 +100,31 @@ def test_completion_of_tool_names_is_fast_and_needs_no_recipe_parsing(tmp_path, 
     assert "spacy" in completion.tool_names(None, None, "sp")
     p = subprocess.run([sys.executable, "-m", "nlpsetup", "completion", "fish"], capture_output=True, text=True)
     assert p.returncode == 0 and "complete" in p.stdout and Path(sys.executable).exists()
+
+
+def test_long_downloads_show_plain_progress_lines_when_not_a_terminal(monkeypatch, tmp_path):
+    import io
+    import shutil
+    import time
+
+    from nlpsetup import progress
+
+    used = iter(range(0, 10**12, 4 << 20))  # the disk grows 4 MB at each reading
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, next(used), 0))
+    monkeypatch.setenv("NLPSETUP_PROGRESS_INTERVAL", "0.2")
+    stream = io.StringIO()  # not a terminal
+    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    r.step_start("install", "install spacy (3.8)")
+    time.sleep(0.7)
+    r.step_end("install", True, 0.7)
+    lines = stream.getvalue().splitlines()
+    assert any(line.startswith("  ...  install: disk +") and "MB/s" in line for line in lines), lines
+    assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
+    assert lines[-1].startswith("  ok   install")
+
+    stream = io.StringIO()
+    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    r.step_start("smoke", "run the smoke checks")  # not a download: no meter
+    time.sleep(0.3)
+    r.step_end("smoke", True, 0.3)
+    assert "disk +" not in stream.getvalue()

@@ -229,7 +229,7 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
         return
     if ci_mode:
         _enter_ci_mode()
-    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet)
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=root)
     if not (as_json or quiet):
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
