@@ -212,6 +212,9 @@ def test_from_lock_of_an_env_built_through_a_credentialed_mirror(cli, mirror, tm
     assert cli("lock", "nlpdemo", "-o", str(lock_file), env=env)[0] == 0
     text = lock_file.read_text()
     assert SECRET not in text and "alice:****@" in json.loads(text)["compute"]["index"]
+    for dry in (["--dry-run"], ["--dry-run", "--json"]):
+        code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "again", *dry, env=env)
+        assert code == 0 and SECRET not in out + err and "alice:****@" in out
     code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "again", "-v", env=env)
     assert code == 0, err
     assert SECRET not in out + err

@@ -26,6 +26,9 @@ KIND = "nlpsetup-lock"
 SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
 # Installer tools are set up by the plan's own steps, not pinned from the lock.
 _TOOLING = {"pip", "wheel"}
+# What an env's creator may seed (virtualenv seeds setuptools below Python 3.12): locked with its
+# hashes when its index has it, else left to the creator, as pip is (a private index may lack it).
+_SEEDED = {"setuptools"}
 MAX_BYTES = 16 * 1024 * 1024  # a lock of thousands of packages is well under 1 MB
 # PEP 508 names: what a lock key may be. `pkg @ https://...` or `pkg; marker` are not names.
 _DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
@@ -91,7 +94,7 @@ def release_files(data: dict, sources) -> dict:
 
     dists = {k: v for k, v in data.get("distributions", {}).items() if canonicalize_name(k) not in _TOOLING}
     files, errors = indexfiles.lookup(dists, sources)
-    missing = [f"{k}=={v}" for k, v in dists.items() if not files.get(k)]
+    missing = [f"{k}=={v}" for k, v in dists.items() if not files.get(k) and canonicalize_name(k) not in _SEEDED]
     if missing:
         where = ", ".join(mask_text(u) for u in (*sources.indexes, *sources.find_links))
         why = next(iter(errors.values()), f"not on {where}")
@@ -99,7 +102,7 @@ def release_files(data: dict, sources) -> dict:
                             hint="lock and export read the hashes from the index the env was built from: set "
                                  "PIP_INDEX_URL (and NLPSETUP_TORCH_INDEX_URL) as when it was built",
                             exit_code=EXIT_FAILED)
-    return files
+    return {k: fs for k, fs in files.items() if fs}
 
 
 def of_env(env_path: Path, environ=os.environ) -> dict:
@@ -257,7 +260,7 @@ def check(lock: object, source: str) -> dict:
         if not isinstance(hs, list) or not hs or not all(isinstance(h, str) and _SHA256.match(h) for h in hs):
             raise _bad(source, f"hashes.{name}", "must be a list of sha256:<64 hex digits>")
     if version >= 2:
-        if unhashed := [n for n in dists if canonicalize_name(n) not in _TOOLING and n not in hashes]:
+        if unhashed := [n for n in dists if canonicalize_name(n) not in _TOOLING | _SEEDED and n not in hashes]:
             raise _bad(source, f"hashes.{unhashed[0]}", "is missing: every locked release carries its hashes")
     indexes = lock.get("indexes", [])
     if not isinstance(indexes, list) or not all(isinstance(u, str) for u in indexes):
@@ -343,8 +346,9 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
     smoke = Smoke(imports=tuple(smoke_data.get("imports", ())), code=smoke_data.get("code") or "",
                   commands=tuple(tuple(c) for c in smoke_data.get("commands", ())),
                   timeout=int(smoke_data.get("timeout", 300)), env=tuple(smoke_data.get("env", {}).items()))
-    dists = {k: v for k, v in lock["distributions"].items() if canonicalize_name(k) not in _TOOLING}
     hashes = lock.get("hashes", {})
+    dists = {k: v for k, v in lock["distributions"].items() if canonicalize_name(k) not in _TOOLING
+             and not (canonicalize_name(k) in _SEEDED and hashes and k not in hashes)}
     torch = {k: v for k, v in dists.items() if canonicalize_name(k) in TORCH_FAMILY and not find_links}
     rest = {k: v for k, v in dists.items() if k not in torch}
     variant = Variant(

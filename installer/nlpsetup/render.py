@@ -6,7 +6,7 @@ import json
 import shlex
 
 from nlpsetup.recipes import Recipe, Variant, fmt_spec
-from nlpsetup.redact import mask_argv, mask_text
+from nlpsetup.redact import mask_argv, mask_env, mask_text
 from nlpsetup.resolve import Plan, Refusal
 
 
@@ -36,7 +36,7 @@ def plan_text(p: Plan) -> str:
         lines.append(f"  skipped  variant {rej.variant}: {'; '.join(r.message for r in rej.reasons)}")
     lines.append("  steps")
     for i, s in enumerate(p.steps, 1):
-        env = " ".join(f"{k}={shlex.quote(val)}" for k, val in s.env)
+        env = " ".join(f"{k}={shlex.quote(val)}" for k, val in mask_env(dict(s.env)).items())
         cmd = shlex.join(mask_argv(list(s.argv)))
         lines.append(f"    {i}. {s.description}")
         lines.append(f"       {env + ' ' if env else ''}{cmd}")
