@@ -63,7 +63,9 @@ def test_every_spawn_goes_through_proc(kit, tmp_path):
                               timeout=300)
 
     commands = [("host",), ("install", "tinytool", "--backend", "pip"), ("install", "nlpdemo", "--backend", "uv"),
-                ("verify", "tinytool"), ("doctor",), ("run", "tinytool", "--", "python", "-c", "pass")]
+                ("verify", "tinytool"), ("doctor",), ("run", "tinytool", "--", "python", "-c", "pass"),
+                ("export", "tinytool"), ("bundle", "tinytool", "-o", str(tmp_path / "B"), "--python", "3.12"),
+                ("install", "--from-bundle", str(tmp_path / "B"), "--name", "offline")]
     for args in commands:
         p = hooked(*args)
         assert p.returncode in (0, 1), (args, p.stderr[-2000:])  # doctor may warn or fail; it must not crash

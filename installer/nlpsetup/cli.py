@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from nlpsetup import __version__, interrupts
+from nlpsetup import __version__, completion, interrupts
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError, from_os_error
 
 _JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
@@ -167,7 +167,7 @@ def _list_rows() -> dict:
 
 
 @cli.command()
-@click.argument("tool")
+@click.argument("tool", shell_complete=completion.tool_names)
 @json_option
 def show(tool: str, as_json: bool) -> None:
     """A recipe, variant by variant: Pythons, platforms, pins and why, smoke checks."""
@@ -178,7 +178,7 @@ def show(tool: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("tool")
+@click.argument("tool", shell_complete=completion.tool_names)
 @_plan_options
 @json_option
 def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
@@ -193,7 +193,7 @@ def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
 
 
 @cli.command()
-@click.argument("tools", nargs=-1)
+@click.argument("tools", nargs=-1, shell_complete=completion.tool_names)
 @_plan_options
 @click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True,
               help="Installer: uv when found (auto), or pip.")
@@ -203,11 +203,13 @@ def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
 @click.option("--step-timeout", type=click.IntRange(1, 6 * 3600), help="Time limit of each step, in seconds.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
 @click.option("--from-lock", "from_lock", type=click.Path(dir_okay=False), help="Rebuild an env from a lock file.")
+@click.option("--from-bundle", type=click.Path(file_okay=False), help="Build an env from `nlpsetup bundle` output, offline.")
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
 def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock,
-            as_json, verbose, ci_mode, **choices):
+            from_bundle, as_json, verbose, quiet, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
     Exit 0 when every smoke check passed, 1 when a step or check failed (nothing is lost: a failed
@@ -218,8 +220,8 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
         raise NlpsetupError("install builds on this machine: --platform, --arch, --glibc and --host-file are for plan",
                             hint="use: nlpsetup plan TOOL --platform ...")
     root, host = _home(checked=True), _host()
-    if from_lock:
-        plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root)]
+    if from_lock or from_bundle:
+        plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
     else:
         plans = planning.plan_tools(_book(), list(tools), host, planning.Choices(**choices), root)
     if dry_run:
@@ -227,8 +229,8 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
         return
     if ci_mode:
         _enter_ci_mode()
-    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose)
-    if not as_json:
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=root)
+    if not (as_json or quiet):
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
@@ -251,16 +253,17 @@ def _store():
 
 
 @cli.command()
-@click.argument("envs", nargs=-1)
+@click.argument("envs", nargs=-1, shell_complete=completion.env_names)
 @json_option
-def verify(envs, as_json):
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and drift.")
+def verify(envs, as_json, quiet):
     """Run each env's smoke checks again (several envs at once) and report drift since install."""
     from nlpsetup import envinfo, progress, render, smoke
 
     reporter = progress.TermReporter()
 
     def show(r):  # each env's checks together, in order, as soon as they are done
-        if not as_json:
+        if not (as_json or (quiet and r["ok"])):
             click.echo(f"{r['env']}:", err=True)
             for c in r["smoke"]:
                 reporter.smoke_result(smoke.CheckResult(**c))
@@ -285,7 +288,7 @@ def envs(as_json):
 
 
 @cli.command()
-@click.argument("env")
+@click.argument("env", shell_complete=completion.env_names)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
 @json_option
@@ -302,7 +305,7 @@ def remove(env, yes, no_wait, as_json):
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
-@click.argument("env")
+@click.argument("env", shell_complete=completion.env_names)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run(env, command):
     """Run COMMAND with ENV active (PATH and VIRTUAL_ENV set). nlpsetup becomes the command, so
@@ -317,7 +320,7 @@ def run(env, command):
 
 
 @cli.command()
-@click.argument("env")
+@click.argument("env", shell_complete=completion.env_names)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
 def lock(env, output):
     """The env's exact pins, with the interpreter and platform it was built for."""
@@ -367,7 +370,7 @@ def host_cmd(as_json: bool) -> None:
 
 
 # The commands for recipe authors and CI maintainers live beside this module, in the same shape.
-from nlpsetup import cli_authors  # noqa: E402,F401  (registers `matrix`, `ci` and `recipe` on `cli`)
+from nlpsetup import cli_authors, cli_share  # noqa: E402,F401  (register `matrix`, `ci`, `recipe`; `export`, `bundle`, `completion`)
 
 
 def main() -> None:

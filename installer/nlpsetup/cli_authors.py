@@ -8,6 +8,7 @@ import json
 
 import click
 
+from nlpsetup import completion
 from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
 
@@ -108,7 +109,7 @@ def recipe_schema() -> None:
 
 
 @recipe.command("test")
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=completion.tool_names)
 @click.option("--all", "all_recipes", is_flag=True, help="Test every recipe.")
 @click.option("--all-variants", is_flag=True, help="Test every variant, not only the one this host picks.")
 @click.option("--variant-only", "variant_only", help="Test this variant only.")
@@ -118,8 +119,9 @@ def recipe_schema() -> None:
 @click.option("--record", type=click.Path(dir_okay=False), help="Merge the results into this JSON file.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Write the whole record as a Markdown table.")
 @json_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures and the result table.")
 def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backend, plan_only, record, markdown,
-                as_json):
+                as_json, quiet):
     """Build each variant's env in a temporary home, run its smoke checks, record the result and
     remove the env. TARGETS are tool names or recipe files."""
     from nlpsetup import progress, recipes, recipetest, render
@@ -129,10 +131,10 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
         raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
     chosen = recipes.targets(_book(), [] if all_recipes else list(targets))
     host = _host()
-    reporter = progress.QuietReporter() if as_json else progress.TermReporter()
+    reporter = progress.reporter_for({}, quiet=as_json, verbose=False, silent=quiet)
     rows = []
     for r in chosen:
-        if not as_json:
+        if not (as_json or quiet):
             click.echo(f"== {r.name}", err=True)
         rows += recipetest.run(r, host, all_variants=all_variants, pythons=recipetest.python_list(pythons, host),
                                backend=backend, reporter=reporter, keep_logs=logs_dir(_home(checked=True)),

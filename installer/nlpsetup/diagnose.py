@@ -10,6 +10,12 @@ import re
 _RULES: tuple[tuple[str, str], ...] = (
     (r"No space left on device|ENOSPC|\[Errno 28\]",
      "disk full: free space where NLPSETUP_HOME lives (and pip's cache), then retry"),
+    # Before the network rule: offline, the index is not unreachable, it was never asked.
+    (r"Network connectivity is disabled|wasn't found in the cache|not found in the cache|--offline",
+     "offline, and the package is not in the cache: connect once, or build from a bundle made on a connected "
+     "host (nlpsetup bundle TOOL -o DIR; nlpsetup install --from-bundle DIR)"),
+    (r"HTTP error 40[13]|401 Unauthorized|403 Forbidden|status code: 40[13]|Missing credentials",
+     "the index refused the request (401/403): check the credentials in the index URL, ~/.netrc or the keyring"),
     (r"Failed to establish a new connection|Name or service not known|Temporary failure in name resolution"
      r"|Network is unreachable|Connection refused|Max retries exceeded|error sending request|Could not connect"
      r"|ConnectionResetError|IncompleteRead|Connection broken|dns error",

@@ -86,10 +86,22 @@ class Env:
             return [p for p in [self.path / "Lib" / "site-packages"] if p.is_dir()]
         return sorted(self.path.glob("lib/python*/site-packages"))
 
-    def activate_command(self) -> str:
+    def activate_command(self, environ=None) -> str:
+        """How to activate the env in the user's shell: on Windows PowerShell's and cmd's scripts
+        (which one is running cannot be told from the environment), else by $SHELL's name."""
+        environ = os.environ if environ is None else environ
+        # virtualenv and uv write activate.ps1, `python -m venv` Activate.ps1.
+        ps1 = next((self.bin_dir / n for n in ("Activate.ps1", "activate.ps1") if (self.bin_dir / n).exists()),
+                   self.bin_dir / "Activate.ps1")
         if self.windows:
-            return str(self.bin_dir / "activate")
-        return f"source {self.bin_dir / 'activate'}"
+            return f"{ps1}  (PowerShell)  or  {self.bin_dir / 'activate.bat'}  (cmd)"
+        shell = Path(environ.get("SHELL", "")).name
+        if shell == "pwsh":
+            return f"& {ps1}"
+        if shell == "nu":
+            return f"overlay use {self.bin_dir / 'activate.nu'}"
+        script = {"fish": "activate.fish", "csh": "activate.csh", "tcsh": "activate.csh"}.get(shell, "activate")
+        return f"source {self.bin_dir / script}"
 
     def environ(self) -> dict[str, str]:
         """The environment of a command run "with the env active" (PATH and VIRTUAL_ENV set)."""

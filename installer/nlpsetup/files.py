@@ -79,3 +79,15 @@ def read_json(path: str | Path, what: str, hint: str):
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise NlpsetupError(f"{what} {path} is not JSON: {str(exc)[:200]}", hint=hint) from None
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """A text file a user asked for (a pylock.toml, a requirements file), all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

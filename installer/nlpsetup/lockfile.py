@@ -1,8 +1,15 @@
-"""Locks: an env's exact pins with the interpreter and platform it was built for, and the plan
-that builds the same env again on a host that can match it."""
+"""Locks: an env's exact pins (`name==version`, each with the sha256 of every file the index
+publishes for that release) with the interpreter and platform it was built for; reading a lock
+someone handed us (JSON, or a PEP 751 pylock.toml) without ever crashing on it; and the plan that
+builds the same env again, installing with `--require-hashes`."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+import stat
+from dataclasses import replace
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
@@ -10,17 +17,34 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup import resolve
-from nlpsetup.errors import NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.host import Host
 from nlpsetup.recipes import TORCH_FAMILY, Smoke, Variant
+from nlpsetup.redact import MASK, mask_text
 
 KIND = "nlpsetup-lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
 # Installer tools are set up by the plan's own steps, not pinned from the lock.
 _TOOLING = {"pip", "wheel"}
+# What an env's creator may seed (virtualenv seeds setuptools below Python 3.12): locked with its
+# hashes when its index has it, else left to the creator, as pip is (a private index may lack it).
+_SEEDED = {"setuptools"}
+MAX_BYTES = 16 * 1024 * 1024  # a lock of thousands of packages is well under 1 MB
+# PEP 508 names: what a lock key may be. `pkg @ https://...` or `pkg; marker` are not names.
+_DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+_TOOL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")  # as recipe names
+_SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
+# Variables a lock may not set while installing: they would redirect the installer or the interpreter.
+_FORBIDDEN_ENV = re.compile(r"^(PIP_|UV_|PYTHON|VIRTUAL_ENV$|PATH$|LD_|DYLD_|CONDA_)", re.I)
+_FIELDS = {"kind", "schema_version", "nlpsetup_version", "env", "tools", "python", "platform", "compute",
+           "install_env", "distributions", "hashes", "indexes"}
+_HINT = "write it again with: nlpsetup lock ENV -o FILE (or nlpsetup export ENV --format pylock)"
 
 
-def from_manifest(data: dict) -> dict:
+# --- writing -------------------------------------------------------------------------------------
+
+
+def from_manifest(data: dict, hashes: dict[str, list[str]] | None = None, indexes: list[str] = ()) -> dict:
     host = data.get("host", {})
     return {
         "kind": KIND,
@@ -36,18 +60,78 @@ def from_manifest(data: dict) -> dict:
         "compute": data.get("compute", {}),
         "install_env": data.get("install_env", {}),
         "distributions": dict(sorted(data.get("distributions", {}).items(), key=lambda kv: kv[0].lower())),
+        "hashes": dict(sorted((hashes or {}).items(), key=lambda kv: kv[0].lower())),
+        "indexes": [mask_text(u) for u in indexes],
     }
 
 
-def of_env(env_path: Path) -> dict:
-    """The lock of an installed env, read from its manifest."""
+def sources_for(data: dict, environ=os.environ):
+    """Where the env's files came from: this shell's pip settings (the mirror the env was built
+    through applies again) and the torch index the manifest names, its credentials restored."""
+    from nlpsetup import host, indexfiles
+
+    torch = unmask((data.get("compute") or {}).get("index"), environ)
+    return indexfiles.Sources.from_settings(host.pip_index_settings(dict(environ)), torch)
+
+
+def unmask(url: str | None, environ=os.environ) -> str | None:
+    """A masked index URL from a lock, with the credentials the user's NLPSETUP_TORCH_INDEX_URL holds
+    again (the mirror setting applies again); None for no URL or one nothing here can unlock."""
+    if not url or not url.startswith(("http://", "https://", "file://")):
+        return None
+    if MASK not in url:
+        return url
+    mirror = environ.get("NLPSETUP_TORCH_INDEX_URL", "").rstrip("/")
+    if mirror and url.startswith(mask_text(mirror)):
+        return mirror + url[len(mask_text(mirror)):]
+    return None
+
+
+def release_files(data: dict, sources) -> dict:
+    """name -> the index's files of the installed release, for every distribution the env holds.
+    Raises (exit 1) when a release cannot be found: a lock without its hashes is not a lock."""
+    from nlpsetup import indexfiles
+
+    dists = {k: v for k, v in data.get("distributions", {}).items() if canonicalize_name(k) not in _TOOLING}
+    files, errors = indexfiles.lookup(dists, sources)
+    missing = [f"{k}=={v}" for k, v in dists.items() if not files.get(k) and canonicalize_name(k) not in _SEEDED]
+    if missing:
+        where = ", ".join(mask_text(u) for u in (*sources.indexes, *sources.find_links))
+        why = next(iter(errors.values()), f"not on {where}")
+        raise NlpsetupError(f"cannot hash {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: {why}",
+                            hint="lock and export read the hashes from the index the env was built from: set "
+                                 "PIP_INDEX_URL (and NLPSETUP_TORCH_INDEX_URL) as when it was built",
+                            exit_code=EXIT_FAILED)
+    return {k: fs for k, fs in files.items() if fs}
+
+
+def of_env(env_path: Path, environ=os.environ) -> dict:
+    """The lock of an installed env: its manifest, with the hashes of every installed release."""
+    data = _manifest(env_path)
+    sources = sources_for(data, environ)
+    files = release_files(data, sources)
+    hashes = {k: sorted({f"sha256:{f.sha256}" for f in fs}) for k, fs in files.items()}
+    indexes = [*((sources.torch_index,) if sources.torch_index else ()), *sources.indexes, *sources.find_links]
+    try:
+        return from_manifest(data, hashes, indexes)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _unlockable(env_path, exc) from None
+
+
+def _manifest(env_path: Path) -> dict:
     from nlpsetup import manifest
 
     try:
-        return from_manifest(manifest.read(env_path))
+        data = manifest.read(env_path)
+        from_manifest(data)  # fails early on a manifest that lacks what a lock needs
+        return data
     except (manifest.ManifestError, KeyError, TypeError, AttributeError) as exc:
-        raise NlpsetupError(f"cannot lock {env_path.name}: {exc}",
-                            hint=f"rebuild it: nlpsetup install ... --name {env_path.name} --force") from None
+        raise _unlockable(env_path, exc) from None
+
+
+def _unlockable(env_path: Path, exc: Exception) -> NlpsetupError:
+    return NlpsetupError(f"cannot lock {env_path.name}: {exc}",
+                         hint=f"rebuild it: nlpsetup install ... --name {env_path.name} --force")
 
 
 def write(output: str, data: dict) -> str:
@@ -57,17 +141,189 @@ def write(output: str, data: dict) -> str:
     return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
 
 
+# --- reading what a user handed us ------------------------------------------------------------------
+
+
+def read_text(path: str | Path, what: str = "--from-lock") -> str:
+    """A user's file as text, or one line naming it: never blocks on a FIFO or reads /dev/zero."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise NlpsetupError(f"{what} {path}: {exc.strerror or exc}", hint=_HINT) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NlpsetupError(f"{what} {path}: not a regular file", hint=_HINT)
+        if st.st_size > MAX_BYTES:
+            raise NlpsetupError(f"{what} {path}: {st.st_size} bytes is too large for a lock "
+                                f"(limit {MAX_BYTES // 2**20} MiB)", hint=_HINT)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise NlpsetupError(f"{what} {path}: {exc.strerror or exc}", hint=_HINT) from None
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NlpsetupError(f"{what} {path} is not UTF-8 text", hint=_HINT) from None
+
+
+def load(path: str | Path, what: str = "--from-lock") -> dict:
+    """A checked lock from a JSON lock or a PEP 751 pylock.toml."""
+    import json
+
+    text = read_text(path, what)
+    source = f"{what} {path}"
+    if Path(path).suffix == ".toml":
+        from nlpsetup import pylock
+
+        return check(pylock.to_lock(pylock.parse(text, source), source), source)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise NlpsetupError(f"{source} is not JSON: {str(exc)[:200]}", hint=_HINT) from None
+    return check(data, source)
+
+
+def _bad(source: str, field: str, problem: str) -> NlpsetupError:
+    return NlpsetupError(f"{source}: field {field!r} {problem}", hint=_HINT)
+
+
+def _str_or_none(value, source, field):
+    if value is not None and not isinstance(value, str):
+        raise _bad(source, field, f"must be a string, not {type(value).__name__}")
+
+
+def _str_dict(value, source, field) -> dict:
+    if not isinstance(value, dict):
+        raise _bad(source, field, f"must be a table of strings, not {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise _bad(source, f"{field}.{k}", f"must be a string, not {type(v).__name__}")
+    return value
+
+
 def check(lock: object, source: str) -> dict:
+    """The lock, if every field has the type and the form it must; else exit 2 naming the field."""
     if not isinstance(lock, dict) or lock.get("kind") != KIND:
-        raise NlpsetupError(f"{source} is not an nlpsetup lock", hint="write one with: nlpsetup lock ENV -o FILE")
+        raise NlpsetupError(f"{source} is not an nlpsetup lock", hint=_HINT)
+    if foreign := sorted(str(k) for k in lock if k not in _FIELDS):
+        raise _bad(source, foreign[0], "is not a lock field")
+    version = lock.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= SCHEMA_VERSION:
+        raise _bad(source, "schema_version", f"must be 1 to {SCHEMA_VERSION}, not {version!r}")
     for key in ("python", "platform", "distributions", "tools"):
         if key not in lock:
-            raise NlpsetupError(f"{source}: lock has no {key!r}", hint="write it again with: nlpsetup lock ENV -o FILE")
+            raise _bad(source, key, "is missing")
+    _str_or_none(lock.get("env"), source, "env")
+    if lock.get("env"):
+        try:
+            resolve.check_env_name(lock["env"])
+        except NlpsetupError as exc:
+            raise _bad(source, "env", exc.message) from None
+    python = lock["python"]
+    if not isinstance(python, dict) or not isinstance(python.get("version"), str):
+        raise _bad(source, "python.version", "must be a Python version such as 3.12.4")
+    try:
+        Version(python["version"])
+    except InvalidVersion:
+        raise _bad(source, "python.version", f"{python['version'][:40]!r} is not a version") from None
+    _str_or_none(python.get("implementation"), source, "python.implementation")
+    if not isinstance(lock["platform"], dict):
+        raise _bad(source, "platform", "must be a table")
+    for k in ("os", "arch", "libc", "libc_version"):
+        _str_or_none(lock["platform"].get(k), source, f"platform.{k}")
+    compute = lock.get("compute", {})
+    if not isinstance(compute, dict):
+        raise _bad(source, "compute", "must be a table")
+    for k in ("backend", "reason", "index"):
+        _str_or_none(compute.get(k), source, f"compute.{k}")
+    for k in _str_dict(lock.get("install_env", {}), source, "install_env"):
+        if _FORBIDDEN_ENV.match(k):
+            raise _bad(source, f"install_env.{k}", "may not be set by a lock: it would redirect the installer")
+    _check_tools(lock["tools"], source)
+    dists = _str_dict(lock["distributions"], source, "distributions")
+    for name, v in dists.items():
+        if not _DIST_NAME.match(name):
+            raise _bad(source, f"distributions.{name[:60]}", "is not a distribution name (a lock pins name==version)")
+        try:
+            Version(v)
+        except InvalidVersion:
+            raise _bad(source, f"distributions.{name}", f"{v[:40]!r} is not a version") from None
+    hashes = lock.get("hashes", {})
+    if not isinstance(hashes, dict):
+        raise _bad(source, "hashes", "must be a table")
+    for name, hs in hashes.items():
+        if name not in dists:
+            raise _bad(source, f"hashes.{name[:60]}", "names no distribution of the lock")
+        if not isinstance(hs, list) or not hs or not all(isinstance(h, str) and _SHA256.match(h) for h in hs):
+            raise _bad(source, f"hashes.{name}", "must be a list of sha256:<64 hex digits>")
+    if version >= 2:
+        if unhashed := [n for n in dists if canonicalize_name(n) not in _TOOLING | _SEEDED and n not in hashes]:
+            raise _bad(source, f"hashes.{unhashed[0]}", "is missing: every locked release carries its hashes")
+    indexes = lock.get("indexes", [])
+    if not isinstance(indexes, list) or not all(isinstance(u, str) for u in indexes):
+        raise _bad(source, "indexes", "must be a list of URLs")
     return lock
 
 
-def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None) -> resolve.Plan | resolve.Refusal:
-    tools = lock["tools"] or [{"name": lock.get("env", "env"), "variant": "lock"}]
+def _check_tools(tools, source: str) -> None:
+    if not isinstance(tools, list):
+        raise _bad(source, "tools", "must be a list")
+    for i, t in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise _bad(source, where, "must be a table with a name")
+        if not _TOOL_NAME.match(t["name"]):
+            raise _bad(source, f"{where}.name", "is not a tool name")
+        for k in ("request", "variant", "recipe_digest"):
+            _str_or_none(t.get(k), source, f"{where}.{k}")
+        smoke = t.get("smoke", {})
+        if not isinstance(smoke, dict):
+            raise _bad(source, f"{where}.smoke", "must be a table")
+        imports, code, commands = smoke.get("imports", []), smoke.get("code", ""), smoke.get("commands", [])
+        if not isinstance(imports, list) or not all(isinstance(x, str) for x in imports):
+            raise _bad(source, f"{where}.smoke.imports", "must be a list of module names")
+        _str_or_none(code, source, f"{where}.smoke.code")
+        if not isinstance(commands, list) or not all(
+                isinstance(c, list) and c and all(isinstance(a, str) for a in c) for c in commands):
+            raise _bad(source, f"{where}.smoke.commands", "must be a list of argument lists")
+        timeout = smoke.get("timeout", 300)
+        if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 86400:
+            raise _bad(source, f"{where}.smoke.timeout", "must be whole seconds, 1 to 86400")
+        _str_dict(smoke.get("env", {}), source, f"{where}.smoke.env")
+
+
+# --- the plan that rebuilds it -------------------------------------------------------------------
+
+
+def requirements(dists: dict[str, str], hashes: dict[str, list[str]]) -> str:
+    """A pip requirements file of exact pins, each with its hashes (pip's --require-hashes form)."""
+    lines = []
+    for name, version in sorted(dists.items(), key=lambda kv: kv[0].lower()):
+        lines.append(f"{name}=={version}" + "".join(f" \\\n    --hash={h}" for h in hashes.get(name, ())))
+    return "\n".join(lines) + "\n"
+
+
+def _req_file(req_dir: Path, text: str) -> str:
+    """The requirements file a step installs from: content-addressed under the cache, so that the
+    plan stays an argument list and the same lock always names the same file."""
+    req_dir.mkdir(parents=True, exist_ok=True)
+    path = req_dir / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return str(path)
+
+
+def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_dir: Path,
+         find_links: str | None = None, environ=os.environ) -> resolve.Plan | resolve.Refusal:
+    """The plan that rebuilds the locked env. `find_links` (a bundle's wheel folder) installs with no
+    index at all; else the torch family comes from the lock's torch index, its credentials from the
+    user's NLPSETUP_TORCH_INDEX_URL, and the rest from this shell's pip settings."""
+    tools = lock["tools"] or [{"name": lock.get("env") or "env", "variant": "lock"}]
     name = tools[0]["name"]
     want = lock["platform"]
     reasons = []
@@ -77,22 +333,28 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None) -> re
     if want.get("arch") and want["arch"] != host.arch:
         reasons.append(resolve.Reason("arch", f"was built for {want['arch']}, this host is {host.arch}", ""))
     if want.get("libc") == "glibc" and host.libc == "glibc" and want.get("libc_version") and host.libc_version:
-        if Version(host.libc_version) < Version(want["libc_version"]):
+        try:
+            older = Version(host.libc_version) < Version(want["libc_version"])
+        except InvalidVersion:
+            older = False
+        if older:
             reasons.append(resolve.Reason("glibc", f"was built on glibc {want['libc_version']}; this host has "
                                           f"{host.libc_version}, and its wheels may need the newer one", ""))
     version = lock["python"]["version"]
     minor = ".".join(version.split(".")[:2])
     smoke_data = tools[0].get("smoke", {})
-    smoke = Smoke(imports=tuple(smoke_data.get("imports", ())), code=smoke_data.get("code", ""),
+    smoke = Smoke(imports=tuple(smoke_data.get("imports", ())), code=smoke_data.get("code") or "",
                   commands=tuple(tuple(c) for c in smoke_data.get("commands", ())),
                   timeout=int(smoke_data.get("timeout", 300)), env=tuple(smoke_data.get("env", {}).items()))
-    dists = {canonicalize_name(k): (k, v) for k, v in lock["distributions"].items()}
-    torch = [f"{dists[n][0]}=={dists[n][1]}" for n in TORCH_FAMILY if n in dists]
-    packages = tuple(f"{k}=={v}" for key, (k, v) in sorted(dists.items())
-                     if key not in _TOOLING and key not in TORCH_FAMILY and _is_version(v))
+    hashes = lock.get("hashes", {})
+    dists = {k: v for k, v in lock["distributions"].items() if canonicalize_name(k) not in _TOOLING
+             and not (canonicalize_name(k) in _SEEDED and hashes and k not in hashes)}
+    torch = {k: v for k, v in dists.items() if canonicalize_name(k) in TORCH_FAMILY and not find_links}
+    rest = {k: v for k, v in dists.items() if k not in torch}
     variant = Variant(
         id=f"lock:{tools[0].get('variant', '?')}", python=SpecifierSet(f"=={minor}.*"),
-        packages=packages or ("pip",), smoke=smoke, env=tuple(lock.get("install_env", {}).items()),
+        packages=tuple(f"{k}=={v}" for k, v in sorted(rest.items())) or ("pip",), smoke=smoke,
+        env=tuple(lock.get("install_env", {}).items()),
     )
     if reasons:
         return resolve.Refusal(tool=name, request=f"--from-lock {lock.get('env')}",
@@ -107,26 +369,36 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None) -> re
     steps = list(result.steps)
     install = steps[-1]
     head = install.argv[:4]
-    steps[-1] = resolve.Step("install", (*head, "--no-deps", *packages),
-                             f"install the {len(packages)} locked distributions", env=install.env)
-    compute = lock.get("compute", {})
-    index = compute.get("index")
+    hashed = bool(hashes)
+    checking = ("--require-hashes",) if hashed else ()
+    offline = ("--no-index", "--find-links", find_links) if find_links else ()
+    steps[-1] = resolve.Step("install", (*head, "--no-deps", *offline, *checking, "-r",
+                                         _req_file(req_dir, requirements(rest, hashes))),
+                             (f"install {len(rest)} wheels from the bundle" if find_links
+                              else f"install the {len(rest)} locked distributions")
+                             + (", checking their hashes" if hashed else ""),
+                             env=install.env)
+    warnings = list(result.warnings)
+    if not hashed:
+        warnings.append("this lock has no hashes (an older nlpsetup wrote it): installed without hash checking; "
+                        "write it again with nlpsetup lock ENV")
+    index = None
     if torch:
-        source = ("--index-url", index) if index and index.startswith(("http", "file")) and "****" not in index else ()
-        steps.insert(-1, resolve.Step("framework", (*head, "--no-deps", *torch, *source),
-                                      f"install {', '.join(torch)} ({compute.get('backend', 'cpu')} build)",
-                                      env=install.env))
-    from dataclasses import replace
-
-    return replace(result, steps=tuple(steps), constraints=(), tool=name, request=f"--from-lock ({name})")
-
-
-def _is_version(v: str) -> bool:
-    try:
-        Version(v)
-        return True
-    except InvalidVersion:
-        return False
+        compute = lock.get("compute", {})
+        locked = compute.get("index")
+        index = unmask(locked, environ)
+        if locked and MASK in locked and index is None:
+            raise NlpsetupError(f"the lock's PyTorch index {locked} needs its credentials",
+                                hint="set NLPSETUP_TORCH_INDEX_URL to that mirror, with its credentials, as when "
+                                     "the env was built")
+        # The index travels in the environment, never in argv (ps shows argv to every user).
+        source = (("PIP_INDEX_URL", index), ("UV_DEFAULT_INDEX", index)) if index else ()
+        steps.insert(-1, resolve.Step("framework", (*head, "--no-deps", *checking, "-r",
+                                                    _req_file(req_dir, requirements(torch, hashes))),
+                                      f"install {', '.join(f'{k}=={v}' for k, v in torch.items())} "
+                                      f"({compute.get('backend') or 'cpu'} build)", env=(*install.env, *source)))
+    return replace(result, steps=tuple(steps), constraints=(), tool=name, request=f"--from-lock ({name})",
+                   torch_index=index, warnings=tuple(warnings))
 
 
 class _LockRecipe:

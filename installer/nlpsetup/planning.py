@@ -7,6 +7,7 @@ then hands plain values to `resolve`. A refusal is raised as `resolve.Refused` (
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,61 @@ def plan_one(book: RecipeBook, tool: str, host: Host, c: Choices, home: Path) ->
                            envs_root=paths.envs_dir(home))
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
+    if any(s.name == "fetch-python" for s in result.steps):
+        _check_downloadable(result.python.minor, host)
     return result
+
+
+def uv_downloads(uv: str | None) -> list[str] | None:
+    """The CPython minors uv can download for this platform (from the download list uv ships, no
+    network), or None when uv cannot tell."""
+    from nlpsetup import proc
+
+    if not uv:
+        return None
+    code, out = proc.capture([uv, "python", "list", "--all-versions", "--only-downloads", "--output-format", "json"],
+                             env=proc.child_env(), timeout=30)
+    try:
+        rows = json.loads(out) if code == 0 else None
+    except ValueError:
+        rows = None
+    if not isinstance(rows, list):
+        return None
+    minors = {".".join(str(r.get("version", "")).split(".")[:2]) for r in rows
+              if isinstance(r, dict) and r.get("implementation") == "cpython"}
+    return sorted(minors, key=lambda m: tuple(int(x) for x in m.split(".") if x.isdigit()))
+
+
+def _check_downloadable(minor: str, host: Host) -> None:
+    """--fetch-python: refuse (exit 3) a version uv has no build of, before anything is changed."""
+    from nlpsetup.errors import EXIT_REFUSED
+
+    offered = uv_downloads(host.tool("uv"))
+    if offered is not None and minor not in offered:
+        span = f"{offered[0]} to {offered[-1]}" if offered else "none"
+        raise NlpsetupError(f"--fetch-python: uv cannot download CPython {minor} for {host.os} {host.arch}: its "
+                            f"python-build-standalone builds here are {span}",
+                            hint=f"install Python {minor} yourself (pyenv install {minor}, or your OS packages), "
+                                 "then run the command again without --fetch-python", exit_code=EXIT_REFUSED)
+
+
+def common_python(book: RecipeBook, tools: list[str], host: Host, c: Choices, home: Path) -> str | None:
+    """The newest Python minor every tool has a variant for on this host (one installed here
+    first, else any release), or None. Resolution is pure, so trying each minor is cheap."""
+    from dataclasses import replace
+
+    minors = [f"3.{m}" for m in range(16, 5, -1)]
+    anywhere = replace(host, pythons=(), simulated=True)  # any CPython release assumed installable
+    for candidate_host in (host, anywhere):
+        for minor in minors:
+            choice = Choices(None, minor, c.compute, c.via, c.env_name or "x", False)
+            try:
+                for tool in tools:
+                    plan_one(book, tool, candidate_host, choice, home)
+            except NlpsetupError:
+                continue
+            return minor
+    return None
 
 
 def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home: Path) -> list[resolve.Plan]:
@@ -69,19 +124,31 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
             if i > 0:
                 exc.note = (f"{tools[0]} and {tool} cannot share one env: {tools[0]} needs Python "
                             f"{plans[0].python.version}.")
+                if not c.python and (fit := common_python(book, tools, host, c, home)):
+                    exc.note += (f"\n  all of them fit Python {fit}: nlpsetup install {' '.join(tools)} "
+                                 f"--python {fit}")
             raise
     return plans
 
 
-def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path) -> resolve.Plan:
-    from nlpsetup import lockfile
-    from nlpsetup.files import read_json
+def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home: Path,
+                   bundle_dir: str | None = None) -> resolve.Plan:
+    """The plan that rebuilds a locked env (an nlpsetup lock or a pylock.toml), or with `bundle_dir`
+    the env a bundle holds, installed from its wheels alone."""
+    from nlpsetup import bundle, lockfile
 
-    data = read_json(lock_path, "--from-lock", "pass a file written by: nlpsetup lock ENV -o FILE")
-    lock = lockfile.check(data, f"--from-lock {lock_path}")
+    if lock_path and bundle_dir:
+        raise NlpsetupError("--from-lock and --from-bundle exclude each other",
+                            hint="a bundle carries its own lock: pass --from-bundle DIR alone")
+    find_links = None
+    if bundle_dir:
+        lock_path, find_links = bundle.check_folder(bundle_dir)
+    what = "--from-bundle" if find_links else "--from-lock"
+    lock = lockfile.load(lock_path, what)
     if env_name:
         resolve.check_env_name(env_name)
-    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name)
+    result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
+                           req_dir=paths.cache_dir(home) / "locks", find_links=find_links)
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
     return result

@@ -1,5 +1,11 @@
 """Progress on the terminal: one line per step with its elapsed time; a live spinner on a
-terminal; plain lines when output is not a terminal or CI is set; `-v` streams the output."""
+terminal; plain lines when output is not a terminal or CI is set; `-v` streams the output.
+
+Download progress is a byte counter, not a parse of pip's or uv's bars (uv prints none when its
+output is not a terminal, and pip's differ by version): the growth of the used space on the disk
+that holds nlpsetup's home and the installers' caches, while a step that fetches runs. It is
+shown as what it is, bytes written ("disk +120 MB, 8.1 MB/s"): on a terminal in the spinner's
+line, elsewhere as a plain line every 30 s of a long step."""
 
 from __future__ import annotations
 
@@ -13,11 +19,48 @@ from typing import TextIO
 from nlpsetup.smoke import CheckResult
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+_FETCHING = ("fetch-python", "pre", "framework", "install", "download")  # steps that download
+PLAIN_INTERVAL = 30.0  # seconds between plain progress lines (NLPSETUP_PROGRESS_INTERVAL overrides)
+
+
+class DiskMeter:
+    """Bytes written to one disk since `start()`: one statvfs call per reading, whatever the cache size."""
+
+    def __init__(self, path):
+        self.path = path
+        self._used0 = self._t0 = None
+
+    def _used(self) -> int | None:
+        import shutil
+
+        try:
+            return shutil.disk_usage(self.path).used
+        except OSError:
+            return None
+
+    def start(self) -> None:
+        self._used0, self._t0 = self._used(), time.monotonic()
+
+    def reading(self) -> tuple[int, float] | None:
+        """(bytes written so far, bytes per second), or None before anything measurable."""
+        used = self._used()
+        if used is None or self._used0 is None:
+            return None
+        grown, seconds = max(0, used - self._used0), max(time.monotonic() - self._t0, 1e-6)
+        return grown, grown / seconds
+
+    def text(self) -> str:
+        r = self.reading()
+        if r is None or r[0] < 1 << 20:
+            return ""
+        return f"disk +{r[0] / 2**20:.1f} MB, {r[1] / 2**20:.1f} MB/s"
 
 
 class TermReporter:
-    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None, ci: bool | None = None):
+    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None, ci: bool | None = None,
+                 watch=None):
         self.stream = stream or sys.stderr
+        self.meter = DiskMeter(watch) if watch is not None and not verbose else None
         self.verbose = verbose
         ci = bool(os.environ.get("CI")) if ci is None else ci
         self.live = self.stream.isatty() and not ci and not verbose
@@ -34,18 +77,36 @@ class TermReporter:
 
     def step_start(self, name: str, description: str) -> None:
         self._label = f"{name:<10} {description}"
+        metered = self.meter is not None and name in _FETCHING
+        if metered:
+            self.meter.start()
         if self.live:
             self._stop.clear()
-            self._spin = threading.Thread(target=self._spinner, daemon=True)
+            self._spin = threading.Thread(target=self._spinner, args=(metered,), daemon=True)
             self._spin.start()
         elif self.verbose:
             self._write(f"-> {self._label}\n")
+        elif metered:
+            self._stop.clear()
+            self._spin = threading.Thread(target=self._plain_lines, args=(name,), daemon=True)
+            self._spin.start()
 
-    def _spinner(self) -> None:
-        start, i = time.monotonic(), 0
+    def _spinner(self, metered: bool = False) -> None:
+        start, i, extra = time.monotonic(), 0, ""
         while not self._stop.wait(0.1):
-            self._write(f"\r  {_FRAMES[i % len(_FRAMES)]} {self._label[:70]}  {time.monotonic() - start:5.1f} s")
+            if metered and i % 5 == 0:  # twice a second is enough for a rate
+                extra = self.meter.text()
+            line = f"  {_FRAMES[i % len(_FRAMES)]} {self._label[:60]}  {time.monotonic() - start:5.1f} s"
+            self._write(f"\r{line}{'  ' + extra if extra else ''}\033[K")
             i += 1
+
+    def _plain_lines(self, name: str) -> None:
+        """Not a terminal (a log, CI): a plain line now and then while a long download runs."""
+        interval = float(os.environ.get("NLPSETUP_PROGRESS_INTERVAL") or PLAIN_INTERVAL)
+        start = time.monotonic()
+        while not self._stop.wait(interval):
+            if text := self.meter.text():
+                self._write(f"  ...  {name}: {text} after {time.monotonic() - start:.0f} s\n")
 
     def output(self, line: str) -> None:
         self._write(f"     {line}\n")
@@ -55,14 +116,15 @@ class TermReporter:
             self._stop.set()
             self._spin.join()
             self._spin = None
-            self._write("\r\033[K")
+            if self.live:
+                self._write("\r\033[K")
         mark = "ok  " if ok else "FAIL"
         self._write(f"  {mark} {self._label[:70]:<70} {seconds:6.1f} s{'  ' + note if note else ''}\n")
 
     def smoke_result(self, result: CheckResult) -> None:
         timing = f"import {result.import_seconds:.2f} s, " if result.import_seconds is not None else ""
         mark = "ok  " if result.passed else "FAIL"
-        if self._spin is not None:
+        if self._spin is not None and self.live:
             self._write("\r\033[K")
         self._write(f"         {mark} {result.name} ({timing}{result.seconds:.1f} s)\n")
         if not result.passed and result.detail:
@@ -70,7 +132,7 @@ class TermReporter:
                 self._write(f"              {line}\n")
 
     def warn(self, text: str) -> None:
-        if self._spin is not None:
+        if self._spin is not None and self.live:
             self._write("\r\033[K")
         self._write(f"nlpsetup: warning: {text}\n")
 
@@ -80,6 +142,24 @@ class QuietReporter(TermReporter):
 
     def __init__(self):
         super().__init__(ci=True)
+
+
+class SilentReporter(TermReporter):
+    """For -q/--quiet: no progress at all; a failed step or check and warnings still show."""
+
+    def __init__(self, stream: TextIO | None = None):
+        super().__init__(stream=stream, ci=True)
+
+    def step_start(self, name: str, description: str) -> None:
+        self._label = f"{name:<10} {description}"
+
+    def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
+        if not ok:
+            super().step_end(name, ok, seconds, note)
+
+    def smoke_result(self, result: CheckResult) -> None:
+        if not result.passed:
+            super().smoke_result(result)
 
 
 class GithubReporter(TermReporter):
@@ -148,10 +228,13 @@ def github_finish(outcome, plans, environ) -> str | None:
                         outcome.message + (f" ({outcome.diagnosis})" if outcome.diagnosis else ""), outcome.tail)
 
 
-def reporter_for(environ, *, quiet: bool, verbose: bool):
-    """Quiet for --json, workflow commands on GitHub Actions, else the terminal's."""
+def reporter_for(environ, *, quiet: bool, verbose: bool, silent: bool = False, watch=None):
+    """Silent for -q, quiet for --json, workflow commands on GitHub Actions, else the terminal's
+    (with a download meter on the disk of `watch`)."""
+    if silent and not verbose:
+        return SilentReporter()
     if quiet:
         return QuietReporter()
     if environ.get("GITHUB_ACTIONS") and environ.get("CI"):
         return GithubReporter()
-    return TermReporter(verbose=verbose)
+    return TermReporter(verbose=verbose, watch=watch)

@@ -6,7 +6,7 @@ import json
 import shlex
 
 from nlpsetup.recipes import Recipe, Variant, fmt_spec
-from nlpsetup.redact import mask_argv, mask_text
+from nlpsetup.redact import mask_argv, mask_env, mask_text
 from nlpsetup.resolve import Plan, Refusal
 
 
@@ -36,7 +36,7 @@ def plan_text(p: Plan) -> str:
         lines.append(f"  skipped  variant {rej.variant}: {'; '.join(r.message for r in rej.reasons)}")
     lines.append("  steps")
     for i, s in enumerate(p.steps, 1):
-        env = " ".join(f"{k}={shlex.quote(val)}" for k, val in s.env)
+        env = " ".join(f"{k}={shlex.quote(val)}" for k, val in mask_env(dict(s.env)).items())
         cmd = shlex.join(mask_argv(list(s.argv)))
         lines.append(f"    {i}. {s.description}")
         lines.append(f"       {env + ' ' if env else ''}{cmd}")
@@ -316,3 +316,12 @@ def install_start(plans) -> str:
 def recipe_check_dict(results: list[tuple[str, object]]) -> list[dict]:
     return [{"file": f, "ok": not isinstance(r, Exception), "problems": list(getattr(r, "problems", []))}
             for f, r in results]
+
+
+def bundle_text(b) -> str:
+    """The end of `bundle`: what was written, its size against the env's, and how to use it."""
+    mb = b.size_bytes / 2**20
+    about = "about " if b.env_size_estimated else ""
+    env = f"; the env it builds: {about}{b.env_size_bytes / 2**20:.0f} MB" if b.env_size_bytes else ""
+    return (f"nlpsetup: wrote {b.path}: {b.files} wheels, {mb:.1f} MB{env}\n"
+            f"  install it offline: nlpsetup install --from-bundle {b.path}")

@@ -1,0 +1,130 @@
+"""Expected comforts: the activation hint for the user's shell and OS, the Python that fits several
+tools, --fetch-python refusing what uv cannot download, and diagnoses that tell an offline cache
+miss, an unreachable index and "no release fits" apart (real failed installs on the local index)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import installkit
+from nlpsetup import diagnose, planning
+from nlpsetup.backends import find_uv
+from nlpsetup.env import Env
+from nlpsetup.errors import NlpsetupError
+from nlpsetup.host import Host
+
+UV = find_uv()
+needs_uv = pytest.mark.skipif(not UV, reason="uv is not installed (pip install 'nlpsetup[uv]')")
+
+
+@pytest.mark.parametrize(("os_name", "shell", "expected"), [
+    ("linux", "/bin/bash", "source /e/bin/activate"),
+    ("linux", "/usr/bin/fish", "source /e/bin/activate.fish"),
+    ("macos", "/bin/tcsh", "source /e/bin/activate.csh"),
+    ("macos", "/bin/zsh", "source /e/bin/activate"),
+    ("linux", "/usr/bin/nu", "overlay use /e/bin/activate.nu"),
+    ("linux", "/usr/bin/pwsh", "& /e/bin/Activate.ps1"),
+    ("windows", "", "/e/Scripts/Activate.ps1  (PowerShell)  or  /e/Scripts/activate.bat  (cmd)"),
+])
+def test_activation_hint_fits_the_shell_and_os(os_name, shell, expected):
+    assert Env.at("/e", os_name).activate_command({"SHELL": shell}) == expected
+
+
+def test_install_prints_the_fish_activation_for_a_fish_user(kit, tmp_path):
+    code, out, err = installkit.nlpsetup(kit, tmp_path / "home", "install", "tinytool", "-q", SHELL="/usr/bin/fish")
+    assert code == 0, err
+    assert f"source {tmp_path / 'home' / 'envs' / 'tinytool' / 'bin' / 'activate.fish'}" in out
+    assert (tmp_path / "home" / "envs" / "tinytool" / "bin" / "activate.fish").is_file()
+
+
+def test_tools_that_cannot_share_the_default_python_get_the_one_that_fits_them_all(run_cli):
+    code, _, err = run_cli("install", "spacy", "adaptnlp", "--dry-run", env={"PIP_CONFIG_FILE": "/dev/null"})
+    assert code == 3
+    assert "all of them fit Python 3.8: nlpsetup install spacy adaptnlp --python 3.8" in err
+
+
+@needs_uv
+def test_fetch_python_refuses_a_version_uv_cannot_download():
+    offered = planning.uv_downloads(UV)
+    assert offered and "3.12" in offered
+    host = Host(os="linux", arch="x86_64", tools=(("uv", UV),))
+    with pytest.raises(NlpsetupError) as exc:
+        planning._check_downloadable("3.5", host)
+    assert exc.value.exit_code == 3 and "uv cannot download CPython 3.5" in exc.value.message
+    planning._check_downloadable("3.12", host)  # one it can: no error
+
+
+def _dead_index() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/simple"
+
+
+@needs_uv
+@pytest.mark.parametrize(("tool", "extra", "words"), [
+    ("tinytool", {"UV_OFFLINE": "1", "PIP_INDEX_URL": "DEAD"}, "offline, and the package is not in the cache"),
+    ("tinytool", {"PIP_INDEX_URL": "DEAD"}, "network unreachable"),
+    ("needsold", {}, "no release fits"),
+], ids=["offline-cache-miss", "unreachable-index", "no-release-fits"])
+def test_diagnoses_tell_offline_unreachable_and_no_release_apart(kit, tmp_path, tool, extra, words):
+    extra = {k: (_dead_index() if v == "DEAD" else v) for k, v in extra.items()}
+    code, out, err = installkit.nlpsetup(kit, tmp_path / "home", "install", tool, "--backend", "uv",
+                                         UV_CACHE_DIR=str(tmp_path / "empty-cache"), **extra)
+    assert code == 1 and f"likely cause: {words}" in out + err, (out, err)
+
+
+@pytest.mark.parametrize(("lines", "words"), [
+    (["error: Network connectivity is disabled, but the requested data wasn't found in the cache for: `x`"],
+     "offline"),
+    (["ERROR: HTTP error 401 while getting https://idx/simple/x/"], "refused the request"),
+    (["error: Request failed after 3 retries", "Caused by: Connection refused (os error 111)"], "network unreachable"),
+    (["× No solution found when resolving dependencies:", "Because there is no version of x==9"], "no release fits"),
+])
+def test_diagnosis_table(lines, words):
+    assert words in diagnose.diagnose(lines)
+
+
+def test_completion_of_tool_names_is_fast_and_needs_no_recipe_parsing(tmp_path, monkeypatch):
+    from nlpsetup import completion
+
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (folder / "zzbroken.toml").write_text("this is not toml [")
+    monkeypatch.setenv("NLPSETUP_RECIPES_PATH", str(folder))
+    assert "zzbroken" in completion.tool_names(None, None, "zz")
+    assert "spacy" in completion.tool_names(None, None, "sp")
+    p = subprocess.run([sys.executable, "-m", "nlpsetup", "completion", "fish"], capture_output=True, text=True)
+    assert p.returncode == 0 and "complete" in p.stdout and Path(sys.executable).exists()
+
+
+def test_long_downloads_show_plain_progress_lines_when_not_a_terminal(monkeypatch, tmp_path):
+    import io
+    import shutil
+    import time
+
+    from nlpsetup import progress
+
+    used = iter(range(0, 10**12, 4 << 20))  # the disk grows 4 MB at each reading
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, next(used), 0))
+    monkeypatch.setenv("NLPSETUP_PROGRESS_INTERVAL", "0.2")
+    stream = io.StringIO()  # not a terminal
+    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    r.step_start("install", "install spacy (3.8)")
+    time.sleep(0.7)
+    r.step_end("install", True, 0.7)
+    lines = stream.getvalue().splitlines()
+    assert any(line.startswith("  ...  install: disk +") and "MB/s" in line for line in lines), lines
+    assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
+    assert lines[-1].startswith("  ok   install")
+
+    stream = io.StringIO()
+    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    r.step_start("smoke", "run the smoke checks")  # not a download: no meter
+    time.sleep(0.3)
+    r.step_end("smoke", True, 0.3)
+    assert "disk +" not in stream.getvalue()
