@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlpsetup import envinfo, gpu, manifest, resolve, smoke
+from nlpsetup import envinfo, gpu, kernels, manifest, resolve, smoke
 from nlpsetup.env import Env, interpreter_runs
 from nlpsetup.envstore import EnvStore
 from nlpsetup.host import Host
@@ -196,6 +196,9 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
     for p in leftovers:
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it", path=str(p)))
+    for env, folder in kernels.orphans():  # a Jupyter kernel that would fail to start
+        out.append(Finding("env.kernel", WARNING, f"Jupyter kernel {folder.name} points at env {env}, which is gone",
+                           f"nlpsetup kernel {env} --remove", env, str(folder)))
     names = [n for n in store.names() if not n.endswith(".failed") and n not in store.pending()]
     for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
                                       cost=lambda n: smoke.expected_seconds(store.path(n))):
