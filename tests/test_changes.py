@@ -185,6 +185,31 @@ def test_add_that_fails_the_smoke_checks_is_rolled_back(pinned):
     assert not list((home / "envs").glob(".pinned*"))  # no backup or snapshot left behind
 
 
+@needs_uv
+@pytest.mark.parametrize("point", ["after:backup", "after:add", "before:commit"])
+def test_a_kill_during_add_leaves_the_env_as_before(pinned, point):
+    run, home, _ = pinned
+    assert run("install", "pinned")[0] == 0
+    before = _dists(home, "pinned")
+    code, _, _ = run("add", "pinned", "goodadd", NLPSETUP_FAULT=f"kill@{point}")
+    assert code == -9
+    code, out, err = run("envs")  # the next command finds the journal and puts the env back
+    assert code == 0 and "pinned" in out
+    assert _dists(home, "pinned") == before and "additions" not in _manifest(home, "pinned")
+    assert run("verify", "pinned")[0] == 0
+    assert not list((home / "envs").glob(".pinned*"))
+
+
+@needs_uv
+@pytest.mark.parametrize("point", ["during:seed", "after:seed"])
+def test_a_kill_while_uv_seeds_pip_leaves_no_half_env(kit, tmp_path, point):
+    home = tmp_path / "home"
+    code, _, _ = installkit.nlpsetup(kit, home, "install", "tinytool", "--backend", "uv", NLPSETUP_FAULT=f"kill@{point}")
+    assert code == -9
+    assert installkit.nlpsetup(kit, home, "envs")[0] == 0
+    assert not (home / "envs" / "tinytool").exists()
+
+
 def _dists(home: Path, env: str) -> dict:
     from nlpsetup.env import Env
 

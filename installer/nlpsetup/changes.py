@@ -20,7 +20,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from nlpsetup import backends, diagnose, manifest, paths, proc, smoke
+from nlpsetup import backends, diagnose, faults, manifest, paths, proc, smoke
 from nlpsetup.env import Env
 from nlpsetup.envinfo import smoke_of
 from nlpsetup.envstore import EnvStore
@@ -239,9 +239,11 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
             except KeyboardInterrupt:
                 raise Interrupted(f"interrupted: {action} of {name} stopped before anything changed") from None
             try:
+                faults.point(f"before:{action}")
                 for description, argv in commands(env_python):
                     run_argv = backends.translate(tuple(argv), backend, uv_path, env_python)
                     _run(action, description, run_argv, base, path, log, reporter)
+                faults.point(f"after:{action}")
                 reporter.step_start("smoke", "run the smoke checks in the env")
                 for s in smoke_of(data):
                     results += smoke.run_all(s, env_python, path, log=log, base_env=base,
@@ -262,6 +264,7 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
                                                                              "log": str(log_path)}])
                 smoke.save(path, smoke.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
                 manifest.write(path, new)
+                faults.point("before:commit")
                 txn.commit()
             except StepFailed as exc:
                 undo = txn.rollback()

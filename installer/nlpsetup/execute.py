@@ -240,7 +240,12 @@ class _Runner:
         """The step as the backend runs it: the very commands `plan` shows (backends.runnable)."""
         for s in backends.runnable(step, self.backend, self.uv_path, self.env_python, self.plans[0].python.version,
                                    interpreter=interpreter, pip=self.opts.pip):
+            extra = s.name != step.name  # a step the backend adds (uv's seed): its own fault points
+            if extra:
+                faults.point(f"before:{s.name}")
             self._run(s, list(s.argv))
+            if extra:
+                faults.point(f"after:{s.name}")
 
     def _torch_source(self, argv: list[str]) -> list[str]:
         """PyTorch's index (or its mirror), or PyPI's default build when it cannot be reached."""
