@@ -114,4 +114,5 @@ def with_backend(plans: list[resolve.Plan], requested: str = "auto", *, pip: boo
     backend, _ = backends.choose(requested, plans[0].python.version, uv)
     if not pip:
         backends.check_no_pip(backend)
-    return [backends.for_backend(p, backend, "uv" if p.simulated else uv, pip=pip) for p in plans]
+    return [p if p.steps and p.steps[0].method == "conda" else  # conda installs everything itself
+            backends.for_backend(p, backend, "uv" if p.simulated else uv, pip=pip) for p in plans]
