@@ -13,14 +13,14 @@ import pytest
 import figures
 import installkit
 
-# Points in the order an install reaches them; the step points come from the plan itself, so a
-# new step is covered without touching this file.
+# Points in the order an install reaches them; the step points come from the plan itself (for the
+# backend the installs below use), so a new step is covered without touching this file.
 BOUNDARY = ["before:backup", "after:backup"]
 TAIL = ["before:smoke", "before:manifest", "before:commit", "during:commit", "after:commit"]
 
 
 def plan_points(kit, tmp_path) -> list[str]:
-    p = subprocess.run([sys.executable, "-m", "nlpsetup", "plan", "nlpdemo", "--json"], capture_output=True,
+    p = subprocess.run([sys.executable, "-m", "nlpsetup", "plan", "nlpdemo", "--json", "--backend", "pip"], capture_output=True,
                        text=True, env=installkit.environ(kit, tmp_path / "plan-home"), check=True)
     points = []
     for step in json.loads(p.stdout)["steps"]:

@@ -1,7 +1,9 @@
 """Install backends: pip (always there) and uv (faster, optional). One plan, two runners.
 
 Plans are written as pip commands; the uv runner translates each into the same install with
-`uv pip install --python ENV`, with the same packages, pins, constraints and indexes.
+`uv pip install --python ENV`, with the same packages, pins, constraints and indexes, and creates
+the env with `uv venv` plus a pip seed. `runnable` is the one place that turns a plan's step into
+the commands a backend runs: `execute` runs them and `plan`/`install --dry-run` show them.
 """
 
 from __future__ import annotations
@@ -11,11 +13,14 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
 
 from packaging.version import Version
 
 from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.host import IndexSettings
+from nlpsetup.resolve import Plan, Step
 
 UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
 # uv settings that mean the user chose uv's index themselves: then pip's is not handed over.
@@ -153,3 +158,57 @@ def credentials_to_env(argv: list[str], backend: str) -> tuple[list[str], dict[s
     secret = {var for var, urls in values.items() if any(mask_text(u) != u for u in urls)}
     out = [a for var, args in parsed if var not in secret for a in args]
     return out, {var: _LIST_SEP.get(var, " ").join(values[var]) for var in secret}
+
+
+def check_no_pip(backend: str) -> None:
+    """`--no-pip` leaves pip out of the env; only uv can install into such an env."""
+    if backend != "uv":
+        raise NlpsetupError("--no-pip needs the uv backend: the pip backend installs with the env's own pip",
+                            hint="pass --backend uv (pip install 'nlpsetup[uv]'), or drop --no-pip")
+
+
+def seed_wheel(python_version: str) -> str | None:
+    """The pip wheel virtualenv bundles for this Python, so that seeding an env needs no index
+    (what a virtualenv-made env gets); None where virtualenv bundles none (3.8 and older)."""
+    try:
+        from virtualenv.seed.wheels.embed import get_embed_wheel
+
+        wheel = get_embed_wheel("pip", ".".join(python_version.split(".")[:2]))
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return str(wheel.path) if wheel is not None else None
+
+
+def runnable(step: Step, backend: str, uv_path: str | None, env_python: str, python_version: str, *,
+             interpreter: str | None = None, pip: bool = True) -> list[Step]:
+    """A plan's step as `backend` runs it (one or two steps). The uv runner creates with `uv venv`
+    (a tenth of virtualenv's time) and then seeds pip, so that `python -m pip` and an activated
+    `pip` target the env as in any virtualenv; `pip=False` (--no-pip) leaves it out."""
+    if step.name == "create" and step.method == "virtualenv" and backend == "uv":
+        from nlpsetup.env import Env
+
+        env = Env.at(Path(env_python).parent.parent)
+        uv = uv_path or "uv"
+        target = interpreter or step.argv[-2]
+        create = replace(step, argv=tuple(env.create_argv("uv", target, uv=uv)), method="uv",
+                         description=step.description.replace("with virtualenv", "with uv venv"))
+        if not pip:
+            return [create]
+        if wheel := seed_wheel(python_version):
+            seed = (uv, "pip", "install", "--quiet", "--offline", "--python", env_python, wheel)
+            return [create, Step("seed", seed, "seed pip (virtualenv's bundled wheel)",
+                                 timeout=step.timeout)]
+        # No bundled wheel for this Python: uv's own seeding, which takes pip from the index.
+        return [replace(create, argv=(*create.argv[:2], "--seed", *create.argv[2:]),
+                        description=create.description + ", with pip from the index")]
+    if step.name == "create":
+        return [step]
+    argv = translate(step.argv, backend, uv_path or "uv", env_python)
+    return [step if list(step.argv) == argv else replace(step, argv=tuple(argv))]
+
+
+def for_backend(plan: Plan, backend: str, uv_path: str | None, *, pip: bool = True) -> Plan:
+    """The plan with the steps `backend` will really run, and the backend named (plan, --dry-run)."""
+    steps = [r for s in plan.steps
+             for r in runnable(s, backend, uv_path, plan.env_python, plan.python.version, pip=pip)]
+    return replace(plan, steps=tuple(steps), backend=backend)

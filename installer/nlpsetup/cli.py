@@ -144,6 +144,9 @@ def _plan_options(f):
     return f
 
 
+_backend_option = click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto",
+                               show_default=True, help="Installer: uv when found (auto), or pip.")
+
 # --- commands -------------------------------------------------------------------------------
 
 
@@ -180,23 +183,25 @@ def show(tool: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("tool", shell_complete=completion.tool_names)
 @_plan_options
+@_backend_option
 @json_option
-def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
+def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
     """Decide which environment TOOL gets on this host, without installing anything.
 
     Exit 0 with a plan, 3 when the host cannot have TOOL, 2 for bad input."""
     from nlpsetup import planning, render
 
     book, host = _book(), _host(platform, arch, host_file, glibc)
-    p = planning.plan_one(book, tool, host, planning.Choices(**choices), _home())
+    p = planning.with_backend([planning.plan_one(book, tool, host, planning.Choices(**choices), _home())], backend)[0]
     _echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
 
 @cli.command()
 @click.argument("tools", nargs=-1, shell_complete=completion.tool_names)
 @_plan_options
-@click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True,
-              help="Installer: uv when found (auto), or pip.")
+@_backend_option
+@click.option("--no-pip", is_flag=True, help="Leave pip out of the env (uv backend only).")
+@click.option("--kernel", is_flag=True, help="Also register the env as a Jupyter kernel (nlpsetup kernel ENV).")
 @click.option("--force", is_flag=True, help="Rebuild the env even if it is installed (the old one is kept until the new one works).")
 @click.option("--keep-failed", is_flag=True, help="Keep a failed env for inspection instead of removing it.")
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
@@ -208,8 +213,8 @@ def plan(tool, platform, arch, glibc, host_file, as_json, **choices):
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
-def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed, dry_run, step_timeout, no_wait, from_lock,
-            from_bundle, as_json, verbose, quiet, ci_mode, **choices):
+def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
+            no_wait, from_lock, from_bundle, as_json, verbose, quiet, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
     Exit 0 when every smoke check passed, 1 when a step or check failed (nothing is lost: a failed
@@ -225,7 +230,8 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
     else:
         plans = planning.plan_tools(_book(), list(tools), host, planning.Choices(**choices), root)
     if dry_run:
-        _echo_json([p.to_dict() for p in plans]) if as_json else click.echo("\n\n".join(map(render.plan_text, plans)))
+        shown = planning.with_backend(plans, backend, pip=not no_pip)
+        _echo_json([p.to_dict() for p in shown]) if as_json else click.echo("\n\n".join(map(render.plan_text, shown)))
         return
     if ci_mode:
         _enter_ci_mode()
@@ -234,7 +240,7 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
-                           python_asked=bool(choices.get("python") or from_lock))
+                           python_asked=bool(choices.get("python") or from_lock), pip=not no_pip)
     outcome = execute.install(plans, host, root, opts, reporter)
     if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
         click.echo(line)
@@ -243,6 +249,8 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
         _echo_json({**outcome.to_dict(), **error})
     else:
         click.echo(render.outcome_text(outcome), err=not outcome.ok)
+    if kernel and outcome.ok:
+        return cli_change.register_kernel(outcome.env, as_json, echo=not as_json)
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
@@ -278,11 +286,13 @@ def verify(envs, as_json, quiet):
 
 
 @cli.command()
+@click.option("--outdated", is_flag=True, help="Only envs whose tools have newer releases their recipe variant allows.")
 @json_option
-def envs(as_json):
+def envs(outdated, as_json):
     """The envs nlpsetup manages, with tool, Python, status and size."""
     from nlpsetup import envinfo, render
-
+    if outdated:
+        return cli_change.show_outdated(_store(), as_json)
     rows = envinfo.statuses(_store())
     _echo_json(rows) if as_json else click.echo(render.envs_text(rows))
 
@@ -302,6 +312,7 @@ def remove(env, yes, no_wait, as_json):
         click.confirm(f"remove env {env} at {path}?", abort=True)
     store.remove_env(env, wait=not no_wait, on_wait=lambda: click.echo(f"waiting for another nlpsetup on {env}...", err=True))
     _echo_json({"removed": env, "path": str(path)}) if as_json else click.echo(f"removed {env}")
+    cli_change.forget_kernel(env, quiet=as_json)
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -317,17 +328,6 @@ def run(env, command):
 
     argv, environ = Env.at(_store().existing(env)).command(command[1:] if command[:1] == ("--",) else command)
     return proc.replace_process(argv, environ)
-
-
-@cli.command()
-@click.argument("env", shell_complete=completion.env_names)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
-def lock(env, output):
-    """The env's exact pins, with the interpreter and platform it was built for."""
-    from nlpsetup import lockfile
-
-    data = lockfile.of_env(_store().existing(env))
-    _echo_json(data) if not output else click.echo(lockfile.write(output, data))
 
 
 @cli.command()
@@ -369,8 +369,9 @@ def host_cmd(as_json: bool) -> None:
     _echo_json(h.to_dict()) if as_json else click.echo(render.host_text(h))
 
 
-# The commands for recipe authors and CI maintainers live beside this module, in the same shape.
-from nlpsetup import cli_authors, cli_share  # noqa: E402,F401  (register `matrix`, `ci`, `recipe`; `export`, `bundle`, `completion`)
+# More commands, beside this module in the same shape: for recipe authors and CI (matrix, ci, recipe),
+# for changing an env (add, upgrade, kernel) and for handing it on (lock, export, bundle, completion).
+from nlpsetup import cli_authors, cli_change, cli_share  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""Commands that hand an env to someone else, in the same thin shape as cli.py: `export` (a PEP 751
+"""Commands that hand an env to someone else, in the same thin shape as cli.py: `lock` (nlpsetup's
+own lock JSON), `export` (a PEP 751
 pylock.toml or a hashed requirements file), `bundle` (every wheel for an offline install) and
 `completion` (the shell script that completes commands, tool names and env names)."""
 
@@ -16,6 +17,17 @@ from nlpsetup.errors import NlpsetupError
 
 # PEP 751: pylock.toml, or pylock.NAME.toml; installers (uv) recognise the file by that name.
 _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+
+
+@cli.command()
+@click.argument("env", shell_complete=completion.env_names)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
+def lock(env, output):
+    """The env's exact pins, with the interpreter and platform it was built for."""
+    from nlpsetup import lockfile
+
+    data = lockfile.of_env(_store().existing(env))
+    _echo_json(data) if not output else click.echo(lockfile.write(output, data))
 
 
 @cli.command()

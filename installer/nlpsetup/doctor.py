@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nlpsetup import envinfo, gpu, manifest, paths, resolve, smoke
+from nlpsetup import envinfo, gpu, kernels, manifest, paths, resolve, smoke
 from nlpsetup.env import Env, interpreter_runs
 from nlpsetup.envstore import EnvBusy, EnvStore
 from nlpsetup.host import Host
@@ -212,6 +212,9 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it" if ours else
                            "nlpsetup finds no mark of its own on it, so leaves it to you", path=str(p)))
+    for env, folder in kernels.orphans():  # a Jupyter kernel that would fail to start
+        out.append(Finding("env.kernel", WARNING, f"Jupyter kernel {folder.name} points at env {env}, which is gone",
+                           f"nlpsetup kernel {env} --remove", env, str(folder)))
     pending = set(store.pending())
     names = [n for n in store.names() if paths.leftover_owner(n) is None and n not in pending]
     for n in [n for n in names if store.busy(n)]:

@@ -100,24 +100,35 @@ class EnvStore:
     def _backup(self, name: str) -> Path:
         return self.envs / paths.backup_name(name)
 
-    def begin(self, name: str) -> Transaction:
-        """Start changing env `name` (the caller holds its lock): the old env, if any, goes aside."""
+    def begin(self, name: str, *, snapshot: bool = False) -> Transaction:
+        """Start changing env `name` (the caller holds its lock): the old env, if any, goes aside.
+        With `snapshot` (add, upgrade: the env is changed in place) the old env stays and a
+        hard-linked copy becomes the backup, finished under a temporary name first so that
+        recovery never restores half a copy."""
         path = self.path(name)
         backup = self._backup(name)
-        _remove_tree(backup)  # left by a crash that recovery could not finish: not ours to keep
+        partial = self.envs / paths.snapshot_name(name)
+        for stale in (backup, partial):  # left by a crash that recovery could not finish: not ours to keep
+            _remove_tree(stale)
         had_old = path.exists() or path.is_symlink()  # a dangling link too: it goes aside like an env
         record = {"env": name, "path": str(path), "backup": str(backup), "had_old": had_old,
                   "phase": "building", "pid": os.getpid(), "started": time.time()}
         write_json_atomic(self._journal(name), record)
         try:
             faults.point("before:backup")
-            if had_old:
+            if had_old and snapshot:
+                _link_copy(path, partial)
+                os.rename(partial, backup)
+            elif had_old:
                 os.rename(path, backup)
             faults.point("after:backup")
             self.envs.mkdir(parents=True, exist_ok=True)
         except BaseException:  # Ctrl-C before the transaction exists: put things back ourselves
             if had_old and backup.exists() and not path.exists():
                 os.rename(backup, path)
+            if snapshot:  # the env itself never moved: drop the copy
+                shutil.rmtree(backup, ignore_errors=True)
+            shutil.rmtree(partial, ignore_errors=True)
             self._journal(name).unlink(missing_ok=True)
             raise
         txn = Transaction(self, name, path, backup, had_old, record)
@@ -279,6 +290,19 @@ class Transaction:
             what = "nothing was left behind" if not kept else "nothing else changed"
         self.store._journal(self.name).unlink(missing_ok=True)
         return what + (f"; the failed env is kept at {kept}" if kept else "")
+
+
+def _link_copy(src: Path, dst: Path) -> None:
+    """Copy a tree as hard links (a copy where linking fails): cheap for multi-GB envs, and safe
+    as a backup because pip and uv never write into an installed file: pip unlinks before it
+    writes and stashes uninstalled files by renaming, uv removes and links, and nlpsetup writes
+    its own files by atomic rename."""
+    def link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+    shutil.copytree(src, dst, symlinks=True, copy_function=link)
 
 
 def _remove_tree(path: Path, *, rename: bool = True) -> None:

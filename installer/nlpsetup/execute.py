@@ -50,6 +50,7 @@ class Options:
     wait: bool = True
     verbose: bool = False
     python_asked: bool = False  # --python or --from-lock: a different Python in the env is a replacement
+    pip: bool = True  # seed pip into uv-made envs (False: --no-pip)
 
 
 @dataclass
@@ -101,6 +102,8 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                            f"{name} is already installed ({present}); use --force to rebuild it")
         uv_path = backends.find_uv()
         backend, why = backends.choose(opts.backend, primary.python.version, uv_path)
+        if not opts.pip:
+            backends.check_no_pip(backend)
         logs = paths.logs_dir(home)
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -192,7 +195,7 @@ class _Runner:
                         step = replace(step, description="install PyPI's default torch build (PyTorch's index "
                                                          "is unreachable)")
                     argv = fallback
-                self._run(step, backends.translate(tuple(argv), self.backend, self.uv_path, self.env_python))
+                self._run_as_backend(replace(step, argv=tuple(argv)))
             faults.point(f"after:{step.name}")
 
     def _timeout(self, step: Step) -> int:
@@ -235,12 +238,20 @@ class _Runner:
         # The interpreter found (or fetched by uv) on this host; else the one the plan names.
         target = self.interpreter or (step.argv[0] if step.method == "venv" else step.argv[-2])
         if step.method == "virtualenv" and self.backend == "uv":
-            # The uv runner creates the env with uv's own venv: the same layout as virtualenv's
-            # (no pip seeded; uv installs), in a tenth of the time.
-            step = replace(step, description=step.description.replace("with virtualenv", "with uv venv"))
-            self._run(step, self.env.create_argv("uv", target, uv=self.uv_path))
+            self._run_as_backend(step, interpreter=target)  # uv venv, then pip seeded (unless --no-pip)
         else:
             self._run(step, self.env.create_argv(step.method or "virtualenv", target))
+
+    def _run_as_backend(self, step: Step, interpreter: str | None = None) -> None:
+        """The step as the backend runs it: the very commands `plan` shows (backends.runnable)."""
+        for s in backends.runnable(step, self.backend, self.uv_path, self.env_python, self.plans[0].python.version,
+                                   interpreter=interpreter, pip=self.opts.pip):
+            extra = s.name != step.name  # a step the backend adds (uv's seed): its own fault points
+            if extra:
+                faults.point(f"before:{s.name}")
+            self._run(s, list(s.argv))
+            if extra:
+                faults.point(f"after:{s.name}")
 
     def _torch_source(self, argv: list[str]) -> list[str]:
         """PyTorch's index (or its mirror), or PyPI's default build when it cannot be reached."""

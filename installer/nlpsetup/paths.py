@@ -64,7 +64,7 @@ def journal_dir(root: Path) -> Path:
 
 
 # The names of nlpsetup's own leftovers beside the envs in envs/: `.NAME.backup` (the old env during
-# a reinstall), `.NAME.trash-PID` (being deleted) and `NAME.failed` (--keep-failed). No env may be
+# a reinstall), `.NAME.snapshot` (its copy being made by add or upgrade), `.NAME.trash-PID` (being deleted) and `NAME.failed` (--keep-failed). No env may be
 # named like one (check_env_name), so that cleaning them up can never take a user's env.
 FAILED_SUFFIX = ".failed"
 RESERVED_SUFFIXES = (FAILED_SUFFIX, ".backup")
@@ -73,6 +73,11 @@ TRASH_INFIX = ".trash-"
 
 def backup_name(env: str) -> str:
     return f".{env}.backup"
+
+
+def snapshot_name(env: str) -> str:
+    """A hard-linked copy of an env being made (add, upgrade), renamed to its backup once whole."""
+    return f".{env}.snapshot"
 
 
 def trash_name(env: str, pid: int) -> str:
@@ -84,8 +89,9 @@ def leftover_owner(name: str) -> str | None:
     for anything else."""
     if name.endswith(FAILED_SUFFIX) and not name.startswith("."):
         return name[: -len(FAILED_SUFFIX)] or None
-    if name.startswith(".") and name.endswith(".backup"):
-        return name[1: -len(".backup")] or None
+    for suffix in (".backup", ".snapshot"):
+        if name.startswith(".") and name.endswith(suffix):
+            return name[1: -len(suffix)] or None
     if name.startswith(".") and TRASH_INFIX in name:  # the trash of an env, or of a backup or kept env
         owner, _, pid = name[1:].rpartition(TRASH_INFIX)
         for suffix in RESERVED_SUFFIXES:

@@ -171,3 +171,15 @@ def availability(book: RecipeBook, host: Host, home: Path) -> list[dict]:
             "summary": recipe.summary,
         })
     return rows
+
+
+def with_backend(plans: list[resolve.Plan], requested: str = "auto", *, pip: bool = True) -> list[resolve.Plan]:
+    """The plans as the chosen backend will run them (what `plan` and `install --dry-run` show)."""
+    from nlpsetup import backends
+
+    uv = backends.find_uv()
+    backend, _ = backends.choose(requested, plans[0].python.version, uv)
+    if not pip:
+        backends.check_no_pip(backend)
+    return [p if p.steps and p.steps[0].method == "conda" else  # conda installs everything itself
+            backends.for_backend(p, backend, "uv" if p.simulated else uv, pip=pip) for p in plans]

@@ -27,6 +27,7 @@ def plan_text(p: Plan) -> str:
     lines = [
         f"{p.tool}: variant {v.id} on Python {py.version} ({where})",
         f"  env      {p.env_name} -> {p.env_path}",
+        f"  backend  {p.backend}",
     ]
     if p.compute is not None:
         lines.append(f"  compute  {p.compute.backend}: {p.compute.reason}")

@@ -171,12 +171,14 @@ class Plan:
     skipped: tuple[Rejected, ...]
     simulated: bool
     host: str
+    backend: str = "pip"  # whose commands `steps` are: backends.for_backend rewrites them for uv
 
     def to_dict(self) -> dict:
         v = self.variant
         return {
             "schema_version": SCHEMA_VERSION,
             "tool": self.tool,
+            "backend": self.backend,
             "request": self.request,
             "recipe_digest": self.recipe_digest,
             "variant": v.id,
