@@ -335,3 +335,23 @@ def test_recipe_test_killed_mid_way_leaves_no_temporary_home(kit, home, tmp_path
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert not list(tmp.glob("nlpsetup-recipe-test-*")), "the next run removes the home of a killed one"
+
+
+def test_a_remove_that_cannot_delete_every_file_says_so(cli, home):
+    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
+    stuck = home / "envs" / "e" / "stuck"
+    stuck.mkdir()
+    (stuck / "f").write_text("x")
+    if os.geteuid() == 0:  # root ignores permissions: an immutable file is what root cannot delete
+        if subprocess.run(["chattr", "+i", str(stuck / "f")], capture_output=True).returncode != 0:
+            pytest.skip("needs a non-root user or chattr")
+    else:
+        stuck.chmod(0o500)
+    try:
+        code, _, err = cli("remove", "e", "--yes")
+        assert code == 1 and "could not be deleted" in err and "rm -rf" in err, err
+        assert not (home / "envs" / "e").exists() and cli("envs")[0] == 0
+    finally:
+        for t in (home / "envs").glob(".e.trash-*"):
+            subprocess.run(["chattr", "-i", str(t / "stuck" / "f")], capture_output=True)
+            (t / "stuck").chmod(0o700)
