@@ -355,3 +355,17 @@ def test_a_remove_that_cannot_delete_every_file_says_so(cli, home):
         for t in (home / "envs").glob(".e.trash-*"):
             subprocess.run(["chattr", "-i", str(t / "stuck" / "f")], capture_output=True)
             (t / "stuck").chmod(0o700)
+
+
+def test_a_smoke_command_in_its_own_session_is_stopped_at_its_time_limit_during_install(kit, cli, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "sessiontool.toml").write_text(installkit.RECIPE.format(
+        name="sessiontool", id="1", packages='"tinytool==2.0.0"', extra="",
+        smoke='commands = [["setsid", "-w", "env", "-i", "sleep", "297"]]', timeout=2))
+    start = time.monotonic()
+    code, _, err = cli("install", "sessiontool", "--backend", "pip",
+                       env={"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])})
+    assert code == 1 and "timed out" in err and time.monotonic() - start < 60, err
+    left = subprocess.run(["pgrep", "-f", "sleep 297"], capture_output=True, text=True).stdout.split()
+    assert not left, "the smoke check's own session outlived its time limit"
