@@ -230,9 +230,8 @@ def test_a_check_that_starts_its_own_session_is_still_stopped_at_its_time_limit(
 
 def test_a_child_dies_with_nlpsetup_even_after_sigkill(tmp_path):
     """The parent-death signal: a child in its own session is killed by the kernel when its parent dies."""
-    code = ("import sys; sys.path.insert(0, %r); from nlpsetup import proc; "
-            "proc.run(['sh', '-c', 'echo $$ > %s; exec sleep 300'], env=proc.child_env())"
-            % (str(Path(proc.__file__).parents[1]), tmp_path / "pid"))
+    script = f"echo $$ > {tmp_path / 'pid'}; exec sleep 300"
+    code = f"from nlpsetup import proc; proc.run(['sh', '-c', {script!r}], env=proc.child_env())"
     parent = subprocess.Popen([sys.executable, "-c", code])
     end = time.monotonic() + 30
     while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text().strip():
@@ -335,3 +334,53 @@ def test_recipe_test_killed_mid_way_leaves_no_temporary_home(kit, home, tmp_path
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert not list(tmp.glob("nlpsetup-recipe-test-*")), "the next run removes the home of a killed one"
+
+
+def test_a_remove_that_cannot_delete_every_file_says_so(cli, home):
+    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
+    stuck = home / "envs" / "e" / "stuck"
+    stuck.mkdir()
+    (stuck / "f").write_text("x")
+    if os.geteuid() == 0:  # root ignores permissions: an immutable file is what root cannot delete
+        if subprocess.run(["chattr", "+i", str(stuck / "f")], capture_output=True).returncode != 0:
+            pytest.skip("needs a non-root user or chattr")
+    else:
+        stuck.chmod(0o500)
+    try:
+        code, _, err = cli("remove", "e", "--yes")
+        assert code == 1 and "could not be deleted" in err and "rm -rf" in err, err
+        assert not (home / "envs" / "e").exists() and cli("envs")[0] == 0
+    finally:
+        for t in (home / "envs").glob(".e.trash-*"):
+            subprocess.run(["chattr", "-i", str(t / "stuck" / "f")], capture_output=True)
+            (t / "stuck").chmod(0o700)
+
+
+def test_a_smoke_command_in_its_own_session_is_stopped_at_its_time_limit_during_install(kit, cli, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "sessiontool.toml").write_text(installkit.RECIPE.format(
+        name="sessiontool", id="1", packages='"tinytool==2.0.0"', extra="",
+        smoke='commands = [["setsid", "-w", "env", "-i", "sleep", "297"]]', timeout=2))
+    start = time.monotonic()
+    code, _, err = cli("install", "sessiontool", "--backend", "pip",
+                       env={"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])})
+    assert code == 1 and "timed out" in err and time.monotonic() - start < 60, err
+    left = subprocess.run(["pgrep", "-f", "sleep 297"], capture_output=True, text=True).stdout.split()
+    assert not left, "the smoke check's own session outlived its time limit"
+
+
+def test_another_variant_over_an_env_needs_force(kit, cli, home, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    one = installkit.RECIPE.format(name="twovar", id="2", packages='"tinytool==2.0.0"', extra="",
+                                   smoke='imports = ["tinytool"]', timeout=60)
+    (recipes / "twovar.toml").write_text(one + '\n[[variants]]\nid = "1"\npython = ">=3.8"\n'
+                                         'packages = ["tinytool==1.0.0"]\n[variants.smoke]\nimports = ["tinytool"]\n')
+    env = {"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])}
+    assert cli("install", "twovar", "--backend", "pip", env=env)[0] == 0
+    code, _, err = cli("install", "twovar", "--variant", "1", "--backend", "pip", env=env)
+    figures.add("replacements refused")
+    assert code == 2 and "already holds twovar 2" in err and "twovar 1" in err, err
+    code, _, err = cli("install", "twovar", "--variant", "1", "--backend", "pip", "--force", env=env)
+    assert code == 0, err

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -235,8 +236,15 @@ class EnvStore:
             raise NlpsetupError(f"cannot remove env {name}: {exc.strerror or exc} ({path}); the env is left in place",
                                 hint="fix the cause (permissions, a process using it, a mount) and run remove again",
                                 exit_code=EXIT_FAILED) from None
-        _remove_tree(trash, rename=False)
+        # The env is out of envs/ now; a kill from here on leaves its trash, which recovery deletes.
+        if trash.is_symlink():
+            trash.unlink()  # an env kept on another disk: the link goes, what it points at is the user's
+        errors = _rmtree_errors(trash) if trash.is_dir() else []
         jpath.unlink(missing_ok=True)
+        if errors:
+            raise NlpsetupError(f"env {name} is removed from {self.envs}, but {len(errors)} of its files could not "
+                                f"be deleted ({errors[0]})", hint=f"delete what is left yourself: rm -rf {trash}",
+                                exit_code=EXIT_FAILED)
 
 
 class Transaction:
@@ -317,6 +325,20 @@ def _remove_tree(path: Path, *, rename: bool = True) -> None:
     if trash != path:
         os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def _rmtree_errors(path: Path) -> list[str]:
+    """Delete a tree as far as possible; what could not be deleted, one line each."""
+    errors: list[str] = []
+
+    def note(_func, p, exc) -> None:
+        errors.append(f"{p}: {getattr(exc, 'strerror', None) or exc}")
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=note)
+    else:
+        shutil.rmtree(path, onerror=lambda f, p, info: note(f, p, info[1]))
+    return errors
 
 
 def _valid_name(name: str) -> bool:

@@ -2,7 +2,7 @@
 a time limit, output kept in a log file with credentials masked, and the child's whole
 process group stopped on timeout or Ctrl-C. Children die with nlpsetup: on Linux the kernel
 kills them when it dies (a parent-death signal), and everywhere the pids of what runs inside an
-env's transaction are recorded (`tracking`) so that recovery after a kill stops them first."""
+env's transaction are recorded (`track`) so that recovery after a kill stops them first."""
 
 from __future__ import annotations
 
@@ -102,6 +102,9 @@ def track(on_spawn: Callable[[dict], None]) -> Callable[[], None]:
     return lambda: on_spawn in _spawn_listeners and _spawn_listeners.remove(on_spawn)
 
 
+_prctl = None  # libc's prctl, resolved on the first spawn (False where there is none)
+
+
 def _die_with_parent() -> Callable[[], None] | None:
     """Linux: a preexec function that makes the kernel SIGKILL the child when nlpsetup dies, even
     by SIGKILL (prctl PR_SET_PDEATHSIG; kept across setsid and exec). It only calls a function
@@ -127,9 +130,6 @@ def _die_with_parent() -> Callable[[], None] | None:
             os._exit(137)
 
     return preexec
-
-
-_prctl = None
 
 
 def start_time(pid: int) -> int | None:
