@@ -5,7 +5,6 @@ miss, an unreachable index and "no release fits" apart (real failed installs on 
 from __future__ import annotations
 
 import re
-
 import socket
 import subprocess
 import sys

@@ -69,7 +69,8 @@ def test_lock_carries_the_index_hashes_and_from_lock_checks_them(cli, kit, home,
     code, out, _ = cli("install", "--from-lock", str(lock_file), "--name", "copy", "--dry-run", "--json")
     steps = json.loads(out)[0]["steps"]
     assert code == 0 and all("--require-hashes" in s["argv"] for s in steps if s["name"] in ("framework", "install"))
-    r = cli("install", "--from-lock", str(lock_file), "--name", "copy"); assert r[0] == 0, r[2]
+    r = cli("install", "--from-lock", str(lock_file), "--name", "copy")
+    assert r[0] == 0, r[2]
 
     lock["hashes"]["nlpdemo"] = ["sha256:" + "0" * 64]  # a lock whose release was swapped on the index
     lock_file.write_text(json.dumps(lock))
