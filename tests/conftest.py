@@ -54,6 +54,34 @@ def run_cli():
     return run
 
 
+@pytest.fixture
+def home(tmp_path):
+    """An NLPSETUP_HOME of the test's own."""
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cli(kit, home):
+    """`nlpsetup ARGS` in a child process against the local index (`kit`) and `home`; returns
+    (code, stdout, stderr). No command may end in a traceback of its own (one at the start of a line;
+    a failed smoke check's traceback is shown indented, as the package's output): asserted and counted."""
+    import re
+    import subprocess
+
+    import figures
+    import installkit
+
+    def run(*args, env=None, timeout=300):
+        p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True,
+                           env=installkit.environ(kit, home, **(env or {})), timeout=timeout)
+        crashed = re.search(r"^Traceback", p.stderr, re.M) is not None
+        figures.add("tracebacks", int(crashed))
+        assert not crashed, p.stderr
+        return p.returncode, p.stdout, p.stderr
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def kit(tmp_path_factory):
     """The local index of tiny wheels and recipes for them (see installkit), built once per run."""

@@ -22,23 +22,6 @@ from nlpsetup import proc
 HAS_UV = bool(__import__("nlpsetup.backends", fromlist=["find_uv"]).find_uv())
 
 
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def cli(kit, home):
-    def run(*args, env=None, timeout=300):
-        p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True,
-                           env=installkit.environ(kit, home, **(env or {})), timeout=timeout)
-        assert "Traceback" not in p.stderr, p.stderr
-        figures.add("tracebacks", int("Traceback" in p.stderr))
-        return p.returncode, p.stdout, p.stderr
-
-    return run
-
-
 def tool_of(home: Path, env: str) -> str:
     return json.loads((home / "envs" / env / "nlpsetup.json").read_text())["tools"][0]["name"]
 

@@ -19,21 +19,6 @@ HAS_UV = bool(__import__("nlpsetup.backends", fromlist=["find_uv"]).find_uv())
 needs_uv = pytest.mark.skipif(not HAS_UV, reason="uv is not installed (pip install 'nlpsetup[uv]')")
 
 
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def cli(kit, home):
-    def run(*args, env=None, timeout=300):
-        p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True,
-                           env=installkit.environ(kit, home, **(env or {})), timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-
-    return run
-
-
 def manifest(home: Path, env: str) -> dict:
     return json.loads((home / "envs" / env / "nlpsetup.json").read_text())
 

@@ -28,21 +28,6 @@ needs_uv = pytest.mark.skipif(not UV, reason="uv is not installed (pip install '
 BACKEND = "uv" if UV else "pip"
 
 
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def cli(kit, home):
-    def run(*args, env=None, timeout=300):
-        p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True,
-                           env=installkit.environ(kit, home, **(env or {})), timeout=timeout)
-        return p.returncode, p.stdout, p.stderr
-
-    return run
-
-
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,7 +12,6 @@ offline install will check.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 import sys
@@ -23,6 +22,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from nlpsetup import __version__, lockfile, paths, proc
 from nlpsetup.errors import EXIT_FAILED, NlpsetupError
+from nlpsetup.files import sha256_file
 from nlpsetup.recipes import TORCH_FAMILY
 from nlpsetup.redact import mask_text
 
@@ -81,13 +81,6 @@ class Bundle:
                 "platform": self.lock["platform"], "log": self.log}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _download(argv_tail: list[str], dest: Path, target: Target, log, *, index: str | None, timeout: int) -> None:
     """pip download into `dest`; an index travels in the environment, never in argv."""
@@ -111,7 +104,7 @@ def _lock_of_files(wheels: Path, base: dict) -> dict:
         if dists.setdefault(name, str(version)) != str(version):
             raise NlpsetupError(f"the bundle holds two releases of {name}: {dists[name]} and {version}",
                                 hint="bundle into an empty folder")
-        hashes.setdefault(name, set()).add(f"sha256:{_sha256(f)}")
+        hashes.setdefault(name, set()).add(f"sha256:{sha256_file(f)}")
     return {**base, "distributions": dict(sorted(dists.items())),
             "hashes": {k: sorted(v) for k, v in sorted(hashes.items())}, "indexes": []}
 

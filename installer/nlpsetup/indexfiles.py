@@ -10,7 +10,6 @@ record of which archive it fetched; so the index, asked for the exact release, i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup import web
+from nlpsetup.files import sha256_file
 
 PYPI = "https://pypi.org/simple"
 _ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
@@ -124,13 +124,6 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[tuple[str,
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _local_dir(location: str) -> Path | None:
     path = Path(unquote(urlsplit(location).path)) if location.startswith("file:") else Path(location)
@@ -141,7 +134,7 @@ def files_on(location: str, name: str, version: str, *, index: bool) -> list[Fil
     """The files of `name==version` on one index (`index`) or one find-links location. A project
     the index does not have is no files; an index that cannot be reached raises web.FetchError."""
     if not index and (folder := _local_dir(location)) is not None and folder.is_dir():
-        return [File(p.name, p.resolve().as_uri(), _sha256(p), location)
+        return [File(p.name, p.resolve().as_uri(), sha256_file(p), location)
                 for p in sorted(folder.iterdir()) if p.is_file() and _matches(p.name, name, version)]
     url = f"{location.rstrip('/')}/{canonicalize_name(name)}/" if index else location
     try:
@@ -157,7 +150,7 @@ def files_on(location: str, name: str, version: str, *, index: bool) -> list[Fil
             continue
         if digest is None and file_url.startswith("file:"):  # a local page without fragments: hash the file
             path = Path(unquote(urlsplit(file_url).path))
-            digest = _sha256(path) if path.is_file() else None
+            digest = sha256_file(path) if path.is_file() else None
         if digest:
             files.append(File(filename, file_url, digest.lower(), location))
     return files
