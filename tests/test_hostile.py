@@ -67,12 +67,20 @@ def test_hostile_arguments_are_refused_with_one_line_and_no_side_effect(tmp_path
 
 def test_host_file_that_is_not_a_host(tmp_path):
     for content, words in (("[1, 2]", "not a host description"), ('{"os": "plan9"}', "'os' must be one of"),
-                           ("\xff\xfe", "not JSON")):
+                           ("\xff\xfe", "not JSON"), ("null", "not a host description"),
+                           ('{"os": "linux", "pythons": "3.9"}', "pythons: must be a list, got a string"),
+                           ('{"os": "linux", "pythons": [{"path": "/x"}]}', "pythons[0].version: is required"),
+                           ('{"os": "linux", "gpu": {"gpus": [null]}}', "gpu.gpus[0]: must be a table, got null"),
+                           ('{"os": "linux", "gpu": {"gpus": [{}]}}', "missing key 'name'"),
+                           ('{"os": "linux", "libc_version": 2.31}', "libc_version: must be a string or null"),
+                           ('{"os": "linux", "index": []}', "index: must be a table, got a list"),
+                           ('{"os": "linux", "tools": {"git": null}}', "tools.git: must be a string, got null"),
+                           ('{"os": "linux", "wsl": "no"}', "wsl: must be a boolean")):
         f = tmp_path / "h.json"
         f.write_bytes(content.encode("latin-1"))
         code, _, err = nlp({}, "plan", "spacy", "--host-file", str(f), home=tmp_path / "home")
         figures.add("hostile inputs tried")
-        assert code == 2 and words in err and "Traceback" not in err
+        assert code == 2 and words in err and f"--host-file {f}" in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("kind", ["file", "unwritable"])
@@ -431,3 +439,56 @@ def test_one_corrupt_manifest_marks_that_env_and_leaves_the_others_working(kit, 
                 ["run", "bad", "--", "python", "-c", "pass"]):
         code, _, err = nlp({}, *cmd, home=home, kit=kit)
         assert code in (0, 1, 2) and "Traceback" not in err, (cmd, err)
+
+
+def _hostile_files(folder: Path, suffix: str) -> dict[str, str]:
+    """Files that hang, exhaust or confuse a naive reader, each with the words its error carries."""
+    made = {}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / f"fifo{suffix}")  # open() alone would wait for a writer forever
+        made[f"fifo{suffix}"] = "is a FIFO"
+    if Path("/dev/zero").exists():
+        (folder / f"zero{suffix}").symlink_to("/dev/zero")  # read() would never end
+        made[f"zero{suffix}"] = "is a device"
+    (folder / f"dangling{suffix}").symlink_to(folder / "nowhere")
+    made[f"dangling{suffix}"] = "No such file"
+    (folder / f"loop{suffix}").symlink_to(folder / f"loop{suffix}")
+    made[f"loop{suffix}"] = "symbolic links"
+    (folder / f"folder{suffix}").mkdir()
+    made[f"folder{suffix}"] = "is a folder"
+    (folder / f"big{suffix}").write_bytes(b" " * (70 * 2**20))  # over every limit
+    made[f"big{suffix}"] = "bytes"
+    (folder / f"latin{suffix}").write_bytes(b'{"name": "caf\xe9"}')
+    made[f"latin{suffix}"] = "UTF-8"
+    (folder / f"deep{suffix}").write_text("a = " + "[" * 100_000 + "]" * 100_000 if suffix == ".toml"
+                                          else "[" * 100_000 + "]" * 100_000)
+    made[f"deep{suffix}"] = "nested too deeply" if suffix == ".toml" else "recursion"
+    return made
+
+
+def test_a_recipe_folder_of_hostile_files_never_hangs_or_crashes(tmp_path):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    made = _hostile_files(folder, ".toml")
+    env = {"NLPSETUP_RECIPES_PATH": str(folder)}
+    code, out, err = nlp(env, "plan", "spacy", "--json", home=tmp_path / "h")  # nlp() has a time limit
+    figures.add("hostile inputs tried", len(made))
+    assert code == 0 and json.loads(out)["tool"] == "spacy" and "Traceback" not in err
+    for name, words in made.items():
+        line = next(ln for ln in err.splitlines() if str(folder / name) in ln)
+        assert words in line, line
+    code, out, err = nlp(env, "recipe", "check", *(str(folder / n) for n in made if n != "folder.toml"),
+                         home=tmp_path / "h")
+    assert code == 2 and "Traceback" not in err and all(str(folder / n) in out + err for n in made
+                                                        if n != "folder.toml")
+
+
+def test_a_host_file_that_hangs_or_exhausts_a_reader_is_refused(tmp_path):
+    made = _hostile_files(tmp_path, ".json")
+    for name, words in made.items():
+        code, _, err = nlp({}, "plan", "spacy", "--host-file", str(tmp_path / name), home=tmp_path / "h")
+        figures.add("hostile inputs tried")
+        if name == "folder.json":  # click refuses a folder itself
+            assert code == 2 and "is a directory" in err
+            continue
+        assert code == 2 and f"--host-file {tmp_path / name}" in err and words in err and "Traceback" not in err, err

@@ -79,3 +79,43 @@ def read_json(path: str | Path, what: str, hint: str):
         return json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise NlpsetupError(f"{what} {path} is not JSON: {str(exc)[:200]}", hint=hint) from None
+
+
+class Map:
+    """In a shape: a table of any keys, each value of the given shape."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def shape_problem(value, shape, where: str = "") -> str | None:
+    """The first place where a loaded document differs from its shape, as 'key: must be X, got Y'.
+    A shape is a type, a tuple of types (None for null), [shape] for a list of it, {key: shape}
+    for a table whose listed keys, where present, have those shapes, or Map(shape)."""
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{where or 'file'}: must be a table, got {_tname(value)}"
+        return next((m for k, sub in shape.items() if k in value
+                     for m in [shape_problem(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{where}: must be a list, got {_tname(value)}"
+        return next((m for i, x in enumerate(value) for m in [shape_problem(x, shape[0], f"{where}[{i}]")] if m),
+                    None)
+    if isinstance(shape, Map):
+        if not isinstance(value, dict):
+            return f"{where}: must be a table, got {_tname(value)}"
+        return next((m for k, x in value.items() for m in [shape_problem(x, shape.value, f"{where}.{k}")] if m),
+                    None)
+    types = tuple(type(None) if t is None else t for t in (shape if isinstance(shape, tuple) else (shape,)))
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):  # True is not a number
+        return f"{where}: must be {' or '.join(_TYPE_NAMES[t] for t in types)}, got {_tname(value)}"
+    return None
+
+
+_TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list",
+               dict: "a table", type(None): "null"}
+
+
+def _tname(v) -> str:
+    return _TYPE_NAMES.get(type(v), type(v).__name__)
