@@ -492,3 +492,51 @@ def test_a_host_file_that_hangs_or_exhausts_a_reader_is_refused(tmp_path):
             assert code == 2 and "is a directory" in err
             continue
         assert code == 2 and f"--host-file {tmp_path / name}" in err and words in err and "Traceback" not in err, err
+
+
+_RAW_CONTROLS = set(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)])) | {"\u202e", "\u2066"}
+_ESC = "\\u001b]0;pwned\\u0007\\u001b[2J\\r"  # as TOML writes them: set the title, ring, clear, overwrite
+
+
+def test_control_characters_from_recipes_and_package_output_are_escaped_when_printed(kit, tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "evil.toml").write_text(f'''\
+name = "evil"
+summary = "a tool{_ESC}"
+homepage = "https://example.org"
+status = "active"
+notes = "read me\\u202e{_ESC}"
+
+[[variants]]
+id = "1"
+python = ">=3.8"
+python_reason = "needs 3.8{_ESC}"
+packages = ["tinytool"]
+[[variants.pins]]
+req = "tinytool>=1"
+why = "because{_ESC}"
+[variants.smoke]
+code = "import sys; sys.stderr.write('\\\\x1b[2J\\\\x07\\\\r'); raise SystemExit(3)"
+timeout = 60
+''')
+    fails = tmp_path / "fails"
+    wheelhouse.build_sdist_that_fails(fails, "buildfails", "1.0.0", "",
+                                      setup_py="import sys; sys.stderr.write('\\x1b]0;pwned\\x07\\x1b[2J\\r'); sys.exit(1)\n")
+    index = wheelhouse.write_simple_index(tmp_path / "fails-index", list(fails.glob("*")))
+    env = {"NLPSETUP_RECIPES_PATH": f"{folder}{os.pathsep}{kit['recipes']}"}
+    home = tmp_path / "home"
+    outputs = {}
+    for args in (["list"], ["show", "evil"], ["plan", "evil"], ["plan", "evil", "--python", "2.7"], ["doctor", "evil"],
+                 ["install", "evil", "--backend", "pip"], ["install", "buildfails", "--backend", "pip", "-v"]):
+        extra = {**env, "PIP_INDEX_URL": index} if "buildfails" in args else env
+        code, out, err = nlp(extra, *args, home=home, kit=kit)
+        outputs[" ".join(args)] = (code, out + err)
+        figures.add("hostile inputs tried")
+    for cmd, (_code, text) in outputs.items():
+        assert "Traceback" not in text, (cmd, text)
+        assert not _RAW_CONTROLS & set(text), (cmd, repr(text))
+    assert "\\x1b]0;pwned\\x07" in outputs["show evil"][1]  # shown, spelt out, not obeyed
+    assert outputs["install evil --backend pip"][0] == 1 and "\\x1b[2J" in outputs["install evil --backend pip"][1]
+    assert outputs["install buildfails --backend pip -v"][0] == 1
+    assert "\\x1b[2J" in outputs["install buildfails --backend pip -v"][1]

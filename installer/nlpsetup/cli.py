@@ -15,6 +15,7 @@ import click
 
 from nlpsetup import __version__
 from nlpsetup.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, NlpsetupError, from_os_error
+from nlpsetup.redact import escape_controls
 
 _JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
 
@@ -40,9 +41,9 @@ def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
     elif refusal is not None:
         click.echo("\n".join(x for x in (exc.note, render.refusal_text(refusal)) if x), err=True)
     else:
-        click.secho(f"nlpsetup: error: {exc.message}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
+        click.secho(f"nlpsetup: error: {escape_controls(exc.message)}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
         if exc.hint:
-            click.echo(f"  {exc.hint}", err=True)
+            click.echo(f"  {escape_controls(exc.hint)}", err=True)
     ctx.exit(exc.exit_code)
 
 

@@ -10,6 +10,7 @@ import click
 
 from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
+from nlpsetup.redact import escape_controls
 
 
 def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
@@ -42,7 +43,7 @@ def matrix(tools, python, platform, compute, fmt, runner, arch, glibc):
     for line in m.hosts:
         click.echo(line, err=True)
     for x in m.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+        click.echo(escape_controls(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}"), err=True)
 
 
 @cli.group()
@@ -68,7 +69,7 @@ def ci_init(tools, provider, output, python, platform, install_spec, check, forc
         click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
     w = ciworkflow.write(opts, _book().pick(tools), __version__)
     for x in w.matrix.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+        click.echo(escape_controls(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}"), err=True)
     if w.status == "differs":
         click.echo(w.diff)
         raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")

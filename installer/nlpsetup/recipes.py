@@ -23,6 +23,7 @@ from nlpsetup.errors import NlpsetupError, RecipeError
 from nlpsetup.files import NotAFile, read_regular
 from nlpsetup.platforms import ARCHES, TARGETS
 from nlpsetup.platforms import OSES as PLATFORMS
+from nlpsetup.redact import escape_controls
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -741,7 +742,7 @@ class RecipeBook:
         return [self.get(n) for n in names] if names else list(self.recipes.values())
 
     def warnings(self) -> list[str]:
-        return [f"nlpsetup: warning: skipped broken recipe {err.message}" for err in self.broken]
+        return [escape_controls(f"nlpsetup: warning: skipped broken recipe {err.message}") for err in self.broken]
 
     def suggest(self, name: str) -> list[str]:
         import difflib
