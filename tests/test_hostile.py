@@ -39,6 +39,11 @@ HOSTILE_ARGS = [
     (["install", "spacy", "--name", "CON"], "reserved device name"),
     (["install", "spacy", "--name", "x\x07y"], "invalid env name"),
     (["install", "spacy", "--name", ".."], "invalid env name"),
+    (["install", "spacy", "--name", ""], "invalid env name ''"),  # not a request for the default name
+    (["install", "spacy", "tinytool", "--name", ""], "invalid env name ''"),
+    (["plan", "spacy", "--name", ""], "invalid env name ''"),
+    (["install", "spacy", "--name=-rf"], "must not start with '-'"),
+    (["install", "--from-lock", "/etc/hostname", "--name", ""], "is not JSON"),
     (["install", "--index-url=http://evil/simple"], "No such option"),
     (["install", "-e ."], "No such option"),
     (["install", "spacy @ https://evil/x.whl"], "not allowed"),

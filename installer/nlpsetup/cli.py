@@ -222,7 +222,9 @@ def install(tools, platform, arch, glibc, host_file, backend, force, keep_failed
     if from_lock:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root)]
     else:
-        plans = planning.plan_tools(_book(), list(tools), host, planning.Choices(**choices), root)
+        plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
+        for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
+            click.echo(note, err=True)
     if dry_run:
         _echo_json([p.to_dict() for p in plans]) if as_json else click.echo("\n\n".join(map(render.plan_text, plans)))
         return

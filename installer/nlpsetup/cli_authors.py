@@ -9,7 +9,7 @@ import json
 import click
 
 from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
-from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, NlpsetupError
 from nlpsetup.redact import escape_controls
 
 
@@ -140,7 +140,9 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
                                build=not plan_only, only=variant_only)
     recipetest.record(rows, record, markdown)
     _echo_json(rows) if as_json else click.echo(render.recipe_test_text(rows))
-    return EXIT_FAILED if any(r["result"] == "fail" for r in rows) else EXIT_OK
+    if (code := recipetest.exit_code(rows)) == EXIT_REFUSED and not as_json:
+        click.echo("nlpsetup: nothing was built: this host cannot have any cell asked for", err=True)
+    return code
 
 
 @recipe.command("outdated")

@@ -58,6 +58,8 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     """One plan per tool, all on the first tool's interpreter so that they can share one env."""
     if not tools:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
+    if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
+        resolve.check_env_name(c.env_name)
     name = c.env_name or "-".join(resolve.parse_tool(t).name for t in tools)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
@@ -79,7 +81,7 @@ def plan_from_lock(lock_path: str, env_name: str | None, host: Host, home: Path)
 
     data = read_json(lock_path, "--from-lock", "pass a file written by: nlpsetup lock ENV -o FILE")
     lock = lockfile.check(data, f"--from-lock {lock_path}")
-    if env_name:
+    if env_name is not None:
         resolve.check_env_name(env_name)
     result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name)
     if isinstance(result, resolve.Refusal):

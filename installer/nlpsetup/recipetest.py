@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nlpsetup import __version__, execute, paths, resolve
 from nlpsetup.env import Env
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED
 from nlpsetup.files import write_json_atomic
 from nlpsetup.host import Host
 from nlpsetup.pythons import PythonRequest
@@ -58,6 +59,14 @@ def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | 
                          "seconds": seconds, "size_mb": round(size / 1e6) if size else None,
                          "smoke_seconds": round(sum(r.seconds for r in outcome.smoke), 1), "detail": detail})
     return rows
+
+
+def exit_code(rows: list[dict]) -> int:
+    """1 when a build or smoke check failed; 3 when nothing could be built or planned here (every
+    cell refused), so that a CI job that tested nothing does not pass; else 0."""
+    if any(r["result"] == "fail" for r in rows):
+        return EXIT_FAILED
+    return EXIT_OK if any(r["result"] in ("pass", "planned") for r in rows) else EXIT_REFUSED
 
 
 def merge(record: Path, rows: list[dict]) -> list[dict]:
