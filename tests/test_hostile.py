@@ -327,13 +327,15 @@ def test_a_recipe_or_lock_cannot_send_the_install_outside_the_env(kit, tmp_path)
     lock = tmp_path / "lock.json"
     assert nlp({}, "lock", "tinytool", "-o", str(lock), home=home, kit=kit)[0] == 0
     data = json.loads(lock.read_text())
-    data["install_env"] = {"PIP_TARGET": str(target), "LD_PRELOAD": "/tmp/evil.so"}
-    lock.write_text(json.dumps(data))
-    code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
-                       home=home, kit=kit)
-    figures.add("hostile inputs tried")
-    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, err
-    assert not target.exists() and not (home / "envs" / "again").exists()
+    for key in ("install_env", "env"):  # the lock's install variables, and its smoke check's
+        broken = json.loads(json.dumps(data))
+        (broken if key == "install_env" else broken["tools"][0]["smoke"])[key] = {"PIP_TARGET": str(target)}
+        lock.write_text(json.dumps(broken))
+        code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
+                           home=home, kit=kit)
+        figures.add("hostile inputs tried")
+        assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, (key, err)
+        assert not target.exists() and not (home / "envs" / "again").exists()
 
 
 _DISK_DRIVER = """
@@ -545,3 +547,56 @@ timeout = 60
     assert outputs["install evil --backend pip"][0] == 1 and "\\x1b[2J" in outputs["install evil --backend pip"][1]
     assert outputs["install buildfails --backend pip -v"][0] == 1
     assert "\\x1b[2J" in outputs["install buildfails --backend pip -v"][1]
+
+
+_JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                      st.text(max_size=12)),
+                            lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                    st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                            max_leaves=8)
+
+
+def _slots(node):
+    """(container, key) for every value in a JSON document."""
+    keys = node.keys() if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else ()
+    for k in list(keys):
+        yield node, k
+        yield from _slots(node[k])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**6), _JSON_VALUES), min_size=1, max_size=3))
+def test_any_damaged_manifest_is_read_or_refused_as_corrupt_and_its_readers_never_crash(tmp_path_factory, edits):
+    """Every reader of a manifest (status, smoke checks, drift) gets a document of the right shape."""
+    from nlpsetup import envinfo, manifest
+    from nlpsetup.env import Env, status
+
+    env_path = tmp_path_factory.mktemp("m") / "env"
+    python = Env.at(env_path).python
+    python.parent.mkdir(parents=True)
+    python.touch()
+    good = {"schema_version": 1, "env": {"name": "env", "path": str(env_path)},
+            "tools": [{"name": "t", "request": "t", "variant": "1", "recipe_digest": "x",
+                       "smoke": {"imports": ["t"], "code": "", "commands": [["t"]], "timeout": 5, "env": {}}}],
+            "interpreter": {"version": "3.12.1", "implementation": "CPython", "path": None, "source": "path",
+                            "env_python": str(python)},
+            "distributions": {"t": "1.0"}, "install_env": {}, "constraints": [], "size_bytes": 1}
+    doc = json.loads(json.dumps(good))
+    for where, value in edits:  # replace one value anywhere in the tree (a table, a list, a leaf)
+        slots = list(_slots(doc))
+        node, key = slots[where % len(slots)]
+        node[key] = value
+    manifest.path_of(env_path).write_text(json.dumps(doc))
+    figures.add("hostile inputs tried")
+    try:
+        data = manifest.read(env_path)
+    except manifest.Corrupt as exc:
+        assert str(manifest.path_of(env_path)) in str(exc)
+        assert status(Env.at(env_path), with_size=False, start_python=False).status == "corrupt"
+        return
+    except manifest.ManifestError:
+        return  # a newer schema: said as such
+    st_ = status(Env.at(env_path), with_size=False, start_python=False)
+    assert st_.status in ("ok", "broken")
+    envinfo.smoke_of(data)
+    envinfo.drift(data.get("distributions", {}), {"t": "2.0"})

@@ -85,7 +85,7 @@ class StepFailed(Exception):
 
 def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: Reporter) -> Outcome:
     for p in plans:  # again here: a plan may come from a lock or be built in code, not from a checked recipe
-        check_install_env([kv for s in p.steps for kv in s.env], f"the plan for {p.tool}")
+        check_install_env([*(kv for s in p.steps for kv in s.env), *p.variant.smoke.env], f"the plan for {p.tool}")
     primary = plans[0]
     store = EnvStore(home)
     name, env_path = primary.env_name, Path(primary.env_path)
