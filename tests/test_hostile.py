@@ -600,3 +600,19 @@ def test_any_damaged_manifest_is_read_or_refused_as_corrupt_and_its_readers_neve
     assert st_.status in ("ok", "broken")
     envinfo.smoke_of(data)
     envinfo.drift(data.get("distributions", {}), {"t": "2.0"})
+
+
+@pytest.mark.parametrize("content", ["[]", '{"version": 1, "entries": []}', '{"version": 1, "entries": {"k": [1]}}',
+                                     '{"key": 1, "value": {"rows": [{"name": null}]}}', "fifo"])
+def test_a_damaged_cache_is_rebuilt_never_fatal(tmp_path, content):
+    home = tmp_path / "home"
+    assert nlp({}, "list", home=home)[0] == 0  # writes the caches
+    caches = [home / "cache" / "pythons.json", home / "cache" / "list-v1.json"]
+    assert all(c.exists() for c in caches)
+    for c in caches:
+        c.unlink()
+        os.mkfifo(c) if content == "fifo" else c.write_text(content)
+    for args in (["list"], ["list", "--json"], ["plan", "spacy"]):
+        code, out, err = nlp({}, *args, home=home)  # nlp() has a time limit: a FIFO must not hang it
+        figures.add("hostile inputs tried")
+        assert code == 0 and "spacy" in out and "Traceback" not in err, (args, err)

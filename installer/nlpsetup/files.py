@@ -81,6 +81,16 @@ def read_json(path: str | Path, what: str, hint: str):
         raise NlpsetupError(f"{what} {path} is not JSON: {str(exc)[:200]}", hint=hint) from None
 
 
+def read_cache(path: str | Path, shape):
+    """One of nlpsetup's own caches, or None when it is missing or cannot be trusted (not a regular
+    file, not JSON, not of its shape): a cache is rebuilt, never a reason to fail."""
+    try:
+        data = json.loads(read_regular(path, MAX_JSON_BYTES))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return None if shape_problem(data, shape) else data
+
+
 class Map:
     """In a shape: a table of any keys, each value of the given shape."""
 
