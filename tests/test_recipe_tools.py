@@ -87,3 +87,12 @@ def test_outdated_exits_1_when_any_check_fails(kit, tmp_path):
     assert code == 1 and "Traceback" not in err, err
     assert "error" in rows["tinytool"] and "no releases" in rows["nlpdemo"]["error"]
     assert "FIFO" in rows["brokenimport"]["error"]  # refused, not read forever
+
+
+def test_a_record_file_that_is_not_one_is_refused_before_any_build_and_kept(kit, tmp_path):
+    record = tmp_path / "mine.json"
+    for content in ('{"my": "notes"}', "not json", '[{"no": "tool"}]'):
+        record.write_text(content)
+        code, out, err = cli(kit, tmp_path / "h", "recipe", "test", "tinytool", "--record", str(record))
+        assert code == 2 and f"--record {record}" in err and "Traceback" not in err, err
+        assert "== tinytool" not in err and record.read_text() == content  # nothing ran, nothing lost

@@ -128,6 +128,7 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
 
     if not (all_recipes or targets):
         raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
+    recipetest.read_record(record)  # a --record file that is not one fails now, not after hours of builds
     chosen = recipes.targets(_book(), [] if all_recipes else list(targets))
     host = _host()
     reporter = progress.QuietReporter() if as_json else progress.TermReporter()

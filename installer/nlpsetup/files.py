@@ -102,24 +102,25 @@ def shape_problem(value, shape, where: str = "") -> str | None:
     """The first place where a loaded document differs from its shape, as 'key: must be X, got Y'.
     A shape is a type, a tuple of types (None for null), [shape] for a list of it, {key: shape}
     for a table whose listed keys, where present, have those shapes, or Map(shape)."""
+    at = where or "the file"
     if isinstance(shape, dict):
         if not isinstance(value, dict):
-            return f"{where or 'file'}: must be a table, got {_tname(value)}"
+            return f"{at}: must be a table, got {_tname(value)}"
         return next((m for k, sub in shape.items() if k in value
                      for m in [shape_problem(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
     if isinstance(shape, list):
         if not isinstance(value, list):
-            return f"{where}: must be a list, got {_tname(value)}"
+            return f"{at}: must be a list, got {_tname(value)}"
         return next((m for i, x in enumerate(value) for m in [shape_problem(x, shape[0], f"{where}[{i}]")] if m),
                     None)
     if isinstance(shape, Map):
         if not isinstance(value, dict):
-            return f"{where}: must be a table, got {_tname(value)}"
+            return f"{at}: must be a table, got {_tname(value)}"
         return next((m for k, x in value.items() for m in [shape_problem(x, shape.value, f"{where}.{k}")] if m),
                     None)
     types = tuple(type(None) if t is None else t for t in (shape if isinstance(shape, tuple) else (shape,)))
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):  # True is not a number
-        return f"{where}: must be {' or '.join(_TYPE_NAMES[t] for t in types)}, got {_tname(value)}"
+        return f"{at}: must be {' or '.join(_TYPE_NAMES[t] for t in types)}, got {_tname(value)}"
     return None
 
 
