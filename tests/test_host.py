@@ -128,8 +128,8 @@ def test_host_file_with_bare_versions_is_a_simulated_host():
     ([], "expected a JSON object"),
     ({"os": "beos"}, "'os' must be one of"),
     ({"os": "linux", "arch": "sparc"}, "'arch' must be one of"),
-    ({"os": "linux", "pythons": "3.8"}, "'pythons' must be a list"),
-    ({"os": "linux", "tools": ["git"]}, "'tools' must be an object"),
+    ({"os": "linux", "pythons": "3.8"}, "pythons: must be a list"),
+    ({"os": "linux", "tools": ["git"]}, "tools: must be a table"),
 ])
 def test_bad_host_files_are_clear_errors(data, words):
     with pytest.raises(NlpsetupError, match=words):

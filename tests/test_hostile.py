@@ -39,6 +39,11 @@ HOSTILE_ARGS = [
     (["install", "spacy", "--name", "CON"], "reserved device name"),
     (["install", "spacy", "--name", "x\x07y"], "invalid env name"),
     (["install", "spacy", "--name", ".."], "invalid env name"),
+    (["install", "spacy", "--name", ""], "invalid env name ''"),  # not a request for the default name
+    (["install", "spacy", "tinytool", "--name", ""], "invalid env name ''"),
+    (["plan", "spacy", "--name", ""], "invalid env name ''"),
+    (["install", "spacy", "--name=-rf"], "must not start with '-'"),
+    (["install", "--from-lock", "/etc/hostname", "--name", ""], "is not JSON"),
     (["install", "--index-url=http://evil/simple"], "No such option"),
     (["install", "-e ."], "No such option"),
     (["install", "spacy @ https://evil/x.whl"], "not allowed"),
@@ -67,12 +72,20 @@ def test_hostile_arguments_are_refused_with_one_line_and_no_side_effect(tmp_path
 
 def test_host_file_that_is_not_a_host(tmp_path):
     for content, words in (("[1, 2]", "not a host description"), ('{"os": "plan9"}', "'os' must be one of"),
-                           ("\xff\xfe", "not JSON")):
+                           ("\xff\xfe", "not JSON"), ("null", "not a host description"),
+                           ('{"os": "linux", "pythons": "3.9"}', "pythons: must be a list, got a string"),
+                           ('{"os": "linux", "pythons": [{"path": "/x"}]}', "pythons[0].version: is required"),
+                           ('{"os": "linux", "gpu": {"gpus": [null]}}', "gpu.gpus[0]: must be a table, got null"),
+                           ('{"os": "linux", "gpu": {"gpus": [{}]}}', "missing key 'name'"),
+                           ('{"os": "linux", "libc_version": 2.31}', "libc_version: must be a string or null"),
+                           ('{"os": "linux", "index": []}', "index: must be a table, got a list"),
+                           ('{"os": "linux", "tools": {"git": null}}', "tools.git: must be a string, got null"),
+                           ('{"os": "linux", "wsl": "no"}', "wsl: must be a boolean")):
         f = tmp_path / "h.json"
         f.write_bytes(content.encode("latin-1"))
         code, _, err = nlp({}, "plan", "spacy", "--host-file", str(f), home=tmp_path / "home")
         figures.add("hostile inputs tried")
-        assert code == 2 and words in err and "Traceback" not in err
+        assert code == 2 and words in err and f"--host-file {f}" in err and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("kind", ["file", "unwritable"])
@@ -314,13 +327,15 @@ def test_a_recipe_or_lock_cannot_send_the_install_outside_the_env(kit, tmp_path)
     lock = tmp_path / "lock.json"
     assert nlp({}, "lock", "tinytool", "-o", str(lock), home=home, kit=kit)[0] == 0
     data = json.loads(lock.read_text())
-    data["install_env"] = {"PIP_TARGET": str(target), "LD_PRELOAD": "/tmp/evil.so"}
-    lock.write_text(json.dumps(data))
-    code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
-                       home=home, kit=kit)
-    figures.add("hostile inputs tried")
-    assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, err
-    assert not target.exists() and not (home / "envs" / "again").exists()
+    for key in ("install_env", "env"):  # the lock's install variables, and its smoke check's
+        broken = json.loads(json.dumps(data))
+        (broken if key == "install_env" else broken["tools"][0]["smoke"])[key] = {"PIP_TARGET": str(target)}
+        lock.write_text(json.dumps(broken))
+        code, _, err = nlp({}, "install", "--from-lock", str(lock), "--name", "again", "--backend", "pip",
+                           home=home, kit=kit)
+        figures.add("hostile inputs tried")
+        assert code == 2 and "PIP_TARGET" in err and "Traceback" not in err, (key, err)
+        assert not target.exists() and not (home / "envs" / "again").exists()
 
 
 _DISK_DRIVER = """
@@ -431,3 +446,173 @@ def test_one_corrupt_manifest_marks_that_env_and_leaves_the_others_working(kit, 
                 ["run", "bad", "--", "python", "-c", "pass"]):
         code, _, err = nlp({}, *cmd, home=home, kit=kit)
         assert code in (0, 1, 2) and "Traceback" not in err, (cmd, err)
+
+
+def _hostile_files(folder: Path, suffix: str) -> dict[str, str]:
+    """Files that hang, exhaust or confuse a naive reader, each with the words its error carries."""
+    made = {}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / f"fifo{suffix}")  # open() alone would wait for a writer forever
+        made[f"fifo{suffix}"] = "is a FIFO"
+    if Path("/dev/zero").exists():
+        (folder / f"zero{suffix}").symlink_to("/dev/zero")  # read() would never end
+        made[f"zero{suffix}"] = "is a device"
+    (folder / f"dangling{suffix}").symlink_to(folder / "nowhere")
+    made[f"dangling{suffix}"] = "No such file"
+    (folder / f"loop{suffix}").symlink_to(folder / f"loop{suffix}")
+    made[f"loop{suffix}"] = "symbolic links"
+    (folder / f"folder{suffix}").mkdir()
+    made[f"folder{suffix}"] = "is a folder"
+    (folder / f"big{suffix}").write_bytes(b" " * (70 * 2**20))  # over every limit
+    made[f"big{suffix}"] = "bytes"
+    (folder / f"latin{suffix}").write_bytes(b'{"name": "caf\xe9"}')
+    made[f"latin{suffix}"] = "UTF-8"
+    (folder / f"deep{suffix}").write_text("a = " + "[" * 100_000 + "]" * 100_000 if suffix == ".toml"
+                                          else "[" * 100_000 + "]" * 100_000)
+    made[f"deep{suffix}"] = "nested too deeply" if suffix == ".toml" else "recursion"
+    return made
+
+
+def test_a_recipe_folder_of_hostile_files_never_hangs_or_crashes(tmp_path):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    made = _hostile_files(folder, ".toml")
+    env = {"NLPSETUP_RECIPES_PATH": str(folder)}
+    code, out, err = nlp(env, "plan", "spacy", "--json", home=tmp_path / "h")  # nlp() has a time limit
+    figures.add("hostile inputs tried", len(made))
+    assert code == 0 and json.loads(out)["tool"] == "spacy" and "Traceback" not in err
+    for name, words in made.items():
+        line = next(ln for ln in err.splitlines() if str(folder / name) in ln)
+        assert words in line, line
+    code, out, err = nlp(env, "recipe", "check", *(str(folder / n) for n in made if n != "folder.toml"),
+                         home=tmp_path / "h")
+    assert code == 2 and "Traceback" not in err and all(str(folder / n) in out + err for n in made
+                                                        if n != "folder.toml")
+
+
+def test_a_host_file_that_hangs_or_exhausts_a_reader_is_refused(tmp_path):
+    made = _hostile_files(tmp_path, ".json")
+    for name, words in made.items():
+        code, _, err = nlp({}, "plan", "spacy", "--host-file", str(tmp_path / name), home=tmp_path / "h")
+        figures.add("hostile inputs tried")
+        if name == "folder.json":  # click refuses a folder itself
+            assert code == 2 and "is a directory" in err
+            continue
+        assert code == 2 and f"--host-file {tmp_path / name}" in err and words in err and "Traceback" not in err, err
+
+
+_RAW_CONTROLS = set(map(chr, [*range(0, 9), *range(11, 32), *range(127, 160)])) | {"\u202e", "\u2066"}
+_ESC = "\\u001b]0;pwned\\u0007\\u001b[2J\\r"  # as TOML writes them: set the title, ring, clear, overwrite
+
+
+def test_control_characters_from_recipes_and_package_output_are_escaped_when_printed(kit, tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "evil.toml").write_text(f'''\
+name = "evil"
+summary = "a tool{_ESC}"
+homepage = "https://example.org"
+status = "active"
+notes = "read me\\u202e{_ESC}"
+
+[[variants]]
+id = "1"
+python = ">=3.8"
+python_reason = "needs 3.8{_ESC}"
+packages = ["tinytool"]
+[[variants.pins]]
+req = "tinytool>=1"
+why = "because{_ESC}"
+[variants.smoke]
+code = "import sys; sys.stderr.write('\\\\x1b[2J\\\\x07\\\\r'); raise SystemExit(3)"
+timeout = 60
+''')
+    fails = tmp_path / "fails"
+    wheelhouse.build_sdist_that_fails(fails, "buildfails", "1.0.0", "",
+                                      setup_py="import sys; sys.stderr.write('\\x1b]0;pwned\\x07\\x1b[2J\\r'); sys.exit(1)\n")
+    index = wheelhouse.write_simple_index(tmp_path / "fails-index", list(fails.glob("*")))
+    env = {"NLPSETUP_RECIPES_PATH": f"{folder}{os.pathsep}{kit['recipes']}"}
+    home = tmp_path / "home"
+    outputs = {}
+    for args in (["list"], ["show", "evil"], ["plan", "evil"], ["plan", "evil", "--python", "2.7"], ["doctor", "evil"],
+                 ["install", "evil", "--backend", "pip"], ["install", "buildfails", "--backend", "pip", "-v"]):
+        extra = {**env, "PIP_INDEX_URL": index} if "buildfails" in args else env
+        code, out, err = nlp(extra, *args, home=home, kit=kit)
+        outputs[" ".join(args)] = (code, out + err)
+        figures.add("hostile inputs tried")
+    for cmd, (_code, text) in outputs.items():
+        assert "Traceback" not in text, (cmd, text)
+        assert not _RAW_CONTROLS & set(text), (cmd, repr(text))
+    assert "\\x1b]0;pwned\\x07" in outputs["show evil"][1]  # shown, spelt out, not obeyed
+    assert outputs["install evil --backend pip"][0] == 1 and "\\x1b[2J" in outputs["install evil --backend pip"][1]
+    assert outputs["install buildfails --backend pip -v"][0] == 1
+    assert "\\x1b[2J" in outputs["install buildfails --backend pip -v"][1]
+
+
+_JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                      st.text(max_size=12)),
+                            lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                    st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+                            max_leaves=8)
+
+
+def _slots(node):
+    """(container, key) for every value in a JSON document."""
+    keys = node.keys() if isinstance(node, dict) else range(len(node)) if isinstance(node, list) else ()
+    for k in list(keys):
+        yield node, k
+        yield from _slots(node[k])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 10**6), _JSON_VALUES), min_size=1, max_size=3))
+def test_any_damaged_manifest_is_read_or_refused_as_corrupt_and_its_readers_never_crash(tmp_path_factory, edits):
+    """Every reader of a manifest (status, smoke checks, drift) gets a document of the right shape."""
+    from nlpsetup import envinfo, manifest
+    from nlpsetup.env import Env, status
+
+    env_path = tmp_path_factory.mktemp("m") / "env"
+    python = Env.at(env_path).python
+    python.parent.mkdir(parents=True)
+    python.touch()
+    good = {"schema_version": 1, "env": {"name": "env", "path": str(env_path)},
+            "tools": [{"name": "t", "request": "t", "variant": "1", "recipe_digest": "x",
+                       "smoke": {"imports": ["t"], "code": "", "commands": [["t"]], "timeout": 5, "env": {}}}],
+            "interpreter": {"version": "3.12.1", "implementation": "CPython", "path": None, "source": "path",
+                            "env_python": str(python)},
+            "distributions": {"t": "1.0"}, "install_env": {}, "constraints": [], "size_bytes": 1}
+    doc = json.loads(json.dumps(good))
+    for where, value in edits:  # replace one value anywhere in the tree (a table, a list, a leaf)
+        slots = list(_slots(doc))
+        node, key = slots[where % len(slots)]
+        node[key] = value
+    manifest.path_of(env_path).write_text(json.dumps(doc))
+    figures.add("hostile inputs tried")
+    try:
+        data = manifest.read(env_path)
+    except manifest.Corrupt as exc:
+        assert str(manifest.path_of(env_path)) in str(exc)
+        assert status(Env.at(env_path), with_size=False, start_python=False).status == "corrupt"
+        return
+    except manifest.ManifestError:
+        return  # a newer schema: said as such
+    st_ = status(Env.at(env_path), with_size=False, start_python=False)
+    assert st_.status in ("ok", "broken")
+    envinfo.smoke_of(data)
+    envinfo.drift(data.get("distributions", {}), {"t": "2.0"})
+
+
+@pytest.mark.parametrize("content", ["[]", '{"version": 1, "entries": []}', '{"version": 1, "entries": {"k": [1]}}',
+                                     '{"key": 1, "value": {"rows": [{"name": null}]}}', "fifo"])
+def test_a_damaged_cache_is_rebuilt_never_fatal(tmp_path, content):
+    home = tmp_path / "home"
+    assert nlp({}, "list", home=home)[0] == 0  # writes the caches
+    caches = [home / "cache" / "pythons.json", home / "cache" / "list-v1.json"]
+    assert all(c.exists() for c in caches)
+    for c in caches:
+        c.unlink()
+        os.mkfifo(c) if content == "fifo" else c.write_text(content)
+    for args in (["list"], ["list", "--json"], ["plan", "spacy"]):
+        code, out, err = nlp({}, *args, home=home)  # nlp() has a time limit: a FIFO must not hang it
+        figures.add("hostile inputs tried")
+        assert code == 0 and "spacy" in out and "Traceback" not in err, (args, err)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 import installkit
 
@@ -34,7 +37,10 @@ def test_recipe_test_records_refusals(kit, tmp_path):
     code, out, _ = cli(kit, tmp_path / "h", "recipe", "test", "spacy", "--python", "2.7", "--json", "--plan-only",
                        NLPSETUP_RECIPES_PATH="")
     rows = json.loads(out)
-    assert code == 0 and rows[0]["result"] == "refused" and "2.7" in rows[0]["detail"]
+    # the refusal is recorded, and a run that could build nothing is not a pass (exit 3: the host)
+    assert code == 3 and rows[0]["result"] == "refused" and "2.7" in rows[0]["detail"]
+    code, _, err = cli(kit, tmp_path / "h", "recipe", "test", "spacy", "--python", "2.7", NLPSETUP_RECIPES_PATH="")
+    assert code == 3 and "nothing was built" in err
 
 
 def test_outdated_reads_versions_and_wheel_metadata_from_the_index(kit, tmp_path):
@@ -62,3 +68,31 @@ def test_every_recipe_has_a_row_in_the_verification_table():
     table = (REPO / "docs" / "recipes.md").read_text()
     for recipe in sorted((REPO / "recipes").glob("*.toml")):
         assert f"| {recipe.stem} |" in table, f"{recipe.stem} has no row in docs/recipes.md"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_outdated_exits_1_when_any_check_fails(kit, tmp_path):
+    """A page that is not an index, a project with no releases, a wheel without METADATA: each
+    package that could not be checked is a row with its error, and the run exits 1."""
+    index = tmp_path / "index"
+    (index / "tinytool").mkdir(parents=True)
+    (index / "tinytool" / "index.html").write_text('<a href="tinytool-9.0-py3-none-any.whl">x</a>')
+    (index / "tinytool-9.0-py3-none-any.whl").write_bytes(b"not a zip")
+    (index / "nlpdemo").mkdir()
+    (index / "nlpdemo" / "index.html").write_text("<html>no links</html>")
+    os.mkfifo(index / "brokenimport")
+    code, out, err = cli(kit, tmp_path / "h", "recipe", "outdated", "tinytool", "nlpdemo", "brokenimport", "--json",
+                         "--index-url", index.as_uri())
+    rows = {r["tool"]: r for r in json.loads(out)}
+    assert code == 1 and "Traceback" not in err, err
+    assert "error" in rows["tinytool"] and "no releases" in rows["nlpdemo"]["error"]
+    assert "FIFO" in rows["brokenimport"]["error"]  # refused, not read forever
+
+
+def test_a_record_file_that_is_not_one_is_refused_before_any_build_and_kept(kit, tmp_path):
+    record = tmp_path / "mine.json"
+    for content in ('{"my": "notes"}', "not json", '[{"no": "tool"}]'):
+        record.write_text(content)
+        code, out, err = cli(kit, tmp_path / "h", "recipe", "test", "tinytool", "--record", str(record))
+        assert code == 2 and f"--record {record}" in err and "Traceback" not in err, err
+        assert "== tinytool" not in err and record.read_text() == content  # nothing ran, nothing lost

@@ -126,6 +126,17 @@ def test_user_folder_overrides_builtin_and_broken_files_are_reported_not_fatal(t
     assert [e.path for e in book.broken] == [str(tmp_path / "broken.toml")]
 
 
+def test_install_names_a_user_recipe_that_overrides_a_built_in_one(tmp_path, run_cli):
+    (tmp_path / "spacy.toml").write_text(GOOD.replace('"demo"', '"spacy"').replace("demo==1.0", "spacy==3.0.0"))
+    code, _, err = run_cli("install", "spacy", "--dry-run", env={"NLPSETUP_RECIPES_PATH": str(tmp_path)})
+    notes = [ln for ln in err.splitlines() if ln.startswith("nlpsetup: note:")]
+    assert code == 0 and notes == [f"nlpsetup: note: spacy is built from {tmp_path / 'spacy.toml'} "
+                                   f"(NLPSETUP_RECIPES_PATH), not from {BUILTIN / 'spacy.toml'}"]
+    code, _, err = run_cli("install", "adaptnlp", "--dry-run", "--python", "3.8",
+                           env={"NLPSETUP_RECIPES_PATH": str(tmp_path)})
+    assert "note:" not in err  # a built-in recipe nobody overrides goes without a word
+
+
 def test_aliases_and_did_you_mean():
     book = recipes.load_book([BUILTIN])
     assert book.find("tf-text").name == "tensorflow-text"

@@ -15,6 +15,7 @@ import click
 
 from nlpsetup import __version__, completion, interrupts
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError, from_os_error
+from nlpsetup.redact import escape_controls
 
 _JSON = "nlpsetup.json"  # ctx.meta key: this command prints JSON, so errors must too
 
@@ -40,9 +41,9 @@ def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
     elif refusal is not None:
         click.echo("\n".join(x for x in (exc.note, render.refusal_text(refusal)) if x), err=True)
     else:
-        click.secho(f"nlpsetup: error: {exc.message}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
+        click.secho(f"nlpsetup: error: {escape_controls(exc.message)}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
         if exc.hint:
-            click.echo(f"  {exc.hint}", err=True)
+            click.echo(f"  {escape_controls(exc.hint)}", err=True)
     ctx.exit(exc.exit_code)
 
 
@@ -228,7 +229,9 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     if from_lock or from_bundle:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
     else:
-        plans = planning.plan_tools(_book(), list(tools), host, planning.Choices(**choices), root)
+        plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
+        for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
+            click.echo(note, err=True)
     if dry_run:
         shown = planning.with_backend(plans, backend, pip=not no_pip)
         _echo_json([p.to_dict() for p in shown]) if as_json else click.echo("\n\n".join(map(render.plan_text, shown)))

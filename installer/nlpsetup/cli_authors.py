@@ -10,7 +10,8 @@ import click
 
 from nlpsetup import completion
 from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
-from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, NlpsetupError
+from nlpsetup.redact import escape_controls
 
 
 def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
@@ -43,7 +44,7 @@ def matrix(tools, python, platform, compute, fmt, runner, arch, glibc):
     for line in m.hosts:
         click.echo(line, err=True)
     for x in m.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+        click.echo(escape_controls(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}"), err=True)
 
 
 @cli.group()
@@ -69,7 +70,7 @@ def ci_init(tools, provider, output, python, platform, install_spec, check, forc
         click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
     w = ciworkflow.write(opts, _book().pick(tools), __version__)
     for x in w.matrix.excluded:
-        click.echo(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}", err=True)
+        click.echo(escape_controls(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}"), err=True)
     if w.status == "differs":
         click.echo(w.diff)
         raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
@@ -129,6 +130,7 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
 
     if not (all_recipes or targets):
         raise NlpsetupError("name a tool or a recipe file, or pass --all", hint="for example: nlpsetup recipe test spacy")
+    recipetest.read_record(record)  # a --record file that is not one fails now, not after hours of builds
     chosen = recipes.targets(_book(), [] if all_recipes else list(targets))
     host = _host()
     reporter = progress.reporter_for({}, quiet=as_json, verbose=False, silent=quiet)
@@ -141,7 +143,9 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
                                build=not plan_only, only=variant_only)
     recipetest.record(rows, record, markdown)
     _echo_json(rows) if as_json else click.echo(render.recipe_test_text(rows))
-    return EXIT_FAILED if any(r["result"] == "fail" for r in rows) else EXIT_OK
+    if (code := recipetest.exit_code(rows)) == EXIT_REFUSED and not as_json:
+        click.echo("nlpsetup: nothing was built: this host cannot have any cell asked for", err=True)
+    return code
 
 
 @recipe.command("outdated")

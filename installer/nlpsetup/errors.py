@@ -5,6 +5,8 @@ Anything else that escapes is a bug and keeps its traceback under --debug.
 
 from __future__ import annotations
 
+import errno
+
 # Exit codes are a contract (issue: plan/install): scripts and CI read them.
 EXIT_OK = 0
 EXIT_FAILED = 1  # an operation or a check failed
@@ -44,15 +46,14 @@ class RecipeError(NlpsetupError):
 
 
 def from_os_error(exc: OSError, home=None) -> NlpsetupError:
-    """nlpsetup's own write met a full disk or a read-only folder: one line naming the path (exit 1).
-    What was there stays: every file nlpsetup keeps is replaced atomically, envs are renamed back."""
-    import errno
-
+    """An OSError that reached the command line: nlpsetup's own write met a full disk or a
+    read-only folder. One line naming the path, exit 1. What was there stays: every file nlpsetup
+    keeps is replaced atomically, and an env renamed aside is renamed back."""
     where = exc.filename or (f"under {home}" if home else "a file nlpsetup writes")  # a failed flush has no name
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        hint = "free some space on that disk (or point NLPSETUP_HOME at a larger one), then run the command again"
+        verb, hint = "write", "free some space on that disk (or point NLPSETUP_HOME at a larger one), then run it again"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        hint = "make that folder writable (or point NLPSETUP_HOME at one that is), then run the command again"
+        verb, hint = "write", "make it writable (or point NLPSETUP_HOME at a folder that is), then run it again"
     else:
-        hint = "check that path, then run the command again"
-    return NlpsetupError(f"cannot write {where}: {exc.strerror or exc}", hint=hint, exit_code=EXIT_FAILED)
+        verb, hint = "use", "check that path, then run the command again"
+    return NlpsetupError(f"cannot {verb} {where}: {exc.strerror or exc}", hint=hint, exit_code=EXIT_FAILED)

@@ -87,9 +87,9 @@ class StepFailed(Exception):
 
 def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: Reporter) -> Outcome:
     for p in plans:  # again here: a plan may come from a lock or be built in code, not from a checked recipe
-        # Only the recipe's (or lock's) own table: the steps' env also holds what nlpsetup sets itself
-        # (a credentialed mirror travels in PIP_INDEX_URL / UV_DEFAULT_INDEX, out of argv).
-        check_install_env(p.variant.env, f"the plan for {p.tool}")
+        # The recipe's (or lock's) own tables, for install and smoke checks: the steps' env also holds
+        # what nlpsetup sets itself (a credentialed mirror travels in PIP_INDEX_URL, out of argv).
+        check_install_env([*p.variant.env, *p.variant.smoke.env], f"the plan for {p.tool}")
     primary = plans[0]
     store = EnvStore(home)
     name, env_path = primary.env_name, Path(primary.env_path)

@@ -101,3 +101,54 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def read_cache(path: str | Path, shape):
+    """One of nlpsetup's own caches, or None when it is missing or cannot be trusted (not a regular
+    file, not JSON, not of its shape): a cache is rebuilt, never a reason to fail."""
+    try:
+        data = json.loads(read_regular(path, MAX_JSON_BYTES))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return None if shape_problem(data, shape) else data
+
+
+class Map:
+    """In a shape: a table of any keys, each value of the given shape."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def shape_problem(value, shape, where: str = "") -> str | None:
+    """The first place where a loaded document differs from its shape, as 'key: must be X, got Y'.
+    A shape is a type, a tuple of types (None for null), [shape] for a list of it, {key: shape}
+    for a table whose listed keys, where present, have those shapes, or Map(shape)."""
+    at = where or "the file"
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            return f"{at}: must be a table, got {_tname(value)}"
+        return next((m for k, sub in shape.items() if k in value
+                     for m in [shape_problem(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            return f"{at}: must be a list, got {_tname(value)}"
+        return next((m for i, x in enumerate(value) for m in [shape_problem(x, shape[0], f"{where}[{i}]")] if m),
+                    None)
+    if isinstance(shape, Map):
+        if not isinstance(value, dict):
+            return f"{at}: must be a table, got {_tname(value)}"
+        return next((m for k, x in value.items() for m in [shape_problem(x, shape.value, f"{where}.{k}")] if m),
+                    None)
+    types = tuple(type(None) if t is None else t for t in (shape if isinstance(shape, tuple) else (shape,)))
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):  # True is not a number
+        return f"{at}: must be {' or '.join(_TYPE_NAMES[t] for t in types)}, got {_tname(value)}"
+    return None
+
+
+_TYPE_NAMES = {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list",
+               dict: "a table", type(None): "null"}
+
+
+def _tname(v) -> str:
+    return _TYPE_NAMES.get(type(v), type(v).__name__)

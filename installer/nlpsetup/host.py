@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nlpsetup import gpu as gpu_mod
 from nlpsetup.errors import NlpsetupError
+from nlpsetup.files import Map, shape_problem
 from nlpsetup.platforms import ARCHES, OSES, normalize_arch  # noqa: F401 (OSES, ARCHES re-exported)
 from nlpsetup.pythons import PythonInstall
 from nlpsetup.redact import mask_text
@@ -31,6 +32,17 @@ SCHEMA_VERSION = 1
 TOOLS = ("uv", "conda", "mamba", "micromamba", "git", "git-lfs", "cc", "gcc", "clang", "nvidia-smi",
          "cmake", "gcloud", "az", "docker", "java")
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+# What each fact of a host file holds where present (see files.shape_problem): `host --json`'s output.
+_OPT_STR = (str, None)
+_HOST_SHAPE = {
+    "schema_version": int, "os": _OPT_STR, "arch": str, "libc": _OPT_STR, "libc_version": _OPT_STR, "wsl": bool,
+    "macos_version": _OPT_STR, "apple_silicon": bool, "simulated": bool, "disk_free_bytes": (int, None),
+    "pythons": [(str, dict)], "tools": Map(str), "proxies": Map(str),
+    "gpu": {"driver": _OPT_STR, "cuda_header": _OPT_STR, "source": _OPT_STR, "error": _OPT_STR,
+            "gpus": [{"name": str, "compute_capability": _OPT_STR, "memory_mib": (int, None)}]},
+    "index": {"index_url": _OPT_STR, "extra_index_urls": [str], "find_links": [str], "sources": [str]},
+}
+_PYTHON_SHAPE = {"version": str, "implementation": str, "path": _OPT_STR, "source": str}
 
 
 @dataclass(frozen=True)
@@ -118,19 +130,19 @@ class Host:
             raise NlpsetupError(f"{source} is not a host description (expected a JSON object)",
                                 hint="write one with: nlpsetup host --json > host.json")
         try:
+            found = [shape_problem(p, _PYTHON_SHAPE, f"pythons[{i}]") if "version" in p else f"pythons[{i}].version: "
+                     "is required" for i, p in enumerate(d.get("pythons") or ()) if isinstance(p, dict)]
+            if problem := shape_problem(d, _HOST_SHAPE) or next(filter(None, found), None):
+                raise ValueError(problem)
             os_name = d.get("os")
             arch = normalize_arch(str(d.get("arch", "x86_64")))
             if os_name not in OSES:
                 raise ValueError(f"'os' must be one of {', '.join(OSES)}, got {os_name!r}")
             if arch not in ARCHES:
                 raise ValueError(f"'arch' must be one of {', '.join(ARCHES)}, got {arch!r}")
-            pythons = d.get("pythons", [])
-            if not isinstance(pythons, list):
-                raise ValueError("'pythons' must be a list of versions or objects")
+            pythons = d.get("pythons") or []
             gpu = d.get("gpu") or {}
             tools = d.get("tools") or {}
-            if not isinstance(tools, dict):
-                raise ValueError("'tools' must be an object of name: path")
             return cls(
                 os=os_name,
                 arch=arch,
@@ -148,7 +160,8 @@ class Host:
                 simulated=bool(d.get("simulated", True)),
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise NlpsetupError(f"{source} is not a valid host description: {exc}",
+            why = f"missing key {exc}" if isinstance(exc, KeyError) else exc
+            raise NlpsetupError(f"{source} is not a valid host description: {why}",
                                 hint="write one with: nlpsetup host --json > host.json") from None
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from nlpsetup import __version__
 
 _FILE = "list-v1.json"
+# A row as planning.availability() makes it; a cache file of another shape is computed afresh.
+_ROW = {"name": str, "available": bool, "variant": (str, None), "python": (str, None), "reason": (str, None)}
 
 
 def key(recipe_dirs: list[Path], env: dict[str, str] | None = None) -> str:
@@ -49,11 +51,13 @@ def key(recipe_dirs: list[Path], env: dict[str, str] | None = None) -> str:
 
 def read(cache_dir: Path, cache_key: str) -> dict | None:
     """The cached {"rows": [...], "warnings": [...]} for this key, or None."""
-    try:
-        data = json.loads((cache_dir / _FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return data.get("value") if isinstance(data, dict) and data.get("key") == cache_key else None
+    from nlpsetup.files import read_cache
+
+    data = read_cache(cache_dir / _FILE, {"value": {"rows": [_ROW], "warnings": [str]}})
+    value = data.get("value") if data and data.get("key") == cache_key else None
+    whole = (isinstance(value, dict) and {"rows", "warnings"} <= value.keys()
+             and all(_ROW.keys() <= r.keys() for r in value["rows"]))
+    return value if whole else None
 
 
 def write(cache_dir: Path, cache_key: str, value: dict) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -146,23 +145,12 @@ def write(output: str, data: dict) -> str:
 
 def read_text(path: str | Path, what: str = "--from-lock") -> str:
     """A user's file as text, or one line naming it: never blocks on a FIFO or reads /dev/zero."""
+    from nlpsetup.files import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
+        raw = read_regular(path, MAX_BYTES)
+    except OSError as exc:  # NotAFile too: a FIFO, a device, a folder, an oversize file
         raise NlpsetupError(f"{what} {path}: {exc.strerror or exc}", hint=_HINT) from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NlpsetupError(f"{what} {path}: not a regular file", hint=_HINT)
-        if st.st_size > MAX_BYTES:
-            raise NlpsetupError(f"{what} {path}: {st.st_size} bytes is too large for a lock "
-                                f"(limit {MAX_BYTES // 2**20} MiB)", hint=_HINT)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            raw = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise NlpsetupError(f"{what} {path}: {exc.strerror or exc}", hint=_HINT) from None
-    finally:
-        os.close(fd)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

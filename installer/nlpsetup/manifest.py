@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from nlpsetup.files import MAX_JSON_BYTES, NotAFile, read_regular, write_json_atomic
+from nlpsetup.files import MAX_JSON_BYTES, Map, NotAFile, read_regular, shape_problem, write_json_atomic
 
 SCHEMA_VERSION = 1
 
@@ -20,15 +20,9 @@ class Corrupt(ManifestError):
     """The manifest is there but cannot be trusted (not JSON, wrong shape): the env is corrupt."""
 
 
-# What each key holds where present (older manifests lack some keys). A type, a tuple of types,
-# [shape] for a list of it, {key: shape} for a table, _Map(shape) for a table of any keys.
-class _Map:
-    def __init__(self, value):
-        self.value = value
-
-
-_OPT_STR = (str, type(None))
-_SMOKE = {"imports": [str], "code": str, "commands": [[str]], "timeout": int, "env": _Map(str)}
+# What each key holds where present (older manifests lack some keys); see files.shape_problem.
+_OPT_STR = (str, None)
+_SMOKE = {"imports": [str], "code": str, "commands": [[str]], "timeout": int, "env": Map(str)}
 _SHAPE = {
     "nlpsetup_version": _OPT_STR,
     "env": {"name": str, "path": str},
@@ -38,12 +32,12 @@ _SHAPE = {
     "backend": _OPT_STR,
     "compute": {"backend": _OPT_STR, "reason": _OPT_STR, "index": _OPT_STR},
     "constraints": [str],
-    "install_env": _Map(str),
+    "install_env": Map(str),
     "host": dict,
     "steps": [dict],
-    "distributions": _Map(str),
+    "distributions": Map(str),
     "smoke": [dict],
-    "size_bytes": (int, type(None)),
+    "size_bytes": (int, None),
     "log": _OPT_STR,
     "created": _OPT_STR,
     "python_platform": _OPT_STR,
@@ -74,40 +68,13 @@ def read(env_path: Path) -> dict:
         raise Corrupt(f"{p} is not an nlpsetup manifest")
     if data["schema_version"] > SCHEMA_VERSION:
         raise ManifestError(f"{p} was written by a newer nlpsetup (schema {data['schema_version']})")
-    if problem := _mismatch(data, _SHAPE, ""):
+    if problem := shape_problem(data, _SHAPE):
         raise Corrupt(f"{p} is corrupt: {problem}")
     env_python = data.get("interpreter", {}).get("env_python")
     if env_python and not _inside(env_python, env_path):
         # verify, doctor and run start this program: it must be the env's own interpreter
         raise Corrupt(f"{p} is corrupt: interpreter.env_python {env_python!r} is not inside the env")
     return data
-
-
-def _mismatch(value, shape, where: str) -> str | None:
-    """The first place where value does not have the shape, as 'key: must be ..., got ...'."""
-    if isinstance(shape, dict):
-        if not isinstance(value, dict):
-            return f"{where or 'file'}: must be a table, got {_tname(value)}"
-        return next((m for k, sub in shape.items() if k in value
-                     for m in [_mismatch(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
-    if isinstance(shape, list):
-        if not isinstance(value, list):
-            return f"{where}: must be a list, got {_tname(value)}"
-        return next((m for i, x in enumerate(value) for m in [_mismatch(x, shape[0], f"{where}[{i}]")] if m), None)
-    if isinstance(shape, _Map):
-        if not isinstance(value, dict):
-            return f"{where}: must be a table, got {_tname(value)}"
-        return next((m for k, x in value.items() for m in [_mismatch(x, shape.value, f"{where}.{k}")] if m), None)
-    types = shape if isinstance(shape, tuple) else (shape,)
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        want = " or ".join(_tname(t()) if t is not type(None) else "null" for t in types)
-        return f"{where}: must be {want}, got {_tname(value)}"
-    return None
-
-
-def _tname(v) -> str:
-    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list", dict: "a table",
-            type(None): "null"}.get(type(v), type(v).__name__)
 
 
 def _inside(path: str, folder: Path) -> bool:

@@ -93,7 +93,8 @@ def wheel_metadata(f: File) -> dict:
 
 
 def check(recipe: Recipe, index_url: str) -> list[dict]:
-    """For each distinct main package: the newest release and whether a variant covers it."""
+    """For each distinct main package: the newest release and whether a variant covers it; a
+    package that cannot be checked gets a row with its `error` (and `recipe outdated` exits 1)."""
     rows = []
     seen = set()
     for v in recipe.variants:
@@ -103,25 +104,27 @@ def check(recipe: Recipe, index_url: str) -> list[dict]:
         seen.add(pkg)
         specs = [x.main_requirement.specifier for x in recipe.variants if canonicalize_name(x.main) == pkg]
         try:
-            found = [f for f in files(index_url, pkg) if not f.version.is_prerelease]
-        except (web.FetchError, ValueError, KeyError) as exc:  # unreachable, no such project, a bad page
-            rows.append({"tool": recipe.name, "package": pkg, "error": mask_text(str(exc))})
-            continue
-        if not found:
-            rows.append({"tool": recipe.name, "package": pkg, "error": "no releases on the index"})
-            continue
-        newest = max(f.version for f in found)
-        covered = any(s.contains(newest, prereleases=True) for s in specs)
-        known = sorted({f.version for f in found if any(s.contains(f.version, prereleases=True) for s in specs)})
-        wheel = next((f for f in found if f.version == newest and f.filename.endswith(".whl")), None)
-        meta = wheel_metadata(wheel) if wheel else {}
-        rows.append({
-            "tool": recipe.name, "package": pkg, "newest": str(newest),
-            "newest_known": str(known[-1]) if known else None, "covered": covered,
-            "requires_python": meta.get("requires_python"), "requires_dist": meta.get("requires_dist", []),
-            "metadata_from": "wheel METADATA" if meta else "none (sdist only)",
-        })
+            rows.append({"tool": recipe.name, "package": pkg, **_newest(index_url, pkg, specs)})
+        except (web.FetchError, OSError, ValueError, LookupError, TypeError, AttributeError, StopIteration,
+                zipfile.BadZipFile) as exc:  # unreachable, no such project, a bad page, a broken wheel
+            rows.append({"tool": recipe.name, "package": pkg, "error": mask_text(str(exc)) or type(exc).__name__})
     return rows
+
+
+def _newest(index_url: str, pkg: str, specs) -> dict:
+    found = [f for f in files(index_url, pkg) if not f.version.is_prerelease]
+    if not found:
+        raise LookupError("no releases on the index")
+    newest = max(f.version for f in found)
+    covered = any(s.contains(newest, prereleases=True) for s in specs)
+    known = sorted({f.version for f in found if any(s.contains(f.version, prereleases=True) for s in specs)})
+    wheel = next((f for f in found if f.version == newest and f.filename.endswith(".whl")), None)
+    meta = wheel_metadata(wheel) if wheel else {}
+    return {
+        "newest": str(newest), "newest_known": str(known[-1]) if known else None, "covered": covered,
+        "requires_python": meta.get("requires_python"), "requires_dist": meta.get("requires_dist", []),
+        "metadata_from": "wheel METADATA" if meta else "none (sdist only)",
+    }
 
 
 def check_all(recipes: list[Recipe], index_url: str | None = None) -> list[dict]:

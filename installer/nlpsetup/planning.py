@@ -113,6 +113,8 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     """One plan per tool, all on the first tool's interpreter so that they can share one env."""
     if not tools:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
+    if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
+        resolve.check_env_name(c.env_name)
     name = c.env_name or "-".join(resolve.parse_tool(t).name for t in tools)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
@@ -145,7 +147,7 @@ def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home
         lock_path, find_links = bundle.check_folder(bundle_dir)
     what = "--from-bundle" if find_links else "--from-lock"
     lock = lockfile.load(lock_path, what)
-    if env_name:
+    if env_name is not None:  # '' too: refused by name, not taken for the default
         resolve.check_env_name(env_name)
     result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
                            req_dir=paths.cache_dir(home) / "locks", find_links=find_links)

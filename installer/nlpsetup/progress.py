@@ -16,6 +16,7 @@ import threading
 import time
 from typing import TextIO
 
+from nlpsetup.redact import escape_controls
 from nlpsetup.smoke import CheckResult
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -76,7 +77,7 @@ class TermReporter:
         self._write(f"nlpsetup: env {env} is being changed by another nlpsetup; waiting for it to finish...\n")
 
     def step_start(self, name: str, description: str) -> None:
-        self._label = f"{name:<10} {description}"
+        self._label = escape_controls(f"{name:<10} {description}")
         metered = self.meter is not None and name in _FETCHING
         if metered:
             self.meter.start()
@@ -108,8 +109,8 @@ class TermReporter:
             if text := self.meter.text():
                 self._write(f"  ...  {name}: {text} after {time.monotonic() - start:.0f} s\n")
 
-    def output(self, line: str) -> None:
-        self._write(f"     {line}\n")
+    def output(self, line: str) -> None:  # a line of pip's or uv's output
+        self._write(f"     {escape_controls(line)}\n")
 
     def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
         if self._spin is not None:
@@ -126,15 +127,15 @@ class TermReporter:
         mark = "ok  " if result.passed else "FAIL"
         if self._spin is not None and self.live:
             self._write("\r\033[K")
-        self._write(f"         {mark} {result.name} ({timing}{result.seconds:.1f} s)\n")
+        self._write(escape_controls(f"         {mark} {result.name} ({timing}{result.seconds:.1f} s)") + "\n")
         if not result.passed and result.detail:
             for line in result.detail.splitlines()[-4:]:
-                self._write(f"              {line}\n")
+                self._write(f"              {escape_controls(line)}\n")
 
     def warn(self, text: str) -> None:
         if self._spin is not None and self.live:
             self._write("\r\033[K")
-        self._write(f"nlpsetup: warning: {text}\n")
+        self._write(f"nlpsetup: warning: {escape_controls(text)}\n")
 
 
 class QuietReporter(TermReporter):
@@ -192,7 +193,7 @@ def _escape(text: str) -> str:
 
 def github_error(title: str, message: str, tail: tuple[str, ...] | list[str] = ()) -> str:
     """An ::error annotation: the message, then the last lines of the failed step's log."""
-    body = message + ("\n" + "\n".join(tail[-ERROR_LINES:]) if tail else "")
+    body = escape_controls(message + ("\n" + "\n".join(tail[-ERROR_LINES:]) if tail else ""))
     return f"::error title={_escape(title).replace(':', '%3A').replace(',', '%2C')}::{_escape(body)}"
 
 

@@ -8,7 +8,6 @@ our own index, keyed by path, mtime and size, keeps warm runs from importing it 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -16,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from nlpsetup.errors import NlpsetupError
+from nlpsetup.files import Map, read_cache
 
 _CACHE_VERSION = 1
 
@@ -225,13 +225,9 @@ def discover(cache_dir: Path | None, env: dict[str, str] | None = None) -> tuple
     """Every distinct interpreter on this host, newest first."""
     index_file = cache_dir / "pythons.json" if cache_dir else None
     index: dict = {}
-    if index_file and index_file.exists():
-        try:
-            data = json.loads(index_file.read_text())
-            if data.get("version") == _CACHE_VERSION:
-                index = data.get("entries", {})
-        except (OSError, ValueError):
-            index = {}
+    data = read_cache(index_file, {"version": int, "entries": Map([str])}) if index_file else None
+    if data and data.get("version") == _CACHE_VERSION:
+        index = {k: v for k, v in data.get("entries", {}).items() if len(v) in (0, 3)}  # [] or [version, impl, path]
     seen: set[str] = set()
     out: list[PythonInstall] = []
     fresh: dict = {}

@@ -23,6 +23,7 @@ from nlpsetup.errors import NlpsetupError, RecipeError
 from nlpsetup.files import NotAFile, read_regular
 from nlpsetup.platforms import ARCHES, TARGETS
 from nlpsetup.platforms import OSES as PLATFORMS
+from nlpsetup.redact import escape_controls
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -719,6 +720,7 @@ class RecipeBook:
     recipes: dict[str, Recipe]
     aliases: dict[str, str]
     broken: tuple[RecipeError, ...] = ()
+    shadowed: dict[str, str] = field(default_factory=dict)  # name -> the file a user folder overrides
 
     def find(self, name: str) -> Recipe | None:
         key = canonicalize_name(name)
@@ -741,7 +743,15 @@ class RecipeBook:
         return [self.get(n) for n in names] if names else list(self.recipes.values())
 
     def warnings(self) -> list[str]:
-        return [f"nlpsetup: warning: skipped broken recipe {err.message}" for err in self.broken]
+        return [escape_controls(f"nlpsetup: warning: skipped broken recipe {err.message}") for err in self.broken]
+
+    def override_note(self, name: str) -> str | None:
+        """One line saying where a tool's recipe comes from, when a user folder overrides another."""
+        recipe = self.find(name)
+        if recipe is None or (hidden := self.shadowed.get(canonicalize_name(recipe.name))) is None:
+            return None
+        return escape_controls(f"nlpsetup: note: {recipe.name} is built from {recipe.path} (NLPSETUP_RECIPES_PATH), "
+                               f"not from {hidden}")
 
     def suggest(self, name: str) -> list[str]:
         import difflib
@@ -753,6 +763,7 @@ def load_book(dirs: list[Path]) -> RecipeBook:
     """Every recipe from the folders, earlier folders overriding later ones; broken files are
     collected, not fatal to the others."""
     recipes: dict[str, Recipe] = {}
+    shadowed: dict[str, str] = {}
     broken: list[RecipeError] = []
     for d in reversed(dirs):  # later folders first, so earlier ones override them
         try:
@@ -765,13 +776,16 @@ def load_book(dirs: list[Path]) -> RecipeBook:
             except RecipeError as exc:
                 broken.append(exc)
                 continue
-            recipes[canonicalize_name(r.name)] = r
+            key = canonicalize_name(r.name)
+            if key in recipes:
+                shadowed[key] = recipes[key].path
+            recipes[key] = r
     aliases: dict[str, str] = {}
     for key, r in recipes.items():
         for a in r.aliases:
             if canonicalize_name(a) not in recipes:
                 aliases[canonicalize_name(a)] = key
-    return RecipeBook(recipes=dict(sorted(recipes.items())), aliases=aliases, broken=tuple(broken))
+    return RecipeBook(recipes=dict(sorted(recipes.items())), aliases=aliases, broken=tuple(broken), shadowed=shadowed)
 
 
 def check_files(files) -> list[tuple[str, Recipe | RecipeError]]:

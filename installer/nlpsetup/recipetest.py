@@ -14,7 +14,8 @@ from pathlib import Path
 
 from nlpsetup import __version__, execute, paths, resolve
 from nlpsetup.env import Env
-from nlpsetup.files import write_json_atomic
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, NlpsetupError
+from nlpsetup.files import MAX_JSON_BYTES, read_regular, shape_problem, write_json_atomic
 from nlpsetup.host import Host
 from nlpsetup.pythons import PythonRequest
 from nlpsetup.recipes import Recipe
@@ -82,12 +83,35 @@ def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | 
     return rows
 
 
+def exit_code(rows: list[dict]) -> int:
+    """1 when a build or smoke check failed; 3 when nothing could be built or planned here (every
+    cell refused), so that a CI job that tested nothing does not pass; else 0."""
+    if any(r["result"] == "fail" for r in rows):
+        return EXIT_FAILED
+    return EXIT_OK if any(r["result"] in ("pass", "planned") for r in rows) else EXIT_REFUSED
+
+
+def read_record(record: str | Path | None) -> list[dict]:
+    """The rows of a results file (none when it does not exist yet). A file that is not one is an
+    error before any test runs: it is the user's, and is never overwritten with fewer rows."""
+    if record is None:
+        return []
+    hint = "pass a file written by: nlpsetup recipe test --record FILE, or a new path"
+    try:
+        old = json.loads(read_regular(record, MAX_JSON_BYTES))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, RecursionError) as exc:
+        raise NlpsetupError(f"--record {record}: {str(exc)[:200]}", hint=hint) from None
+    if problem := shape_problem(old, [{"tool": str, "result": str}]) or next(
+            (f"[{i}]: has no tool" for i, r in enumerate(old) if "tool" not in r), None):
+        raise NlpsetupError(f"--record {record} is not a results file: {problem}", hint=hint)
+    return old
+
+
 def merge(record: Path, rows: list[dict]) -> list[dict]:
     """Add rows to a results file, replacing older rows for the same (tool, variant, python)."""
-    try:
-        old = json.loads(record.read_text())
-    except (OSError, ValueError):
-        old = []
+    old = read_record(record)
     key = lambda r: (r["tool"], r.get("variant"), r.get("python"))  # noqa: E731
     fresh = {key(r) for r in rows}
     merged = [r for r in old if key(r) not in fresh] + rows

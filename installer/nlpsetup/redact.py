@@ -1,4 +1,5 @@
-"""Masking of credentials in anything nlpsetup prints or writes.
+"""Masking of credentials in anything nlpsetup prints or writes, and escaping of the control
+characters that text from outside (recipes, package output) could use to drive the terminal.
 
 Index URLs carry tokens in their userinfo (https://user:token@host/simple) and presigned
 URLs carry them in the query (X-Amz-Signature=...). Everything that leaves the process
@@ -57,3 +58,16 @@ def mask_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def mask_argv(argv: list[str]) -> list[str]:
     return [mask_text(a) for a in argv]
+
+
+# C0 controls but TAB and LF, DEL, C1 controls (ESC [ ... sequences, CR overwrites, BEL, and
+# 0x9b, a one-byte CSI), and the bidirectional overrides that reorder what a reader sees.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """Text from outside as the terminal must show it: each control character spelt out
+    (ESC as \\x1b, CR as \\r), so that it is seen rather than obeyed."""
+    if not text:
+        return text
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)

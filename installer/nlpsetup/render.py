@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 
 from nlpsetup.recipes import Recipe, Variant, fmt_spec
-from nlpsetup.redact import mask_argv, mask_env, mask_text
+from nlpsetup.redact import escape_controls, mask_argv, mask_env, mask_text
 from nlpsetup.resolve import Plan, Refusal
 
 
+def _terminal(render):
+    """Every text below is shown on a terminal and carries text from outside (recipes, package and
+    smoke-check output): its control characters come out escaped, never obeyed."""
+    @functools.wraps(render)
+    def safe(*args, **kwargs):
+        out = render(*args, **kwargs)
+        return escape_controls(out) if isinstance(out, str) else [(escape_controls(t), flag) for t, flag in out]
+    return safe
+
+
+@_terminal
 def refusal_text(r: Refusal) -> str:
     lines = [f"nlpsetup: {r.headline}"]
     for rej in r.rejected:
@@ -20,6 +32,7 @@ def refusal_text(r: Refusal) -> str:
     return "\n".join(lines)
 
 
+@_terminal
 def plan_text(p: Plan) -> str:
     v = p.variant
     py = p.python
@@ -69,6 +82,7 @@ def _smoke_lines(v: Variant) -> list[str]:
     return out
 
 
+@_terminal
 def show_text(r: Recipe) -> str:
     lines = [f"{r.name}: {r.summary}", f"  homepage {r.homepage}", f"  status   {r.status}"]
     if r.aliases:
@@ -165,6 +179,7 @@ def recipe_dict(r: Recipe) -> dict:
     }
 
 
+@_terminal
 def outcome_text(o) -> str:
     """The end of an install: how to use the env, or what failed, why, and where the log is."""
     if o.status == "present":
@@ -191,6 +206,7 @@ def outcome_text(o) -> str:
 _MARK = {"ok": "[ok]", "warning": "[!] ", "failure": "[x] "}
 
 
+@_terminal
 def doctor_text(groups: list[tuple[str, list]]) -> str:
     lines = []
     for title, findings in groups:
@@ -204,6 +220,7 @@ def doctor_text(groups: list[tuple[str, list]]) -> str:
     return "\n".join(lines)
 
 
+@_terminal
 def doctor_markdown(host: dict, groups: list[tuple[str, list]], env: dict[str, str], last_failure: dict | None,
                     version: str) -> str:
     """A paste-ready report. Everything in it has been through the masking functions."""
@@ -226,12 +243,14 @@ def doctor_markdown(host: dict, groups: list[tuple[str, list]], env: dict[str, s
     return mask_text("\n".join(out))
 
 
+@_terminal
 def list_text(rows: list[dict]) -> str:
     width = max((len(r["name"]) for r in rows), default=10)
     return "\n".join(f"{r['name']:<{width}}  " + (f"ok  {r['variant']} on Python {r['python']}" if r["available"]
                                                    else f"no  {r['reason']}") for r in rows)
 
 
+@_terminal
 def envs_text(rows: list[dict]) -> str:
     if not rows:
         return "no envs yet: nlpsetup install TOOL"
@@ -244,6 +263,7 @@ def envs_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@_terminal
 def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
     """(line, is_diagnostic) pairs: problems and drift are diagnostics (stderr), verdicts are not."""
     out = []
@@ -257,6 +277,7 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
     return out
 
 
+@_terminal
 def doctor_summary(report) -> str:
     from nlpsetup.doctor import summary
 
@@ -264,6 +285,7 @@ def doctor_summary(report) -> str:
     return f"{doctor_text(report.groups)}\n{s['ok']} ok, {s['warning']} warning(s), {s['failure']} failure(s)"
 
 
+@_terminal
 def host_text(h) -> str:
     data = h.to_dict()
     lines = [f"host     {h.describe()}", *(f"python   {p.describe()}" for p in h.pythons)]
@@ -277,11 +299,13 @@ def host_text(h) -> str:
     return "\n".join(lines)
 
 
+@_terminal
 def recipe_test_text(rows: list[dict]) -> str:
     return "\n".join(f"{row['tool']:<26} {row.get('variant') or '-':<14} {row.get('python') or '-':<8} "
                      f"{row['result']:<8} {row.get('detail') or ''}"[:200] for row in rows)
 
 
+@_terminal
 def outdated_text(rows: list[dict]) -> str:
     lines = []
     for row in rows:
@@ -297,6 +321,7 @@ def outdated_text(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+@_terminal
 def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, bool]]:
     """(line, is_error) for each checked file: `ok` with its name and variants, or every problem."""
     out = []
@@ -308,6 +333,7 @@ def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, boo
     return out
 
 
+@_terminal
 def install_start(plans) -> str:
     p = plans[0]
     return (f"nlpsetup: installing {' + '.join(f'{x.tool} {x.variant.id}' for x in plans)} on Python "

@@ -89,6 +89,8 @@ def check_env_name(name: str) -> str:
         bad = "use 1-64 letters, digits, '.', '_' or '-'"
     elif name in (".", "..") or name.startswith("."):
         bad = "it must not start with '.'"
+    elif name.startswith("-"):  # `nlpsetup run -x` or `rm -rf ENVS/-x` would read it as an option
+        bad = "it must not start with '-'"
     elif name.lower().endswith(paths.RESERVED_SUFFIXES):
         bad = f"names ending in {' or '.join(paths.RESERVED_SUFFIXES)} are nlpsetup's own leftovers"
     elif name.split(".")[0].lower() in _WINDOWS_DEVICES:

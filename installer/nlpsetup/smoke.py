@@ -282,11 +282,10 @@ def fingerprint(env_path: Path, env_python: str, smokes: Sequence[Smoke]) -> str
 
 def saved(env_path: Path, fp: str) -> dict | None:
     """The saved result if it was taken of these very files, else None."""
-    try:
-        data = json.loads((env_path / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) and data.get("fingerprint") == fp else None
+    from nlpsetup.files import read_cache
+
+    data = read_cache(env_path / RESULT_FILE, {"fingerprint": str, "smoke": [dict], "pip_check": dict})
+    return data if data and data.get("fingerprint") == fp else None
 
 
 def save(env_path: Path, fp: str, **parts) -> None:

@@ -12,7 +12,10 @@ import base64
 from pathlib import Path
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
+from nlpsetup.files import read_regular
 from nlpsetup.redact import mask_text
+
+MAX_BODY = 64 * 2**20  # an index page or a METADATA file; a larger answer is not one
 
 
 class FetchError(Exception):
@@ -61,8 +64,8 @@ def get(url: str, *, accept: str | None = None, timeout: float = 30, method: str
 
     if url.startswith("file://"):
         path = Path(unquote(urlparse(url).path))
-        try:
-            return (path / "index.html" if path.is_dir() else path).read_bytes(), "text/html"
+        try:  # a FIFO or /dev/zero in a local index is refused, not read forever
+            return read_regular(path / "index.html" if path.is_dir() else path, MAX_BODY), "text/html"
         except OSError as exc:
             raise FetchError(f"{path}: {exc.strerror or exc}") from None
     clean, headers, secret = _auth(url)
@@ -77,7 +80,10 @@ def get(url: str, *, accept: str | None = None, timeout: float = 30, method: str
 
         opener = urllib.request.build_opener(*([] if follow_redirects else [NoRedirect]))
         with opener.open(request, timeout=timeout) as r:
-            return r.read(), r.headers.get("Content-Type", "")
+            body = r.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                raise FetchError(_safe(f"{mask_text(clean)}: the answer is over {MAX_BODY} bytes", secret))
+            return body, r.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         raise FetchError(_safe(f"{mask_text(clean)}: HTTP {exc.code} {exc.reason}", secret)) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
