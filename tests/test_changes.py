@@ -145,9 +145,10 @@ def test_add_installs_under_the_pins_records_it_and_lock_keeps_it(pinned):
     run, home, _ = pinned
     code, _, err = run("install", "pinned")
     assert code == 0, err
-    code, out, err = run("add", "pinned", "goodadd")
+    code, out, err = run("add", "pinned", "goodadd", "-q")
     assert code == 0, err
     assert "goodadd (new) -> 1.0.0" in out and "tinydep (new) -> 1.0.0" in out  # the pin tinydep<2 held
+    assert "smoke" not in err, err  # -q: the result only, no step lines
     m = _manifest(home, "pinned")
     assert m["additions"] == ["goodadd"] and m["distributions"]["tinydep"] == "1.0.0"
     code, out, _ = run("lock", "pinned")

@@ -94,6 +94,8 @@ def test_doctor_fix_spares_user_folders_linked_envs_and_working_envs_named_like_
     assert (envs / "ok.failed" / "nlpsetup.json").exists() and (envs / "data" / "corpus.txt").exists()
     assert (envs / "conda-root" / "conda-meta").is_dir()
     figures.add("user files kept", 3)
+    rows = {r["name"]: r for r in json.loads(cli("envs", "--json")[1])}  # listed as the user's, not as broken
+    assert rows["data"]["status"] == "foreign" and "not built by nlpsetup" in rows["data"]["problems"][0]
     # envs/ a link to another disk: --fix deletes nothing through it, even what looks half-built
     other = tmp_path / "other-disk"
     os.rename(envs, other)

@@ -253,7 +253,7 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     else:
         click.echo(render.outcome_text(outcome), err=not outcome.ok)
     if kernel and outcome.ok:
-        return cli_change.register_kernel(outcome.env, as_json, echo=not as_json)
+        return cli_change.register_kernel(outcome.env, as_json, echo=not as_json, quiet=quiet)
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 

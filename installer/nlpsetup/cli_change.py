@@ -9,16 +9,19 @@ import os
 
 import click
 
+from nlpsetup import completion
 from nlpsetup.cli import _book, _echo_json, _error_doc, _host, _store, cli, json_option
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
 
 _NO_WAIT = click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
+_ENV = click.argument("env", shell_complete=completion.env_names)
 
 
-def _reporter(as_json: bool):
+def _reporter(as_json: bool, quiet: bool = False):
     from nlpsetup import progress
 
-    return progress.reporter_for(os.environ, quiet=as_json, verbose=False)
+    return progress.reporter_for(os.environ, quiet=as_json, verbose=False, silent=quiet)
 
 
 def change_text(c) -> str:
@@ -49,27 +52,29 @@ def _finish(changes: list, as_json: bool) -> int:
 
 
 @cli.command()
-@click.argument("env")
+@_ENV
 @click.argument("packages", nargs=-1, required=True)
 @_NO_WAIT
+@_QUIET
 @json_option
-def add(env, packages, no_wait, as_json):
+def add(env, packages, no_wait, quiet, as_json):
     """Install PACKAGES into ENV under its recipe's pins (as constraints), then run its smoke checks.
 
     If the install or a check fails the env is put back as it was (exit 1); a package that
     conflicts with a pin is refused with the pin and why it is there."""
     from nlpsetup import changes
 
-    return _finish([changes.add(_store(), env, list(packages), _book(), _reporter(as_json), wait=not no_wait)],
-                   as_json)
+    return _finish([changes.add(_store(), env, list(packages), _book(), _reporter(as_json, quiet),
+                                   wait=not no_wait)], as_json)
 
 
 @cli.command()
-@click.argument("envs", nargs=-1)
+@click.argument("envs", nargs=-1, shell_complete=completion.env_names)
 @click.option("--all", "all_envs", is_flag=True, help="Upgrade every env.")
 @_NO_WAIT
+@_QUIET
 @json_option
-def upgrade(envs, all_envs, no_wait, as_json):
+def upgrade(envs, all_envs, no_wait, quiet, as_json):
     """Upgrade ENV to the newest releases its recipe variant allows (additions kept), verified;
     rolled back if a step or smoke check fails. Prints what changed."""
     from nlpsetup import changes
@@ -78,16 +83,17 @@ def upgrade(envs, all_envs, no_wait, as_json):
     names = store.names() if all_envs else list(envs)
     if not names:
         raise NlpsetupError("name an env to upgrade, or pass --all", hint="see the envs: nlpsetup envs --outdated")
-    book, host, reporter = _book(), _host(), _reporter(as_json)
+    book, host, reporter = _book(), _host(), _reporter(as_json, quiet)
     return _finish([changes.upgrade(store, n, book, host, reporter, wait=not no_wait) for n in names], as_json)
 
 
 @cli.command()
-@click.argument("env")
+@_ENV
 @click.option("--remove", "remove_spec", is_flag=True, help="Remove the env's kernelspec instead.")
 @_NO_WAIT
+@_QUIET
 @json_option
-def kernel(env, remove_spec, no_wait, as_json):
+def kernel(env, remove_spec, no_wait, quiet, as_json):
     """Register ENV as a Jupyter kernel `nlpsetup-ENV` (installing ipykernel under its pins, verified)."""
     from nlpsetup import kernels
 
@@ -97,10 +103,10 @@ def kernel(env, remove_spec, no_wait, as_json):
         _echo_json(doc) if as_json else click.echo(f"removed kernel {kernels.PREFIX}{env} ({gone})" if gone
                                                    else f"no nlpsetup kernel for {env}")
         return EXIT_OK
-    return register_kernel(env, as_json, wait=not no_wait)
+    return register_kernel(env, as_json, wait=not no_wait, quiet=quiet)
 
 
-def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = True) -> int:
+def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = True, quiet: bool = False) -> int:
     """ipykernel into the env (an addition, so upgrade keeps it), then the kernelspec."""
     from nlpsetup import changes, kernels, manifest
 
@@ -108,7 +114,7 @@ def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = 
     path = store.existing(env)
     data = manifest.read(path)
     if "ipykernel" not in {k.lower() for k in data.get("distributions", {})}:
-        change = changes.add(store, env, ["ipykernel"], _book(), _reporter(as_json), wait=wait)
+        change = changes.add(store, env, ["ipykernel"], _book(), _reporter(as_json, quiet), wait=wait)
         if not change.ok:
             return _finish([change], as_json) if echo else EXIT_FAILED
         data = manifest.read(path)

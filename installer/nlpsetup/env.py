@@ -218,8 +218,13 @@ def status(env: Env, *, pending: bool = False, with_size: bool = True, start_pyt
     try:
         data = manifest.read(env.path)
     except manifest.ManifestError as exc:
-        st.status = "corrupt" if isinstance(exc, manifest.Corrupt) else "broken"
-        st.problems.append(str(exc))
+        if not env.manifest_path.exists() and not env.built_by_nlpsetup():  # a user's folder, left alone
+            st.status = "foreign"
+            st.problems.append(f"not built by nlpsetup (no manifest, no marker): left alone; "
+                               f"move it out of {env.path.parent} if it is yours")
+        else:
+            st.status = "corrupt" if isinstance(exc, manifest.Corrupt) else "broken"
+            st.problems.append(str(exc))
         data = None
     if data is not None:
         st.data = data

@@ -56,11 +56,11 @@ def read_regular(path: str | Path, limit: int) -> bytes:
                     else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket")
             raise NotAFile(f"is {kind}, not a regular file")
         if st.st_size > limit:
-            raise NotAFile(f"is {st.st_size} bytes; the limit is {limit}")
+            raise NotAFile(f"is too large: {st.st_size} bytes; the limit is {limit}")
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(limit + 1)  # the file may grow after the check
         if len(data) > limit:
-            raise NotAFile(f"is over {limit} bytes")
+            raise NotAFile(f"is too large: over {limit} bytes")
         return data
     finally:
         os.close(fd)
