@@ -379,7 +379,7 @@ def main() -> int:
             cell = dict(zip(("tool", "platform", "arch", "python"), c),
                         **{"class": "script-error", "error": repr(exc)[:300]})
         cell["seconds"] = round(time.time() - t0, 1)
-        with save_lock:
+        with save_lock, _pip_lock:  # _pip_lock: pip_cache is part of state
             state["cells"]["|".join(c)] = cell
             tmp = args.out + ".tmp"
             with open(tmp, "w") as fh:
