@@ -282,7 +282,7 @@ def _check_variant(recipe: Recipe, v: Variant, host: Host, req: Request):
     target_python = v.target_python(host.os, host.arch)
     if target_python is None and host.os in v.platforms and host.arch in v.arch:
         why = f" ({v.targets_reason})" if v.targets_reason else ""
-        reasons.append(Reason("platform", f"has wheels for {', '.join(v.targets)} only, not {host.os}-{host.arch}{why}",
+        reasons.append(Reason("platform", f"is offered for {', '.join(v.targets)} only, not {host.os}-{host.arch}{why}",
                               _platform_fix(recipe, v, host)))
     elif target_python:  # this target's wheels cover fewer Pythons than the variant's range
         v = replace(v, python=v.python & target_python,
