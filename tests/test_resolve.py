@@ -66,8 +66,8 @@ PLANS = [
     ("tensorflow-text", host(arch="arm64"), {}, "2.21", "3.13.0"),
     ("tensorflow-text", host(os="macos", arch="x86_64", pythons=py("3.11.7")), {}, "2.16", "3.11.7"),
     ("gluonnlp", host(arch="arm64"), {}, "0.10.0", "3.11.7"),
-    # a target's own Python range: datarobot on Windows arm64 needs cp311+ numpy/pandas wheels
-    ("datarobot", host(os="windows", arch="arm64", pythons=py("3.10.13", "3.11.7")), {}, "3", "3.11.7"),
+    # a target's own Python range: datarobot on Windows arm64 needs cp311+ numpy/pandas and cp312+ PyYAML wheels
+    ("datarobot", host(os="windows", arch="arm64", pythons=py("3.11.7", "3.12.1")), {}, "3", "3.12.1"),
 ]
 
 
@@ -86,7 +86,7 @@ REFUSALS = [
     ("tensorflow-text", host(os="windows", pythons=(), simulated=True), {}, ["windows", "WSL2"]),
     ("gluonnlp", host(os="macos", arch="arm64", pythons=py("3.11.7")), {}, ["macos-x86_64 only", "mxnet 1.9.1 ships"]),
     ("datarobot", host(os="windows", arch="arm64", pythons=py("3.10.13")), {},
-     ["on windows-arm64: numpy and pandas have Windows arm64 wheels from cp311", "Python >=3.11"]),
+     ["on windows-arm64: numpy and pandas have Windows arm64 wheels from cp311", "PyYAML from cp312", "Python >=3.12"]),
     ("autonlp", host(arch="arm64", pythons=py("3.12.1")), {}, ["bitsandbytes==0.45.0", "no aarch64 wheel"]),
     ("tensorflow-text", host(os="macos", arch="x86_64", pythons=py("3.12.1")), {}, ["macos-arm64"]),
     ("gluonnlp", host(os="windows", pythons=(), simulated=True), {}, ["linux, macos only, not windows"]),

@@ -49,7 +49,7 @@ HEAVY = (
     "torch", "torchvision", "numpy", "pandas", "scipy", "scikit-learn", "pyarrow", "bitsandbytes",
     "tensorflow", "tensorflow-text", "tensorflow-addons", "mxnet", "gensim", "aiohttp", "grpcio",
     "sentencepiece", "lightgbm", "catboost", "xgboost", "psutil", "spacy", "thinc", "blis", "lxml",
-    "tokenizers", "safetensors", "pycocotools",
+    "tokenizers", "safetensors", "pycocotools", "pyyaml",
 )
 # For a heavy requirement with no version bound, releases uploaded since then are recorded.
 SINCE = "2022-01-01"
