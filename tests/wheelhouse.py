@@ -25,6 +25,8 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
+from nlpsetup.files import sha256_file
+
 __all__ = [
     "build_wheel",
     "build_sdist_that_fails",
@@ -213,14 +215,6 @@ def _project_of(dist: Path) -> str:
     raise ValueError(f"not a wheel or sdist: {dist}")
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def write_simple_index(root: Path, dists: list[Path]) -> str:
     """Write a PEP 503 index for `dists` under `root` and return the file:// URL of root/simple/.
 
@@ -250,7 +244,7 @@ def write_simple_index(root: Path, dists: list[Path]) -> str:
         page_dir = simple / project
         page_dir.mkdir(parents=True, exist_ok=True)
         anchors = "\n".join(
-            f'    <a href="../../files/{quote(p.name)}#sha256={_sha256_file(p)}">'
+            f'    <a href="../../files/{quote(p.name)}#sha256={sha256_file(p)}">'
             f'{html.escape(p.name)}</a><br/>'
             for p in sorted(set(paths), key=lambda p: p.name))
         title = f"Links for {html.escape(project)}"

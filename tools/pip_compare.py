@@ -376,7 +376,7 @@ def main() -> int:
         try:
             cell = measure_cell(args, *c, variants[c[0]], state["pip_cache"])
         except Exception as exc:  # keep going; record the failure
-            cell = dict(zip(("tool", "platform", "arch", "python"), c),
+            cell = dict(zip(("tool", "platform", "arch", "python"), c, strict=True),
                         **{"class": "script-error", "error": repr(exc)[:300]})
         cell["seconds"] = round(time.time() - t0, 1)
         with save_lock, _pip_lock:  # _pip_lock: pip_cache is part of state

@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from nlpsetup import resolve
 from nlpsetup.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.host import Host
-from nlpsetup.recipes import TORCH_FAMILY, Smoke, Variant
+from nlpsetup.recipes import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.redact import MASK, mask_text
 
 KIND = "nlpsetup-lock"
@@ -33,8 +33,6 @@ MAX_BYTES = 16 * 1024 * 1024  # a lock of thousands of packages is well under 1 
 _DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 _TOOL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")  # as recipe names
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
-# Variables a lock may not set while installing: they would redirect the installer or the interpreter.
-_FORBIDDEN_ENV = re.compile(r"^(PIP_|UV_|PYTHON|VIRTUAL_ENV$|PATH$|LD_|DYLD_|CONDA_)", re.I)
 _FIELDS = {"kind", "schema_version", "nlpsetup_version", "env", "tools", "python", "platform", "compute",
            "install_env", "distributions", "hashes", "indexes"}
 _HINT = "write it again with: nlpsetup lock ENV -o FILE (or nlpsetup export ENV --format pylock)"
@@ -228,7 +226,7 @@ def check(lock: object, source: str) -> dict:
     for k in ("backend", "reason", "index"):
         _str_or_none(compute.get(k), source, f"compute.{k}")
     for k in _str_dict(lock.get("install_env", {}), source, "install_env"):
-        if _FORBIDDEN_ENV.match(k):
+        if forbidden_env(k):  # the recipes' own rule: a lock may not set what a recipe may not
             raise _bad(source, f"install_env.{k}", "may not be set by a lock: it would redirect the installer")
     _check_tools(lock["tools"], source)
     dists = _str_dict(lock["distributions"], source, "distributions")
