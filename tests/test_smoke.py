@@ -4,6 +4,7 @@ that doctor reuses until the env's files change; `envs` from manifests only; Ctr
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -94,18 +95,44 @@ def test_a_hanging_check_is_stopped_at_its_limit_with_what_it_started_in_its_own
     assert not alive(pid), "the process that left the check's process group must be stopped too"
 
 
-@pytest.mark.parametrize("first", [True, False])
-def test_right_after_install_the_commands_wait_for_the_imports_that_write_the_byte_code(venv, tmp_path, first):
+def test_commands_start_after_the_imports_and_reuse_them_instead_of_importing_again(venv, tmp_path):
     py, path = venv
-    times = tmp_path / "times"
-    (Path(next(path.glob("lib/python*/site-packages"))) / "slowimport.py").write_text(
+    site = Path(next(path.glob("lib/python*/site-packages")))
+    times, count = tmp_path / "times", tmp_path / "count"
+    (site / "slowimport.py").write_text(
         f"import time\ntime.sleep(1)\nopen({str(times)!r}, 'a').write('imported %f\\n' % time.time())\n")
-    command = ["python", "-c", f"import time; open({str(times)!r}, 'a').write('command %f\\n' % time.time())"]
-    results = smoke.run_all(check(["slowimport"], commands=[command]), py, path, first=first)
-    assert all(r.passed for r in results)
+    (site / "counted_cli.py").write_text(  # a CLI module: `python -m counted_cli` and a console script
+        "import counted, sys\nif __name__ == '__main__':\n    print('args', sys.argv[1:])\n    sys.exit(0)\n")
+    (path / "bin" / "counted-cli").write_text(f"#!{py}\nimport sys, runpy\n"
+                                              "sys.exit(runpy.run_module('counted_cli', run_name='__main__'))\n")
+    (path / "bin" / "counted-cli").chmod(0o755)
+    command = ["python", "-c", f"import time, slowimport; open({str(times)!r}, 'a').write('command %f\\n' % time.time())"]
+    s = check(["slowimport", "counted"], "import counted", [command, ["python", "-m", "counted_cli", "x"],
+                                                             ["counted-cli", "--help"]], COUNT_FILE=str(count))
+    log = io.StringIO()
+    results = smoke.run_all(s, py, path, log=log)
+    assert [r.name for r in results] == ["import slowimport, counted", "code: import counted", command[0] + " "
+                                         + " ".join(command[1:]), "python -m counted_cli x", "counted-cli --help"]
+    assert all(r.passed for r in results), results
     got = dict(line.split() for line in times.read_text().splitlines())
-    started_after = float(got["command"]) >= float(got["imported"])
-    assert started_after is first, "after install the command waits; on verify it runs beside the imports"
+    assert float(got["command"]) >= float(got["imported"]), "a command starts once the imports are done"
+    assert results[2].seconds < 0.9, "the command reused the import instead of paying its second again"
+    assert count.read_text() == "x", "one import for the imports, the code and all three commands"
+    assert "args ['x']" in log.getvalue() and "args ['--help']" in log.getvalue(), "each command's output is logged"
+
+
+def test_a_command_that_is_not_this_python_runs_in_its_own_process_and_fails_as_it_would(venv, tmp_path):
+    py, path = venv
+    stale = path / "bin" / "stale-cli"  # a console script whose interpreter was removed
+    stale.write_text("#!/nonexistent/python\nprint('never')\n")
+    stale.chmod(0o755)
+    shell = path / "bin" / "shell-cli"
+    shell.write_text("#!/bin/sh\necho \"shell says $1\"\nexit 3\n")
+    shell.chmod(0o755)
+    results = smoke.run_all(check(commands=[["stale-cli"], ["shell-cli", "hi"], ["no-such-cli"]]), py, path)
+    assert [r.passed for r in results] == [False, False, False]
+    assert "shell says hi" in results[1].detail
+    assert "no-such-cli" in results[2].detail
 
 
 def test_cancel_stops_the_running_checks_at_once(venv):

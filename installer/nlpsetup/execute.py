@@ -278,7 +278,7 @@ class _Runner:
         self.reporter.step_start("smoke", "run the smoke checks in the env")
         start = time.monotonic()
         for s in seen:
-            self.smoke_results += smoke.run_all(s, self.env_python, self.env_path, log=self.log, first=True,
+            self.smoke_results += smoke.run_all(s, self.env_python, self.env_path, log=self.log,
                                                 base_env=self.base_env, on_result=self.reporter.smoke_result)
         ok = all(r.passed for r in self.smoke_results)
         self.reporter.step_end("smoke", ok, time.monotonic() - start)

@@ -203,10 +203,11 @@ def _session_leader(pid: int) -> bool:
 def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = None,
         log: IO[str] | None = None, on_line: Callable[[str], None] | None = None,
         cwd: str | None = None, tail_lines: int = 30, on_start: Callable[[], None] | None = None,
-        watch: Callable[[], bool] | None = None) -> Result:
+        watch: Callable[[], bool] | None = None, sweep: bool = False) -> Result:
     """Run argv to completion; stdout and stderr are merged, masked, logged and tailed.
     `watch`, polled while the child runs, stops it (as timed out) when it returns True: for
-    time limits that move (one per smoke check) and for cancelling from another thread."""
+    time limits that move (one per smoke check) and for cancelling from another thread.
+    `sweep`: once it has exited, stop whatever it started and left running (smoke checks)."""
     argv = [str(a) for a in argv]
     token = uuid.uuid4().hex
     env = {**env, _TOKEN: token}
@@ -257,6 +258,8 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
         raise
     finally:
         _running.discard(proc)
+        if sweep:
+            _sweep(proc.pid, token)
         reader.join(timeout=5)
         if log is not None:
             log.flush()
@@ -265,6 +268,15 @@ def run(argv: Sequence[str], *, env: Mapping[str, str], timeout: float | None = 
         log.write(f"# exit {proc.returncode}{' (timed out)' if timed_out else ''} after {seconds:.1f} s\n")
         log.flush()
     return Result(proc.returncode if not timed_out else -9, seconds, tuple(tail), timed_out)
+
+
+def _sweep(group: int, token: str) -> None:
+    """SIGKILL what is left of an exited child's process group, and anything carrying its token."""
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no process groups (Windows)
+        os.killpg(group, signal.SIGKILL)
+    for pid in _carrying(token):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _wait_watched(proc: subprocess.Popen, timeout: float | None, watch: Callable[[], bool]) -> None:

@@ -1,18 +1,19 @@
 """Smoke checks: run a recipe's imports, code and commands inside the env's interpreter.
 
-Recipe code never runs in nlpsetup's own process. The imports and the code of one recipe run in
-ONE interpreter of the env (a small harness, below), in order, so that the import the code
-needs is paid once; each check is still timed, named on failure and held to its own time
-limit. Command checks (a CLI's --help) run at the same time, each in its own process.
-Everything runs isolated from the caller (`python -I`: no PYTHONPATH, no user site, no current
-directory on sys.path), from an empty working directory, and through `proc`, so a check past
-its limit is stopped with its whole process group.
+Recipe code never runs in nlpsetup's own process. All checks of one recipe run under ONE
+interpreter of the env (a small harness, below), so the import is paid once: the imports
+first, then each command check starts (forked from the harness, which has the tool imported
+already, where the command is that env's Python; a process of its own otherwise) and runs
+beside the code check. Each check is still timed, named on failure and held to its own time
+limit. Everything runs isolated from the caller (`python -I`: no PYTHONPATH, no user site, no
+current directory on sys.path), from an empty working directory, and through `proc`, so a
+check past its limit is stopped with its whole process group, and whatever a check left
+running is stopped when the harness ends.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -34,10 +35,16 @@ R = TypeVar("R")
 RESULT_FILE = "nlpsetup-smoke.json"  # ENV/RESULT_FILE: the last smoke result and what it was taken of
 
 # The harness runs in the env's Python, which may be as old as 3.6: stdlib only, no syntax
-# newer than 3.6. It reads the checks from a JSON file and brackets each one with marker lines
-# (carrying a nonce, so a check's own output cannot fake them) that the caller reads live.
+# newer than 3.6. It reads the checks from a JSON file and reports with marker lines (carrying
+# a nonce, so a check's own output cannot fake them) that the caller reads live:
+#   start {i}: check i (imports or code) begins     launch {i}: command i started
+#   wait: the code is done, the commands are awaited  show {i}: command i's output follows
+#   end {i, passed, seconds, why, timed_out}
+# A command forks from the harness when its program is this very interpreter (`python -m`,
+# `python -c`, or a console script whose #! line names it): the child has the tool imported
+# already. A fork needs a single-threaded parent; otherwise, and on Windows, it is spawned.
 _HARNESS = """\
-import json, os, sys, time, traceback
+import json, os, runpy, subprocess, sys, threading, time, traceback
 
 def mark(nonce, what, data):
     sys.stdout.flush()
@@ -45,11 +52,116 @@ def mark(nonce, what, data):
     sys.stdout.write("NLPSETUP-" + nonce + " " + what + " " + json.dumps(data) + "\\n")
     sys.stdout.flush()
 
+def run_forked(check):
+    sys.argv = list(check["argv"])
+    try:
+        if check["how"] == "module":
+            runpy.run_module(check["target"], run_name="__main__", alter_sys=True)
+        elif check["how"] == "code":
+            exec(compile(check["target"], "<string>", "exec"), {"__name__": "__main__"})
+        else:
+            runpy.run_path(check["target"], run_name="__main__")
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        sys.stderr.write(str(exc.code) + "\\n")
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+def die_with_parent():
+    if sys.platform.startswith("linux"):  # PR_SET_PDEATHSIG: a command never outlives the harness
+        try:
+            import ctypes
+            ctypes.CDLL(None).prctl(1, 9)
+        except Exception:
+            pass
+
+def launch(i, check):
+    out = os.open("command-%d.out" % i, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    t0 = time.perf_counter()
+    if check["how"] and hasattr(os, "fork") and threading.active_count() == 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                die_with_parent()
+                os.dup2(out, 1)
+                os.dup2(out, 2)
+                code = run_forked(check)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+        os.close(out)
+        return {"i": i, "pid": pid, "t0": t0, "timeout": check["timeout"]}
+    try:
+        p = subprocess.Popen(check["spawn"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                             preexec_fn=die_with_parent if os.name == "posix" else None)
+    except OSError as exc:
+        os.write(out, ("cannot run %s: %s\\n" % (check["spawn"][0], exc.strerror or exc)).encode())
+        return {"i": i, "popen": None, "t0": t0, "timeout": check["timeout"], "code": 127, "seconds": 0.0}
+    finally:
+        os.close(out)
+    return {"i": i, "popen": p, "t0": t0, "timeout": check["timeout"]}
+
+def reap(child):
+    # Waits for one command (in a thread, beside the code check), killing it at its limit.
+    deadline = child["t0"] + child["timeout"]
+    p, timed_out = child.get("popen"), False
+    while "code" not in child:
+        if p is not None:
+            status = p.poll()
+            done = status is not None
+        else:
+            done, status = os.waitpid(child["pid"], os.WNOHANG)
+            if done:
+                status = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -os.WTERMSIG(status)
+        if done:
+            child["code"], child["seconds"] = status, time.perf_counter() - child["t0"]
+        elif time.perf_counter() > deadline:
+            timed_out = True
+            try:
+                if p is not None:
+                    p.kill()
+                else:
+                    os.kill(child["pid"], 9)
+            except OSError:
+                pass
+            deadline = float("inf")
+        else:
+            time.sleep(0.01)
+    child["timed_out"] = timed_out
+
+def report(nonce, child):
+    i = child["i"]
+    mark(nonce, "show", {"i": i})
+    with open("command-%d.out" % i, "rb") as f:
+        text = f.read()[-20000:].decode("utf-8", "replace")
+    sys.stdout.write(text if not text or text.endswith("\\n") else text + "\\n")
+    why = "" if child["code"] >= 0 or child["timed_out"] else "killed by signal %d" % -child["code"]
+    mark(nonce, "end", {"i": i, "passed": child["code"] == 0 and not child["timed_out"],
+                        "seconds": child["seconds"], "why": why, "timed_out": child["timed_out"]})
+
 def main():
     nonce = sys.argv[1]
     with open(sys.argv[2]) as f:
         checks = json.load(f)
+    children = []
     for i, check in checks:
+        if check["kind"] == "command":
+            children.append(launch(i, check))
+            mark(nonce, "launch", {"i": i})
+            continue
+        if children and not any(c.get("thread") for c in children):
+            for c in children:  # threads only now: every fork is done
+                c["thread"] = threading.Thread(target=reap, args=(c,))
+                c["thread"].daemon = True
+                c["thread"].start()
         mark(nonce, "start", {"i": i})
         t = time.perf_counter()
         passed, why = True, ""
@@ -67,6 +179,14 @@ def main():
             kind, value, tb = sys.exc_info()
             traceback.print_exception(kind, value, tb.tb_next)  # not the harness's own frame
         mark(nonce, "end", {"i": i, "passed": passed, "seconds": time.perf_counter() - t, "why": why})
+    if children:
+        mark(nonce, "wait", {})
+    for c in children:
+        if c.get("thread"):
+            c["thread"].join()
+        else:
+            reap(c)
+        report(nonce, c)
     # Skip interpreter teardown (a second or more for torch): every result is out already.
     os._exit(0)
 
@@ -101,71 +221,60 @@ def in_process_checks(smoke: Smoke) -> list[tuple[str, dict]]:
     return out
 
 
-def command_checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, list[str]]]:
-    """(name, argv) for each command check."""
-    out: list[tuple[str, list[str]]] = []
+def command_checks(smoke: Smoke, env_python: str, env_path: Path) -> list[tuple[str, dict]]:
+    """(name, check) for each command: the argv to spawn, and how the harness can run it in a fork
+    instead (`how`: module, code or script; empty where it must be spawned)."""
+    out: list[tuple[str, dict]] = []
     for cmd in smoke.commands:
         head, rest = cmd[0], list(cmd[1:])
+        how, target, argv = "", "", []
         if head in ("python", "python3"):
-            argv = [env_python, *rest]
+            spawn = [env_python, *rest]
+            if len(rest) >= 2 and rest[0] in ("-m", "-c"):
+                how, target = ("module" if rest[0] == "-m" else "code"), rest[1]
+                argv = [rest[0] if how == "code" else rest[1], *rest[2:]]
         else:
             candidate = Env.at(env_path).script(head)
-            argv = [str(candidate) if candidate.exists() else head, *rest]
-        out.append((" ".join(cmd), argv))
+            spawn = [str(candidate) if candidate.exists() else head, *rest]
+            if _runs_on(candidate, env_python):
+                how, target, argv = "script", str(candidate), [str(candidate), *rest]
+        out.append((" ".join(cmd), {"kind": "command", "how": how, "target": target, "argv": argv,
+                                    "spawn": spawn, "timeout": smoke.timeout}))
     return out
+
+
+def _runs_on(script: Path, env_python: str) -> bool:
+    """A console script whose #! line starts this very interpreter, so running its code in a fork
+    of the harness is what running it would do (a stale #! is spawned, and fails as it would)."""
+    try:
+        with open(script, "rb") as f:
+            first = f.readline(4096)
+    except OSError:
+        return False
+    if not first.startswith(b"#!"):
+        return False
+    interpreter = first[2:].strip().split(b" ")[0].decode("utf-8", "replace")
+    return os.path.isabs(interpreter) and os.path.exists(interpreter) and (
+        os.path.abspath(interpreter) == os.path.abspath(env_python)
+        or os.path.samefile(interpreter, env_python))
 
 
 def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env=None,
             on_result: Callable[[CheckResult], None] | None = None,
-            cancel: threading.Event | None = None, first: bool = False) -> list[CheckResult]:
+            cancel: threading.Event | None = None) -> list[CheckResult]:
     """Every check of one recipe; results in order (imports, code, commands). Setting `cancel`
-    (from another thread) stops what runs and returns at once. `first` (right after install):
-    the imports write the byte-code, so the commands start once they are done and read it,
-    instead of each compiling the same modules again at the same time."""
+    (from another thread) stops what runs and returns at once."""
     # No PYTHONDONTWRITEBYTECODE: uv installs no .pyc, and compiling only what the first import
     # needs (here, once) beats compiling the whole env at install (bench_verify, figure 6).
     env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=str(env_path), base=base_env)
-    cancel = cancel or threading.Event()
+    inner, commands = in_process_checks(smoke), command_checks(smoke, env_python, env_path)
+    # The commands start once the imports are done (they fork from there, and the byte-code the
+    # imports wrote is there to read), beside the code check.
+    checks = inner[:1] + commands + inner[1:] if smoke.imports else commands + inner
+    order = [name for name, _ in inner + commands]
     with tempfile.TemporaryDirectory(prefix="nlpsetup-smoke-") as cwd:
-        commands = command_checks(smoke, env_python, env_path)
-        logs = [io.StringIO() for _ in commands]
-        slots: list[CheckResult | None] = [None] * len(commands)
-
-        imported = threading.Event()
-        if not (first and smoke.imports):
-            imported.set()
-
-        def command(i: int) -> None:
-            while not imported.wait(0.05):
-                if cancel.is_set():
-                    return
-            name, argv = commands[i]
-            logs[i].write(f"\n## smoke: {name}\n")
-            r = proc.run(argv, env=env, timeout=smoke.timeout, log=logs[i], cwd=cwd, watch=cancel.is_set)
-            slots[i] = _result(name, r.ok, r.seconds, None, r.timed_out and not cancel.is_set(),
-                               smoke.timeout, r.tail if not r.ok else ())
-
-        threads = [threading.Thread(target=command, args=(i,), daemon=True) for i in range(len(commands))]
-        for t in threads:
-            t.start()
-        try:
-            results = _harness(in_process_checks(smoke), env_python, env, cwd, smoke.timeout, log, on_result, cancel,
-                               imported)
-        except BaseException:  # Ctrl-C: stop the commands too
-            cancel.set()
-            raise
-        finally:
-            imported.set()
-            for t in threads:
-                t.join()
-        for buf, slot in zip(logs, slots, strict=True):
-            if log is not None:
-                log.write(buf.getvalue())
-            if slot is not None:
-                results.append(slot)
-                if on_result:
-                    on_result(slot)
-    return results
+        results = _harness(checks, env_python, env, cwd, smoke.timeout, log, on_result, cancel or threading.Event())
+    return sorted(results, key=lambda r: order.index(r.name))
 
 
 def _result(name: str, passed: bool, seconds: float, import_seconds: float | None, timed_out: bool,
@@ -180,18 +289,19 @@ def _result(name: str, passed: bool, seconds: float, import_seconds: float | Non
 
 
 def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: str, timeout: int, log,
-             on_result, cancel: threading.Event, imported: threading.Event) -> list[CheckResult]:
-    """Run the in-process checks in one interpreter. A check that kills its interpreter or
-    passes its time limit fails; a fresh interpreter then goes on with the next one."""
+             on_result, cancel: threading.Event) -> list[CheckResult]:
+    """Run the checks under one interpreter. A check that kills its interpreter or passes its time
+    limit fails; a fresh interpreter then goes on with the rest."""
     results: list[CheckResult] = []
     todo = list(enumerate(checks))
+    script = Path(cwd) / "nlpsetup_smoke_harness.py"
+    script.write_text(_HARNESS)
     while todo and not cancel.is_set():
         nonce = uuid.uuid4().hex
         spec = Path(cwd) / f"checks-{nonce}.json"
         spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]))
-        script = Path(cwd) / "nlpsetup_smoke_harness.py"
-        script.write_text(_HARNESS)
-        state = {"since": time.monotonic(), "lines": [], "started": False}
+        # since: when the running check (or the wait for the commands) began; each is held to `timeout`
+        state = {"since": time.monotonic(), "lines": [], "current": None}
         finished: set[int] = set()
         marker = f"NLPSETUP-{nonce} "
 
@@ -201,20 +311,20 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
                 return
             what, data = line[len(marker):].split(" ", 1)
             data = json.loads(data)
-            if what == "start":
-                state.update(since=time.monotonic(), lines=[], started=True)
-                if log is not None:
-                    log.write(f"## smoke: {checks[data['i']][0]}\n")
+            if what in ("start", "wait"):
+                state.update(since=time.monotonic(), lines=[], current=data.get("i"))
+            if what in ("start", "show") and log is not None:
+                log.write(f"## smoke: {checks[data['i']][0]}\n")
+            if what == "show":
+                state["lines"] = []
+            if what != "end":
                 return
             name, check = checks[data["i"]]
-            detail = data["why"] if data["why"] else "\n".join(state["lines"][-8:])
-            r = CheckResult(name, data["passed"], round(data["seconds"], 3),
-                            round(data["seconds"], 3) if check["kind"] == "imports" else None,
-                            "" if data["passed"] else detail)
+            r = _result(name, data["passed"], data["seconds"],
+                        data["seconds"] if check["kind"] == "imports" else None, data.get("timed_out", False),
+                        timeout, [data["why"]] if data["why"] else state["lines"])
             results.append(r)
             finished.add(data["i"])
-            if check["kind"] == "imports":
-                imported.set()
             if on_result:
                 on_result(r)
 
@@ -224,21 +334,22 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
         if log is not None:
             log.write(f"\n## smoke: {' ; '.join(checks[i][0] for i, _ in todo)} (one interpreter)\n")
         r = proc.run([env_python, "-I", str(script), nonce, str(spec)], env=env, log=log, on_line=on_line,
-                     cwd=cwd, watch=past_limit)
+                     cwd=cwd, watch=past_limit, sweep=True)
         todo = [(i, c) for i, c in todo if i not in finished]
         if not todo or cancel.is_set():
             break
-        # The interpreter ended inside (or before) the next check: that check fails, the rest go on.
-        i, _ = todo.pop(0)
-        if checks[i][1]["kind"] == "imports":
-            imported.set()
-        lines = state["lines"] if state["started"] else list(r.tail)
+        # The interpreter ended inside a check (it fails, the rest go on in a fresh one), or while
+        # it awaited the commands (they fail with it).
+        blamed = [i for i, _ in todo if i == state["current"]] or [i for i, _ in todo]
+        lines = state["lines"] if state["current"] is not None else list(r.tail)
         why = f"the interpreter exited with code {r.returncode}" if not r.timed_out else ""
-        res = _result(checks[i][0], False, time.monotonic() - state["since"], None, r.timed_out, timeout,
-                      [*lines, why] if why else lines)
-        results.append(res)
-        if on_result:
-            on_result(res)
+        for i in blamed:
+            res = _result(checks[i][0], False, time.monotonic() - state["since"], None, r.timed_out, timeout,
+                          [*lines, why] if why else lines)
+            results.append(res)
+            if on_result:
+                on_result(res)
+        todo = [(i, c) for i, c in todo if i not in blamed]
     return results
 
 
