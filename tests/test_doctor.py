@@ -169,3 +169,21 @@ def test_an_index_that_redirects_has_answered_in_one_round_trip():
         assert reachable("http://127.0.0.1:9/closed/", timeout=5)[0] is False
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("checker", ["uv", "pip"])
+def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, tmp_path, monkeypatch, checker):
+    home = tmp_path / "home"
+    assert nlp(kit, home, "install", "tinytool", "--backend", "pip")[0] == 0
+    env = home / "envs" / "tinytool"
+    (site,) = env.glob("lib/python*/site-packages")
+    info = site / "needy-1.0.dist-info"  # installed behind nlpsetup's back, its dependency missing
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: needy\nVersion: 1.0\nRequires-Dist: missingdep>=2\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    (info / "RECORD").write_text("needy-1.0.dist-info/METADATA,,\nneedy-1.0.dist-info/RECORD,,\n")
+    if checker == "pip":  # no uv anywhere: the env's own pip checks
+        monkeypatch.setattr("nlpsetup.backends.find_uv", lambda env=None: None)
+    found = doctor._pip_check(env, str(env / "bin" / "python"), "pip")
+    assert found.status == "warning" and "needy" in found.message and "missingdep" in found.message, found
+    assert "Using Python" not in found.message

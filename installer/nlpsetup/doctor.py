@@ -300,16 +300,18 @@ def _pip_check(path: Path, env_python: str, backend: str | None) -> Finding:
     from nlpsetup import backends, proc
 
     uv = backends.find_uv()
-    if Env.at(path).script("pip").exists():
+    if uv:  # the same check as pip's in ~20 ms instead of ~0.5 CPU-seconds of pip's own import
+        argv = [uv, "pip", "check", "-q", "--python", env_python]
+    elif Env.at(path).script("pip").exists():
         argv = [env_python, "-m", "pip", "check"]
-    elif uv:
-        argv = [uv, "pip", "check", "--python", env_python]
     else:
         return Finding("env.pip-check", OK, f"{path.name}: no pip or uv to check dependencies with", env=path.name)
-    code, out = proc.capture(argv, env=proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1"}, venv=str(path)))
+    code, out = proc.capture(argv, env=proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1"}, venv=str(path)),
+                             merge_stderr=True)  # uv reports on stderr
     if code == 0:
-        return Finding("env.pip-check", OK, f"{path.name}: dependencies consistent (pip check)", env=path.name)
-    first = next((ln for ln in out.splitlines() if ln.strip()), "inconsistent")
+        return Finding("env.pip-check", OK, f"{path.name}: dependencies consistent ({'uv ' if uv else ''}pip check)",
+                       env=path.name)
+    first = next((ln for ln in out.splitlines() if ln.strip() and not ln.startswith("Found ")), "inconsistent")
     return Finding("env.pip-check", WARNING, f"{path.name}: {mask_text(first)}",
                    "a pin may be missing from the recipe; see nlpsetup verify", path.name)
 
