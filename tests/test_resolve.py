@@ -298,3 +298,11 @@ def test_bad_tool_specifiers_are_usage_errors(text):
 
     with pytest.raises(NlpsetupError):
         resolve.parse_tool(text)
+
+
+def test_a_plan_for_another_machine_names_the_compiler_it_needs():
+    """gluonnlp 0.10.0 is an sdist with a Cython extension: a plan for a machine we cannot look at
+    must still say that it compiles, or it claims a binary install that does not exist."""
+    plan = run("gluonnlp", host(os="linux", pythons=(), simulated=True))
+    needs = [w for w in plan.warnings if w.startswith("needs cc")]
+    assert needs and "gluonnlp 0.10.0 is an sdist" in needs[0], plan.warnings

@@ -15,6 +15,13 @@ python_version, ...) against the interpreter running it, not against
 with --pip-shim) that swaps pip's marker environment for the target's before
 calling pip's own main(); everything else is pip as shipped.
 
+A dependency with no wheel for the target but an sdist (langdetect, seqeval,
+...) is built once into a wheel with no C compiler; a pure-Python one
+(py*-none-any) is then offered to pip with --find-links, since uv and pip
+build it the same way on any target.
+An sdist that compiles (gluonnlp) is not: its cell agrees only where the plan
+says what it needs ("needs cc"), and is a false yes otherwise.
+
 Framework steps point at download.pytorch.org, which this machine cannot
 reach: their requirements are resolved from PyPI instead (marked
 "torch_from_pypi" in the results).
@@ -22,6 +29,8 @@ reach: their requirements are resolved from PyPI instead (marked
 Cells:
   agree-yes          plan yes, pip finds a binary install
   agree-no           plan refuses, pip finds none for the variants tried
+  agree-builds       plan yes and says it compiles (needs cc); pip finds a
+                     binary install but for that sdist
   false-yes          plan yes, pip finds no binary install ("missing" names the
                      package pip could not find; missing_wheels_on_pypi = 0
                      means its latest release is sdist-only on PyPI, which uv/pip would build)
@@ -192,22 +201,59 @@ def donor_plan(tool, variant, plat, arch, py):
 _pip_lock = threading.Lock()
 
 
+SDIST_WHEELS = "/tmp/pipcmp/sdist-wheels"  # pure-Python wheels built from sdists
+CACHE_VERSION = "find-links-v2"
+
+
 def run_pip(args, req: dict, plat, arch, py, cache: dict) -> dict:
-    key = hashlib.sha256(json.dumps([req["reqs"], req["constraints"], req["pre"],
+    old = hashlib.sha256(json.dumps([req["reqs"], req["constraints"], req["pre"],
                                      plat, arch, py], sort_keys=True).encode()).hexdigest()
+    key = old + ":" + CACHE_VERSION
     with _pip_lock:
         if key in cache:
             return cache[key]
+        if cache.get(old, {}).get("outcome") == "ok":  # more wheels to choose from cannot undo a success
+            return cache[old]
+    built: list[str] = []
+    compiled: set[str] = set()  # sdists in the way that need a compiler to build
+    for _ in range(8):  # each round may uncover the next sdist-only dependency (for this target)
+        result = _pip_once(args, req, plat, arch, py)
+        if result["outcome"] != "fail":
+            break
+        blockers = ([(result["missing"], result.get("missing_spec", ""))] if result.get("missing") else []) + [
+            (m.group(1), m.group(2).replace(" and ", ","))
+            for m in (re.search(r"depends on ([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?(.*)", ln)
+                      for ln in result.get("conflict", [])) if m]
+        new = []
+        for name, spec in dict.fromkeys(blockers):
+            wheel = pure_wheel(name, spec.strip(), args.pip_python)
+            if wheel == "":
+                compiled.add(name.lower())
+            elif wheel and wheel not in built:
+                new.append(wheel)
+        if not new:
+            break
+        built += new
+    result["sdist_wheels"] = built
+    result["sdist_compiled"] = sorted(compiled)
+    with _pip_lock:
+        cache[key] = result
+    return result
+
+
+def _pip_once(args, req: dict, plat, arch, py) -> dict:
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("PIP_") and k not in ("PIP_CERT", "PIP_DEFAULT_TIMEOUT"))}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    os.makedirs(SDIST_WHEELS, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="pipcmp-") as tmp:
         cfile = os.path.join(tmp, "constraints.txt")
+        report_file = os.path.join(tmp, "report.json")
         with open(cfile, "w") as fh:
             fh.write("".join(c + "\n" for c in req["constraints"]))
         pip_args = ["install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-                    "--index-url", INDEX, "--cache-dir", "/tmp/pipcmp/cache"]
+                    "--index-url", INDEX, "--find-links", SDIST_WHEELS, "--cache-dir", "/tmp/pipcmp/cache"]
         for tag in platform_tags(plat, arch):
             pip_args += ["--platform", tag]
         pip_args += ["--python-version", py, "--implementation", "cp",
@@ -216,7 +262,7 @@ def run_pip(args, req: dict, plat, arch, py, cache: dict) -> dict:
             pip_args.append("--pre")
         if req["no_deps"]:
             pip_args.append("--no-deps")
-        pip_args += req["reqs"] + ["--quiet", "--report", "-"]
+        pip_args += req["reqs"] + ["--report", report_file]
         argv = [args.pip_python, os.path.abspath(__file__), "--pip-shim",
                 json.dumps(marker_env(plat, arch, py)), "--"] + pip_args
         t0 = time.time()
@@ -224,34 +270,94 @@ def run_pip(args, req: dict, plat, arch, py, cache: dict) -> dict:
             proc = subprocess.run(argv, capture_output=True, text=True, env=env,
                                   timeout=args.pip_timeout)
         except subprocess.TimeoutExpired:
-            result = {"outcome": "timeout", "seconds": args.pip_timeout}
-        else:
-            result = {"seconds": round(time.time() - t0, 1)}
-            if proc.returncode == 0:
-                report = json.loads(proc.stdout)
-                result["outcome"] = "ok"
-                result["installs"] = {i["metadata"]["name"]: i["metadata"]["version"]
-                                      for i in report.get("install", [])}
-            else:
-                errors = [ln.strip() for ln in proc.stderr.splitlines()
-                          if ln.startswith("ERROR:") and "Ignored the following" not in ln]
-                text = proc.stderr
-                network = any(s in text for s in ("Max retries", "ConnectionError",
-                                                  "Read timed out", "NewConnectionError"))
-                result["outcome"] = "error" if network and not errors else "fail"
-                error = errors[0] if errors else text.strip()[-300:]
-                if "The conflict is caused by:" in text:
-                    cause = text.split("The conflict is caused by:", 1)[1].strip().splitlines()
-                    error += " | " + "; ".join(ln.strip() for ln in cause[:3])
-                result["error"] = error[:500]
-                result["stderr_tail"] = text.strip()[-800:]
-                missing = re.search(r"satisfies the requirement ([A-Za-z0-9_.\-]+)", text)
-                if missing and "from versions: none" in text:
-                    result["missing"] = missing.group(1)
-                    result["missing_wheels_on_pypi"] = wheel_count(missing.group(1))
-    with _pip_lock:
-        cache[key] = result
+            return {"outcome": "timeout", "seconds": args.pip_timeout}
+        result = {"seconds": round(time.time() - t0, 1)}
+        if proc.returncode == 0:
+            with open(report_file) as fh:
+                report = json.load(fh)
+            result["outcome"] = "ok"
+            result["installs"] = {i["metadata"]["name"]: i["metadata"]["version"]
+                                  for i in report.get("install", [])}
+            return result
+    text = proc.stderr + "\n" + proc.stdout
+    errors = [ln.strip() for ln in proc.stderr.splitlines()
+              if ln.startswith("ERROR:") and "Ignored the following" not in ln]
+    network = any(s in text for s in ("Max retries", "ConnectionError",
+                                      "Read timed out", "NewConnectionError"))
+    result["outcome"] = "error" if network and not errors else "fail"
+    error = errors[0] if errors else text.strip()[-300:]
+    if "The conflict is caused by:" in text:
+        cause = text.split("The conflict is caused by:", 1)[1].strip().splitlines()
+        cause = [ln.strip() for ln in cause if ln.strip()][:6]
+        result["conflict"] = cause
+        error += " | " + "; ".join(cause)
+    result["error"] = error[:800]
+    result["stderr_tail"] = proc.stderr.strip()[-800:]
+    missing = re.search(r"satisfies the requirement ([A-Za-z0-9_.\-]+)(\[[^\]]*\])?([^ (]*)", text)
+    if missing and "from versions:" in text:
+        result["missing"] = missing.group(1)
+        result["missing_spec"] = missing.group(3)
+        result["missing_wheels_on_pypi"] = wheel_count(missing.group(1))
     return result
+
+
+_build_lock = threading.Lock()
+_built: dict[tuple[str, str], str | None] = {}  # (name, version) -> the pure wheel's file name, None: not pure
+
+
+def pure_wheel(name: str, spec: str, pip_python: str) -> str | None:
+    """Build the sdist of NAME's newest release that fits SPEC (pip found no wheel of it for the
+    target) into a wheel, with no C
+    compiler (CC=/bin/false); keep it in SDIST_WHEELS when that gives a pure-Python wheel (tag
+    *-none-any). Returns its file name; "" when the sdist needs a compiler; None when no
+    release with an sdist fits."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
+    try:
+        fits = SpecifierSet(spec)
+    except InvalidSpecifier:
+        fits = SpecifierSet()
+    releases = pypi_releases(name)
+    versions = []
+    for v, files in releases.items():
+        try:
+            parsed = Version(v)
+        except InvalidVersion:
+            continue
+        if any(f["packagetype"] == "sdist" and not f.get("yanked") for f in files) and fits.contains(parsed):
+            versions.append(parsed)
+    if not versions:
+        return None
+    version = str(max(versions))
+    with _build_lock:
+        if (name, version) in _built:
+            return _built[(name, version)]
+        builder = pip_python  # pip 26 (old pips lack a build env with bdist_wheel)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+        env.update(PIP_CONFIG_FILE=os.devnull, CC="/bin/false", CXX="/bin/false")
+        with tempfile.TemporaryDirectory(prefix="pipcmp-wheel-") as out:
+            subprocess.run([builder, "-m", "pip", "wheel", "-q", "--no-deps", "--no-binary", ":all:",
+                            "--index-url", INDEX, "-w", out, f"{name}=={version}"],
+                           capture_output=True, text=True, env=env, timeout=600)
+            wheels = [w for w in os.listdir(out) if w.endswith(".whl")]
+            pure = [w for w in wheels if w.endswith("-none-any.whl")]
+            for w in pure:
+                os.replace(os.path.join(out, w), os.path.join(SDIST_WHEELS, w))
+        _built[(name, version)] = pure[0] if pure else ""
+        return _built[(name, version)]
+
+
+_releases: dict[str, dict] = {}
+
+
+def pypi_releases(name: str) -> dict:
+    if name not in _releases:
+        try:
+            with urllib.request.urlopen(f"https://pypi.org/pypi/{name}/json", timeout=60) as resp:
+                _releases[name] = json.load(resp)["releases"]
+        except Exception:
+            _releases[name] = {}
+    return _releases[name]
 
 
 _wheel_counts: dict[str, int | None] = {}
@@ -286,6 +392,14 @@ def documented(messages: list[str]) -> bool:
     return bool(messages) and all("(" in m for m in messages)
 
 
+def says_it_builds(plan: dict, pip: dict) -> bool:
+    """pip stopped at sdists that need a compiler, and the plan names each of them
+    in what it says it needs ("needs cc ...: ... crcmod ...")."""
+    names = pip.get("sdist_compiled") or []
+    needs = [w.lower() for w in plan.get("warnings", []) if w.startswith("needs ")]
+    return bool(names) and all(any(n in w for w in needs) for n in names)
+
+
 def measure_cell(args, tool, plat, arch, py, variants, pip_cache) -> dict:
     cell = {"tool": tool, "platform": plat, "arch": arch, "python": py}
     rc, plan = run_plan(tool, plat, arch, py)
@@ -297,6 +411,8 @@ def measure_cell(args, tool, plat, arch, py, variants, pip_cache) -> dict:
         cell["pip"] = pip
         cell["class"] = {"ok": "agree-yes", "fail": "false-yes",
                          "timeout": "pip-timeout"}.get(pip["outcome"], "pip-error")
+        if cell["class"] == "false-yes" and says_it_builds(plan, pip):
+            cell["class"] = "agree-builds"
         return cell
     if rc != 3:
         cell.update(plan="error", error=plan.get("error"), **{"class": "plan-error"})

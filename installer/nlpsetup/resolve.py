@@ -540,7 +540,9 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
         if compute.warning:
             out.append(f"{compute.backend} will not run on this host: {compute.warning}")
     for tool, why in v.tools:
-        if not host.tool(tool) and not host.simulated:
+        if host.simulated:  # said all the same: a plan for another machine must name what it needs
+            out.append(f"needs {tool} (not looked for on a simulated host): {why}")
+        elif not host.tool(tool):
             out.append(f"{tool} not found: {why}")
     for k, val in v.env:
         out.append(f"sets {k}={val} while installing")
