@@ -256,7 +256,8 @@ def _pip_once(args, req: dict, plat, arch, py) -> dict:
                     "--index-url", INDEX, "--find-links", SDIST_WHEELS, "--cache-dir", "/tmp/pipcmp/cache"]
         for tag in platform_tags(plat, arch):
             pip_args += ["--platform", tag]
-        pip_args += ["--python-version", py, "--implementation", "cp",
+        # The full version: "3.9" would mean 3.9.0, which Requires-Python like !=3.9.0 excludes.
+        pip_args += ["--python-version", FULL_VERSION[py], "--implementation", "cp",
                      "--abi", "cp" + py.replace(".", ""), "-c", cfile]
         if req["pre"]:
             pip_args.append("--pre")
