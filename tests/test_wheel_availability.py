@@ -4,10 +4,12 @@ from PyPI in tests/data/wheels.json (tools/record_wheels.py writes it; its `reco
 
 pip with --only-binary=:all: --platform/--python-version answers the same question from the index;
 this test answers it offline, so a recipe whose `targets` or Python range promise more than its
-wheels ship fails here, naming the package and target."""
+wheels ship fails here, naming the package and target. A second test holds plans to pip's own
+verdicts, recorded per cell in tests/data/pip_binary_check.json by tools/pip_compare.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,33 @@ def test_every_plan_has_binary_wheels_for_its_heavy_packages(name):
                 for problem in wheeldata.problems(result, os_name, arch, python):
                     false_yes.append(f"{os_name}-{arch} py{python} {result.variant.id}: {problem}")
     assert not false_yes, "plans that pip cannot install from wheels:\n" + "\n".join(false_yes)
+
+
+PIP_CHECK = json.loads((Path(__file__).with_name("data") / "pip_binary_check.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(BOOK.recipes))
+def test_no_plan_says_yes_where_pip_found_no_binary_install(name):
+    """pip's own answer, recorded per cell and variant by tools/pip_compare.py (whole dependency
+    trees, not just the heavy packages above): where it found no install from wheels, a plan may
+    only offer that variant if it says what it compiles ("needs cc ...: ... gluonnlp ...")."""
+    recipe = BOOK.recipes[name]
+    false_yes = []
+    for os_name, arch in wheeldata.TARGETS:
+        for python in wheeldata.PYTHONS:
+            result = plan_for(recipe, os_name, arch, python)
+            if not isinstance(result, resolve.Plan):
+                continue
+            pip_arch = "aarch64" if (os_name, arch) == ("linux", "arm64") else arch
+            verdict = PIP_CHECK["cells"].get(f"{name}|{os_name}|{pip_arch}|{python}", {}).get(result.variant.id)
+            if not verdict or verdict["pip"] == "yes":
+                continue
+            needs = [w.lower() for w in result.warnings if w.startswith("needs ")]
+            said = verdict["needs_build"] and all(any(n in w for w in needs) for n in verdict["needs_build"])
+            if not said:
+                false_yes.append(f"{os_name}-{arch} py{python} {result.variant.id}: {verdict['error']}")
+    assert not false_yes, (f"plans that pip found no binary install for (recorded {PIP_CHECK['recorded']}; "
+                           "re-run tools/pip_compare.py if the recipe changed its packages):\n" + "\n".join(false_yes))
 
 
 def test_the_record_catches_what_pypi_lacks():

@@ -456,6 +456,31 @@ def measure_cell(args, tool, plat, arch, py, variants, pip_cache) -> dict:
     return cell
 
 
+def export(results: str, out: str) -> int:
+    """pip's verdict per (cell, variant) it was asked about: "yes" (a binary install exists), or
+    "no" with the packages it had no wheel for. tests/test_wheel_availability.py holds plans to it."""
+    with open(results) as fh:
+        cells = json.load(fh)["cells"]
+    verdicts: dict[str, dict[str, dict]] = {}
+    for key, cell in sorted(cells.items()):
+        asked = [(cell.get("variant"), cell.get("pip"))] if cell.get("plan") == "yes" else [
+            (t["variant"], t["pip"]) for t in cell.get("tried", [])]
+        for variant, pip in asked:
+            if not pip or pip.get("outcome") not in ("ok", "fail"):
+                continue  # a timeout or a network error says nothing
+            v = {"pip": "yes"} if pip["outcome"] == "ok" else {
+                "pip": "no", "needs_build": pip.get("sdist_compiled", []), "error": pip.get("error", "")[:160]}
+            verdicts.setdefault(key, {})[variant] = v
+    with open(out, "w") as fh:
+        json.dump({"about": "pip install --dry-run --only-binary=:all: --platform/--python-version for the "
+                            "requirements and constraints of each plan (tools/pip_compare.py --export)",
+                   "source": INDEX, "recorded": time.strftime("%Y-%m-%d"),
+                   "cells": verdicts}, fh, indent=0, sort_keys=True)
+        fh.write("\n")
+    print(f"wrote {out}: {sum(map(len, verdicts.values()))} verdicts for {len(verdicts)} cells")
+    return 0
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--pip-shim":
         return pip_shim(sys.argv[2], sys.argv[4:])
@@ -468,7 +493,11 @@ def main() -> int:
     ap.add_argument("--pythons", default=",".join(PYTHONS))
     ap.add_argument("--tools", default="", help="comma list (default: all recipes)")
     ap.add_argument("--windows-arm64", action="store_true")
+    ap.add_argument("--export", metavar="JSON",
+                    help="write pip's verdicts from --out for the tests (tests/data/pip_binary_check.json) and stop")
     args = ap.parse_args()
+    if args.export:
+        return export(args.out, args.export)
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     state = {"cells": {}, "pip_cache": {}}
