@@ -32,8 +32,8 @@ Cells:
   agree-builds       plan yes and says it compiles (needs cc); pip finds a
                      binary install but for that sdist
   false-yes          plan yes, pip finds no binary install ("missing" names the
-                     package pip could not find; missing_wheels_on_pypi = 0
-                     means its latest release is sdist-only on PyPI, which uv/pip would build)
+                     package pip could not find, "sdist_compiled" the sdists
+                     in the way that need a compiler)
   false-refusal      plan refuses, pip finds one, refusal reason has no "why"
   documented-refusal plan refuses, pip finds one, but the reason explains why
   pip-timeout / pip-error / plan-error
@@ -298,7 +298,6 @@ def _pip_once(args, req: dict, plat, arch, py) -> dict:
     if missing and "from versions:" in text:
         result["missing"] = missing.group(1)
         result["missing_spec"] = missing.group(3)
-        result["missing_wheels_on_pypi"] = wheel_count(missing.group(1))
     return result
 
 
@@ -359,22 +358,6 @@ def pypi_releases(name: str) -> dict:
         except Exception:
             _releases[name] = {}
     return _releases[name]
-
-
-_wheel_counts: dict[str, int | None] = {}
-
-
-def wheel_count(name: str) -> int | None:
-    """Wheel files in NAME's latest PyPI release (0 = that release is sdist-only)."""
-    if name not in _wheel_counts:
-        url = f"https://pypi.org/pypi/{name}/json"
-        try:
-            with urllib.request.urlopen(url, timeout=60) as resp:
-                files = json.load(resp)["urls"]
-            _wheel_counts[name] = sum(f["packagetype"] == "bdist_wheel" for f in files)
-        except Exception:
-            _wheel_counts[name] = None
-    return _wheel_counts[name]
 
 
 def pip_shim(env_json: str, pip_args: list[str]) -> int:

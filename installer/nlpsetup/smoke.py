@@ -37,9 +37,8 @@ RESULT_FILE = "nlpsetup-smoke.json"  # ENV/RESULT_FILE: the last smoke result an
 # The harness runs in the env's Python, which may be as old as 3.6: stdlib only, no syntax
 # newer than 3.6. It reads the checks from a JSON file and reports with marker lines (carrying
 # a nonce, so a check's own output cannot fake them) that the caller reads live:
-#   start {i}: check i (imports or code) begins     launch {i}: command i started
-#   wait: the code is done, the commands are awaited  show {i}: command i's output follows
-#   end {i, passed, seconds, why, timed_out}
+#   start {i}: check i (imports or code) begins     wait: the commands are awaited
+#   show {i}: command i's output follows             end {i, passed, seconds, why, timed_out}
 # A command forks from the harness when its program is this very interpreter (`python -m`,
 # `python -c`, or a console script whose #! line names it): the child has the tool imported
 # already. A fork needs a single-threaded parent; otherwise, and on Windows, it is spawned.
@@ -155,7 +154,6 @@ def main():
     for i, check in checks:
         if check["kind"] == "command":
             children.append(launch(i, check))
-            mark(nonce, "launch", {"i": i})
             continue
         if children and not any(c.get("thread") for c in children):
             for c in children:  # threads only now: every fork is done
@@ -254,9 +252,10 @@ def _runs_on(script: Path, env_python: str) -> bool:
     if not first.startswith(b"#!"):
         return False
     interpreter = first[2:].strip().split(b" ")[0].decode("utf-8", "replace")
-    return os.path.isabs(interpreter) and os.path.exists(interpreter) and (
-        os.path.abspath(interpreter) == os.path.abspath(env_python)
-        or os.path.samefile(interpreter, env_python))
+    try:
+        return os.path.isabs(interpreter) and os.path.samefile(interpreter, env_python)
+    except OSError:  # the #! names an interpreter that is gone
+        return False
 
 
 def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env=None,
