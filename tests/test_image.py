@@ -344,3 +344,16 @@ if sys.argv[1] == "run":
     verbs = [c[1] for c in _calls(tmp_path)]
     assert verbs == ["info", "build", "run", "rmi"]
     assert _calls(tmp_path)[-1][-1] == "sha256:" + "ab" * 32
+
+
+def test_an_installed_env_is_imaged_with_the_exact_releases_it_holds(cli, tmp_path):
+    code, _, err = cli("install", "tinytool", "--name", "mine")
+    assert code == 0, err
+    out = tmp_path / "ctx"
+    code, stdout, err = cli("image", "mine", "--containerfile", str(out), "--json")
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["env"] == "mine" and doc["prefix"] == "/opt/nlpsetup/envs/mine" and doc["torch"] == "none"
+    assert "tinytool==2.0.0" in (out / "bundle" / "requirements.txt").read_text()
+    lock_text = (out / "bundle" / "nlpsetup.lock.json").read_text()
+    assert f'io.nlpsetup.lock-digest="{image.lock_digest(lock_text)}"' in (out / "Containerfile").read_text()

@@ -15,8 +15,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import containerbase
 import pytest
+
+import containerbase
 
 pytestmark = [pytest.mark.slow, pytest.mark.ci]
 
