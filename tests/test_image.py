@@ -357,3 +357,16 @@ def test_an_installed_env_is_imaged_with_the_exact_releases_it_holds(cli, tmp_pa
     assert "tinytool==2.0.0" in (out / "bundle" / "requirements.txt").read_text()
     lock_text = (out / "bundle" / "nlpsetup.lock.json").read_text()
     assert f'io.nlpsetup.lock-digest="{image.lock_digest(lock_text)}"' in (out / "Containerfile").read_text()
+
+
+def test_label_values_are_quoted_so_the_engine_keeps_them_verbatim():
+    from dataclasses import replace
+
+    text = image.containerfile(replace(_spec(), summary='Costs $HOME "quoted" \\ ok'), "t")
+    assert r'org.opencontainers.image.description="Costs \$HOME \"quoted\" \\ ok"' in text
+
+
+def test_push_and_containerfile_exclude_each_other(cli, tmp_path):
+    code, _, err = cli("image", "tinytool", "-t", "localhost:5000/t:1", "--push", "--containerfile",
+                       str(tmp_path / "ctx"))
+    assert code == 2 and "--containerfile only writes the build context" in err

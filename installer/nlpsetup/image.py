@@ -131,7 +131,9 @@ def labels(spec: Spec, created: str) -> dict[str, str]:
 
 
 def _quoted(value: str) -> str:
-    return json.dumps(value)  # a JSON string is a valid Containerfile double-quoted word
+    """A double-quoted Containerfile word: backslash and quote escaped as in JSON, and `$`, which
+    LABEL would expand as a build variable."""
+    return json.dumps(value, ensure_ascii=False).replace("$", "\\$")
 
 
 def containerfile(spec: Spec, created: str) -> str:

@@ -67,6 +67,9 @@ def default_tag(spec: image.Spec) -> str:
 
 def run(req: Request, *, book, host, store, home: Path) -> Outcome:
     image.check_arch(req.arch, host.arch)
+    if req.push and req.containerfile:
+        raise NlpsetupError("--push pushes a built, verified image; --containerfile only writes the build context",
+                            hint="drop one of them")
     if req.push and not req.tag:
         raise NlpsetupError("--push needs the registry to push to", hint="name it in the tag: -t REGISTRY/NAME:TAG")
     _check_outputs(req)
