@@ -301,16 +301,25 @@ def test_rootless_buildah_without_subuids_is_one_line_with_the_fix(cli, tmp_path
 
 def test_falls_back_from_a_docker_without_daemon_to_buildah(cli, tmp_path):
     path = _fake_engines(tmp_path, docker={"version": (1, "docker-daemon-not-running.txt")},
-                         buildah={"bud": (125, "buildah-base-cannot-be-pulled.txt")})
+                         buildah={"inspect": (125, None), "pull": (125, "buildah-pull-base-unreachable.txt")})
     code, _, err = cli("image", "tinytool", "--python", "3.11", env={"PATH": path})
-    assert [c[:2] for c in _calls(tmp_path)][:3] == [["docker", "version"], ["buildah", "info"], ["buildah", "bud"]]
-    # The base that cannot be pulled: one line naming it, with the fix; nothing tagged or left.
+    assert [c[:2] for c in _calls(tmp_path)] == [["docker", "version"], ["buildah", "info"], ["buildah", "inspect"],
+                                                 ["buildah", "pull"]]
+    # The base that cannot be pulled: one line naming it, with the fix, before any download.
     assert code == 1
     base = image.choose_base("3.11", None).image
-    assert f"nlpsetup: error: the base image {base} cannot be pulled: Error: creating build container" in err
+    assert f"nlpsetup: error: the base image {base} cannot be pulled: Error: initializing source" in err
     assert "pull / buildah load" in err
-    assert not any(c[1] in ("tag", "push") for c in _calls(tmp_path))
+    assert not any((tmp_path / "home" / "logs").glob("bundle-*"))  # nothing was downloaded
     assert not any((tmp_path / "home" / "cache").glob("image-*"))  # the build context is gone
+
+
+def test_a_base_that_fails_to_pull_inside_the_build_is_named_too(cli, tmp_path):
+    path = _fake_engines(tmp_path, buildah={"bud": (125, "buildah-base-cannot-be-pulled.txt")})
+    code, _, err = cli("image", "tinytool", "--python", "3.11", "-t", "localhost:5000/t:1", env={"PATH": path})
+    assert code == 1
+    assert f"the base image {image.choose_base('3.11', None).image} cannot be pulled: Error: creating build" in err
+    assert not any(c[1] in ("tag", "push") for c in _calls(tmp_path))
 
 
 def test_an_image_that_fails_its_checks_is_removed_untagged_naming_the_check(cli, tmp_path):
@@ -342,7 +351,7 @@ if sys.argv[1] == "run":
     assert 'the image failed its smoke check "code: import tinytool; assert tinytool.VERSION == \'2.0.0\'"' in err
     assert "it was removed, untagged" in err and "AssertionError" in err
     verbs = [c[1] for c in _calls(tmp_path)]
-    assert verbs == ["info", "build", "run", "rmi"]
+    assert verbs == ["info", "image", "build", "run", "rmi"]
     assert _calls(tmp_path)[-1][-1] == "sha256:" + "ab" * 32
 
 

@@ -36,6 +36,14 @@ class Engine:
                     [[self.path, "rm", container]])
         return [], [self.path, "run", "--rm", "--network", "none", "--pull", "never", image, *argv], []
 
+    def has_image_argv(self, image: str) -> list[str]:
+        if self.name == "buildah":
+            return [self.path, "inspect", "--type", "image", image]
+        return [self.path, "image", "inspect", image]
+
+    def pull_argv(self, image: str) -> list[str]:
+        return [self.path, "pull", image]
+
     def tag_argv(self, image: str, tag: str) -> list[str]:
         return [self.path, "tag", image, tag]
 

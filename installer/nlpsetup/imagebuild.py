@@ -81,8 +81,9 @@ def run(req: Request, *, book, host, store, home: Path) -> Outcome:
         cache.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="image-", dir=cache))
         context = scratch / "context"
+    on_base = (lambda base: _have_base(engine, base, home)) if engine else (lambda base: None)
     try:
-        spec = _write_context(req, context, book=book, host=host, store=store, home=home)
+        spec = _write_context(req, context, book=book, host=host, store=store, home=home, on_base=on_base)
         out = Outcome(req.tag or default_tag(spec), spec, context=str(context) if req.containerfile else None)
         if engine is not None:
             _build_and_prove(engine, context, out, req, home)
@@ -112,8 +113,9 @@ def _now() -> str:
 # --- the build context -------------------------------------------------------------------------
 
 
-def _write_context(req: Request, context: Path, *, book, host, store, home: Path) -> image.Spec:
-    """Bundle the target for the base's platform into context/bundle, then write the rest."""
+def _write_context(req: Request, context: Path, *, book, host, store, home: Path, on_base) -> image.Spec:
+    """Bundle the target for the base's platform into context/bundle, then write the rest;
+    `on_base(base)` is called once the base is known, before the bundle's downloads."""
     from nlpsetup import host as hosts
     from nlpsetup import planning
 
@@ -123,6 +125,7 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
     if env_path is not None:
         py = ".".join(lockfile._manifest(env_path)["interpreter"]["version"].split(".")[:2])
         base = image.choose_base(py, req.base)
+        on_base(base)
         target = bundle.Target("linux", host.arch, base.python, base.glibc)
         b = bundle.of_env(env_path, context / image.CONTEXT_BUNDLE, target, home=home, timeout=req.timeout)
         summary, homepage, min_driver = "", "", None
@@ -134,6 +137,7 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
 
             linux = replace(linux, gpu=GpuFacts(driver=min_driver, source="image: the build's minimum driver"))
         base, plan = _plan(book, req, linux, home, planning)
+        on_base(base)
         target = bundle.Target("linux", host.arch, base.python, base.glibc)
         b = bundle.of_plan(plan, context / image.CONTEXT_BUNDLE, target, home=home, timeout=req.timeout)
         recipe = book.get(plan.tool)
@@ -189,6 +193,20 @@ def _plan(book, req: Request, linux, home: Path, planning):
 
 
 # --- build, prove, tag -------------------------------------------------------------------------
+
+
+def _have_base(engine: engines.Engine, base: image.Base, home: Path) -> None:
+    """The base on this machine, pulled now where it is not: a base that cannot be pulled fails
+    before minutes of downloads, not after them."""
+    env = proc.child_env()
+    if proc.capture(engine.has_image_argv(base.image), env=env, timeout=60)[0] == 0:
+        return
+    code, out = proc.capture(engine.pull_argv(base.image), env=env, timeout=3600, merge_stderr=True)
+    if code != 0:
+        raise engines.explain(engine.name, out, base=base.image) or NlpsetupError(
+            f"{engine.name} pull {base.image} failed (exit {code}): {engines._last_line(out)[-300:]}",
+            hint="check the name and the network, or pass --base with an image this machine has",
+            exit_code=EXIT_FAILED)
 
 
 def _build_and_prove(engine: engines.Engine, context: Path, out: Outcome, req: Request, home: Path) -> None:
