@@ -117,3 +117,13 @@ def test_an_image_whose_check_fails_is_removed_and_the_check_named(cli, tmp_path
     assert set(_buildah("images", "--quiet", "--no-trunc").stdout.split()) == before
     assert _buildah("inspect", "--type", "image", "localhost/nlpsetup-test/brokenimport:1", check=False).returncode != 0
     assert not _buildah("containers", "--quiet").stdout.strip()  # the check's working container is gone too
+
+
+def test_a_base_without_the_python_asked_for_says_so(cli):
+    if why := containerbase.missing():
+        pytest.skip(why)
+    base = containerbase.ensure_base()  # Debian bookworm: python3.11 only
+    code, _, err = cli("image", "tinytool", "--engine", "buildah", "--base", base, "--python", "3.12",
+                       env=containerbase.ENGINE_ENV, timeout=900)
+    assert code == 3
+    assert f"the base image {base} has no python3.12" in err and "--python with the Python the base has" in err
