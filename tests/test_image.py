@@ -379,3 +379,11 @@ def test_push_and_containerfile_exclude_each_other(cli, tmp_path):
     code, _, err = cli("image", "tinytool", "-t", "localhost:5000/t:1", "--push", "--containerfile",
                        str(tmp_path / "ctx"))
     assert code == 2 and "--containerfile only writes the build context" in err
+
+
+def test_a_context_that_fails_half_way_leaves_no_folder_behind(cli, kit, tmp_path):
+    out = tmp_path / "ctx"
+    code, _, err = cli("image", "nlpdemo", "--containerfile", str(out),
+                       env={"NLPSETUP_TORCH_INDEX_URL": (tmp_path / "no-such-mirror").as_uri()})
+    assert code == 1 and "pip download failed" in err
+    assert not out.exists()

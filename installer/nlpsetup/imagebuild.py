@@ -75,13 +75,16 @@ def run(req: Request, *, book, host, store, home: Path) -> Outcome:
     _check_outputs(req)
     engine = None if req.containerfile else engines.detect(req.engine)  # before minutes of downloads
     if req.containerfile:
-        context, scratch = Path(req.containerfile), None
+        # A folder this call makes is removed on failure: a half-written context must not pass for one.
+        context = Path(req.containerfile)
+        scratch = None if context.exists() else context
     else:
         cache = paths.cache_dir(home)
         cache.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix="image-", dir=cache))
         context = scratch / "context"
-    on_base = (lambda base: _have_base(engine, base, home)) if engine else (lambda base: None)
+    on_base = (lambda base: _have_base(engine, base)) if engine else (lambda base: None)
+    done = False
     try:
         spec = _write_context(req, context, book=book, host=host, store=store, home=home, on_base=on_base)
         out = Outcome(req.tag or default_tag(spec), spec, context=str(context) if req.containerfile else None)
@@ -91,9 +94,10 @@ def run(req: Request, *, book, host, store, home: Path) -> Outcome:
             job = image.job_manifest(spec, out.tag, _now())
             write_text_atomic(Path(req.k8s_job), json.dumps(job, indent=2) + "\n")
             out.k8s_job = req.k8s_job
+        done = True
         return out
     finally:
-        if scratch is not None:
+        if scratch is not None and not (done and req.containerfile):
             shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -195,7 +199,7 @@ def _plan(book, req: Request, linux, home: Path, planning):
 # --- build, prove, tag -------------------------------------------------------------------------
 
 
-def _have_base(engine: engines.Engine, base: image.Base, home: Path) -> None:
+def _have_base(engine: engines.Engine, base: image.Base) -> None:
     """The base on this machine, pulled now where it is not: a base that cannot be pulled fails
     before minutes of downloads, not after them."""
     env = proc.child_env()
