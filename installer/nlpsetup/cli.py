@@ -374,7 +374,7 @@ def host_cmd(as_json: bool) -> None:
 
 # More commands, beside this module in the same shape: for recipe authors and CI (matrix, ci, recipe),
 # for changing an env (add, upgrade, kernel) and for handing it on (lock, export, bundle, completion).
-from nlpsetup import cli_authors, cli_change, cli_share  # noqa: E402,F401
+from nlpsetup import cli_authors, cli_change, cli_image, cli_share  # noqa: E402,F401
 
 
 def main() -> None:
