@@ -95,8 +95,11 @@ def release_files(data: dict, sources) -> dict:
     if missing:
         where = ", ".join(mask_text(u) for u in (*sources.indexes, *sources.find_links))
         why = next(iter(errors.values()), f"not on {where}")
+        refused = ": HTTP 401" in why or ": HTTP 403" in why  # the index is right; its credentials are not
         raise NlpsetupError(f"cannot hash {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: {why}",
-                            hint="lock and export read the hashes from the index the env was built from: set "
+                            hint=("give nlpsetup the index's credentials the way the installer got them (the "
+                                  "index URL, ~/.netrc, or UV_KEYRING_PROVIDER=subprocess with `keyring`)") if refused
+                            else "lock and export read the hashes from the index the env was built from: set "
                                  "PIP_INDEX_URL (and NLPSETUP_TORCH_INDEX_URL) as when it was built",
                             exit_code=EXIT_FAILED)
     return {k: fs for k, fs in files.items() if fs}
