@@ -318,3 +318,36 @@ def test_quiet_install_prints_the_result_only(cli):
     assert "create" not in err and "installing" not in err
     code, out, err = cli("verify", "tinytool", "-q")
     assert code == 0 and "ok " not in err
+
+
+# --- where a lock may send an install ------------------------------------------------------------------
+
+
+def test_a_lock_may_name_only_the_users_own_indexes_or_pytorchs(cli, kit, home, tmp_path):
+    """A lock (JSON or pylock.toml) handed over by someone else cannot point the PyTorch packages at a
+    host of its choosing: refused (exit 2) with the fix, unless the user configured that index too."""
+    assert cli("install", "nlpdemo", "--backend", BACKEND)[0] == 0
+    lock_file, pylock = tmp_path / "lock.json", tmp_path / "pylock.toml"
+    assert cli("lock", "nlpdemo", "-o", str(lock_file))[0] == 0
+    assert cli("export", "nlpdemo", "--format", "pylock", "-o", str(pylock))[0] == 0
+    lock = json.loads(lock_file.read_text())
+    mirror = lock["compute"]["index"]
+    assert mirror.startswith(kit["mirror"])
+    for evil in ("http://evil.example/whl/cpu", "https://evil.example/whl/cpu", "file:///tmp/elsewhere/cpu"):
+        lock["compute"]["index"] = evil
+        lock_file.write_text(json.dumps(lock))
+        pylock.write_text(pylock.read_text().replace(mirror, evil))
+        mirror = evil
+        for f in (lock_file, pylock):
+            code, out, err = cli("install", "--from-lock", str(f), "--name", "elsewhere", "--dry-run")
+            assert code == 2 and f"PyTorch index {evil} is not an index you configured" in err, (f, err)
+            assert "configure it yourself" in err and not (home / "envs" / "elsewhere").exists()
+        assert ("over plain http" in err) == evil.startswith("http:")
+    # The same index configured by the user, or PyTorch's own, is accepted.
+    code, _, err = cli("install", "--from-lock", str(lock_file), "--name", "mine", "--dry-run",
+                       env={"PIP_EXTRA_INDEX_URL": "file:///tmp/elsewhere/cpu"})
+    assert code == 0, err
+    lock["compute"]["index"] = "https://download.pytorch.org/whl/cpu"
+    lock_file.write_text(json.dumps(lock))
+    code, _, err = cli("install", "--from-lock", str(lock_file), "--name", "mine", "--dry-run")
+    assert code == 0, err
