@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,9 @@ def test_lock_carries_the_index_hashes_and_from_lock_checks_them(cli, kit, home,
     lock_file.write_text(json.dumps(lock))
     code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "tampered")
     assert code == 1 and "hash" in (out + err).lower() and "Traceback" not in err
+    # Not a corrupt cache: the index serves other bytes than the lock recorded, and the message names them.
+    assert "nlpdemo==1.0.0" in err and "differs from the file the lock or bundle recorded" in err, err
+    assert "clear the cache" not in err
     assert not (home / "envs" / "tampered").exists()
 
 
@@ -268,11 +272,18 @@ def test_bundle_then_install_with_every_index_unreachable(cli, kit, home, tmp_pa
     assert m["distributions"]["torch"] == "2.13.0+cpu" and all(s["passed"] for s in m["smoke"])
 
     wheel = out / "wheels" / "nlpdemo-1.0.0-py3-none-any.whl"
-    wheel.write_bytes(wheel.read_bytes() + b"tampered")
+    with zipfile.ZipFile(wheel) as z:  # the same release, altered: a valid wheel with one more file
+        files = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(wheel, "w") as z:
+        for n, data in {**files, "nlpdemo/planted.py": b"print('tampered')\n"}.items():
+            z.writestr(n, data)
     # Fresh caches: uv would rightly install the good copy it cached above, which matches the lock.
     offline.update(UV_CACHE_DIR=str(tmp_path / "uv-cache-2"), PIP_CACHE_DIR=str(tmp_path / "pip-cache-2"))
-    code, stdout, err = cli("install", "--from-bundle", str(out), "--name", "tampered", env=offline)
-    assert code == 1 and not (home / "envs" / "tampered").exists()
+    for backend in dict.fromkeys((BACKEND, "pip")):  # each words a mismatch its own way
+        code, stdout, err = cli("install", "--from-bundle", str(out), "--name", "tampered", "--backend", backend,
+                                env=offline)
+        assert code == 1 and not (home / "envs" / "tampered").exists()
+        assert "nlpdemo==1.0.0" in err and "the bundle was altered" in err and "clear the cache" not in err, err
 
 
 def test_bundle_for_another_host_holds_its_wheels_and_refuses_to_install_here(cli, tmp_path):
