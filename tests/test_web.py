@@ -198,3 +198,22 @@ def test_a_keyring_authenticated_index_is_asked_like_uv_asks_it(kit, tmp_path, p
     assert code == 1 and "no `keyring` command is on PATH" in out, out
     code, out = _outdated(kit, tmp_path / "h", f"http://{host}{path}", **with_keyring)
     assert code == 1 and "the index URL names none" in out, out
+
+
+def test_lock_reads_a_keyring_authenticated_index_and_names_what_is_missing(kit, tmp_path, private_index):
+    """The env was built by uv through the keyring; `lock` must read the hashes the same way, and
+    without the keyring it says that credentials are missing, not that the index is the wrong one."""
+    import os
+
+    host, path, _ = private_index
+    home = tmp_path / "h"
+    assert installkit.nlpsetup(kit, home, "install", "tinytool", "--backend", "pip")[0] == 0
+    index = {"PIP_INDEX_URL": f"http://alice@{host}{path}"}
+    bin_dir = _fake_keyring(tmp_path / "bin", "p@ss:w0rd")
+    keyring = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "UV_KEYRING_PROVIDER": "subprocess"}
+    code, out, err = installkit.nlpsetup(kit, home, "lock", "tinytool", "-o", str(tmp_path / "l.json"), **index, **keyring)
+    assert code == 0, err
+    assert "w0rd" not in out + err + (tmp_path / "l.json").read_text()
+    code, out, err = installkit.nlpsetup(kit, home, "lock", "tinytool", **index)
+    assert code == 1 and "the index wants credentials" in err and "keyring" in err, err
+    assert "as when it was built" not in err  # the old hint sent users to PIP_INDEX_URL, which was right
