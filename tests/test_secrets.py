@@ -194,3 +194,49 @@ def test_credentialed_index_options_move_from_argv_to_the_environment():
     assert env == {"UV_DEFAULT_INDEX": "https://tok@m/simple", "UV_INDEX": "https://a/ https://b/?sig=x"}
     plain = ["uv", "pip", "install", "torch", "--default-index", "https://m/simple"]
     assert credentials_to_env(plain, "uv") == (plain, {})
+
+
+# --- secret values printed by a package or a check -------------------------------------------------------
+
+_VALUES = {"HF_TOKEN": "hf_pLaNtEdT0kenValue", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYPLANTED",
+           "MY_SERVICE_PASSWORD": "Corr3ct-H0rse-Battery"}
+
+
+def test_secret_values_printed_by_a_check_are_masked_in_terminal_logs_and_report(kit, tmp_path):
+    """A smoke check that prints the user's tokens (as a debug line of a package would): the values of
+    secret-named variables never reach the terminal, the logs or doctor --report; short everyday values
+    of such variables (TOKENIZERS_PARALLELISM=false) are left alone."""
+    folder = tmp_path / "r"
+    folder.mkdir()
+    leak = "import os; print(*[os.environ[k] for k in ('HF_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'MY_SERVICE_PASSWORD')])"
+    (folder / "leaky.toml").write_text(installkit.RECIPE.format(
+        name="leaky", id="1", packages='"tinytool"', extra="", timeout=60,
+        smoke=f'code = "{leak}; raise RuntimeError(os.environ[\'HF_TOKEN\'] + \' parallel \' + os.environ[\'TOKENIZERS_PARALLELISM\'])"'))
+    home = tmp_path / "home"
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=str(folder), TOKENIZERS_PARALLELISM="false",
+                             **_VALUES)
+    outputs = []
+    for args in (["install", "leaky", "--backend", "pip", "-v"], ["doctor", "--report", str(tmp_path / "r.md")]):
+        p = subprocess.run([sys.executable, "-m", "nlpsetup", *args], capture_output=True, text=True, env=env,
+                           timeout=300)
+        outputs += [p.stdout, p.stderr]
+    texts = outputs + [f.read_text(errors="replace") for f in [*home.rglob("*"), tmp_path / "r.md"] if f.is_file()]
+    assert "**** parallel false" in "".join(outputs)  # the check ran and failed, and its error was shown
+    leaked = [(k, i) for k, v in _VALUES.items() for i, t in enumerate(texts) if v in t]
+    assert leaked == [], leaked
+    assert "****" in (tmp_path / "r.md").read_text()
+
+
+def test_known_credentials_are_masked_standing_alone_and_everyday_values_are_not(tmp_path, monkeypatch):
+    from nlpsetup.redact import mask_text
+
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine idx.example login bob password n3trcPassw0rd\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("PIP_INDEX_URL", "https://alice:url-Passw0rd@idx.example/simple")
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdef123456")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # a secret-looking name, an everyday value
+    monkeypatch.setenv("API_KEY", "abc")  # too short to mask on its own without garbling output
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(netrc))  # where a key is, not the key
+    text = f"n3trcPassw0rd url-Passw0rd hf_abcdef123456 false abc {netrc}"
+    assert mask_text(text) == f"**** **** **** false abc {netrc}"

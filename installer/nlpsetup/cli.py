@@ -41,9 +41,11 @@ def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
     elif refusal is not None:
         click.echo("\n".join(x for x in (exc.note, render.refusal_text(refusal)) if x), err=True)
     else:
-        click.secho(f"nlpsetup: error: {escape_controls(exc.message)}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
+        from nlpsetup.redact import mask_text
+
+        click.secho(f"nlpsetup: error: {escape_controls(mask_text(exc.message))}", err=True, fg="red", color=False if os.environ.get("NO_COLOR") else None)
         if exc.hint:
-            click.echo(f"  {escape_controls(exc.hint)}", err=True)
+            click.echo(f"  {escape_controls(mask_text(exc.hint))}", err=True)
     ctx.exit(exc.exit_code)
 
 

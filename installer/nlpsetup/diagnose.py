@@ -38,8 +38,22 @@ _RULES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((re.compile(p), d) for p, d in _RULES)
 
 
-def diagnose(lines: list[str] | tuple[str, ...]) -> str | None:
+# Under --require-hashes (a lock or a bundle) a hash mismatch means the bytes served are not the
+# ones recorded: clearing a cache would not change them. pip names `name==version from URL`, uv
+# `name==version`; elsewhere a mismatch with the index's own hash is a corrupt download (_RULES).
+_RECORDED_MISMATCH = re.compile(r"DO NOT MATCH THE HASHES[\s\S]*?\n\s+(?P<pip>\S+==\S+(?: from \S+?)?):?\n"
+                                r"|Hash mismatch for `(?P<uv>[^`]+)`|DO NOT MATCH THE HASHES|[Hh]ash mismatch")
+
+
+def diagnose(lines: list[str] | tuple[str, ...], *, locked: bool = False) -> str | None:
+    """The first diagnosis whose pattern the output matches; `locked`: the step checked the hashes a
+    lock or bundle recorded."""
     text = "\n".join(lines)
+    if locked and (m := _RECORDED_MISMATCH.search(text)):
+        file = m.group("pip") or m.group("uv") or "a file"
+        return (f"{file} differs from the file the lock or bundle recorded (another sha256): the index or mirror "
+                "serves other bytes for that release, or the bundle was altered; get the lock or bundle again "
+                "from its source, or check which index serves it (PIP_INDEX_URL, NLPSETUP_TORCH_INDEX_URL)")
     for pattern, diagnosis in _COMPILED:
         if pattern.search(text):
             return diagnosis

@@ -219,7 +219,7 @@ class _Runner:
                              diagnose.TIMEOUT_DIAGNOSIS)
         if not r.ok:
             raise StepFailed(step.name, r, f"step {step.name} failed (exit {r.returncode})",
-                             diagnose.diagnose(r.tail))
+                             diagnose.diagnose(r.tail, locked="--require-hashes" in argv))
         return r
 
     def _fetch_python(self, step: Step) -> None:

@@ -84,6 +84,43 @@ def unmask(url: str | None, environ=os.environ) -> str | None:
     return None
 
 
+# The one index a lock may name that the user need not have configured: PyTorch's own, over https.
+PYTORCH_INDEX = "https://download.pytorch.org"
+_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX", "NLPSETUP_TORCH_INDEX_URL")
+
+
+def configured_indexes(environ=os.environ) -> list[str]:
+    """Every index this user configured for pip (config files, PIP_*), uv (UV_*) or nlpsetup."""
+    from nlpsetup import host
+
+    settings = host.pip_index_settings(dict(environ))
+    urls = [u for u in (settings.index_url, *settings.extra_index_urls) if u]
+    for var in _INDEX_VARS:
+        for item in environ.get(var, "").split():
+            name, eq, url = item.partition("=")  # UV_INDEX entries may be NAME=URL
+            urls.append(url if eq and "://" not in name else item)
+    return urls
+
+
+def check_index(url: str, environ=os.environ) -> None:
+    """A lock may send an install only to an index the user configured, or to PyTorch's own: a lock is
+    input from someone else, and its index would choose the bytes that run (hashes from the same file
+    prove nothing). Exit 2 otherwise, naming the fix."""
+    from urllib.parse import urlsplit
+
+    shown = mask_text(url).rstrip("/")  # the lock's is masked: compare masked with masked
+    allowed = [PYTORCH_INDEX, *(mask_text(u).rstrip("/") for u in configured_indexes(environ))]
+    if any(shown == a or shown.startswith(a + "/") for a in allowed):
+        return
+    parts = urlsplit(shown)
+    plain = (" over plain http" if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "::1", "localhost")
+             else "")
+    raise NlpsetupError(f"the lock's PyTorch index {shown} is not an index you configured{plain}: a lock may name "
+                        f"only your own indexes or PyTorch's ({PYTORCH_INDEX})",
+                        hint="if you trust that index, configure it yourself (NLPSETUP_TORCH_INDEX_URL=URL of its "
+                             "base, or PIP_EXTRA_INDEX_URL) and run again; else ask for a lock made against PyTorch's index")
+
+
 def release_files(data: dict, sources) -> dict:
     """name -> the index's files of the installed release, for every distribution the env holds.
     Raises (exit 1) when a release cannot be found: a lock without its hashes is not a lock."""
@@ -95,8 +132,11 @@ def release_files(data: dict, sources) -> dict:
     if missing:
         where = ", ".join(mask_text(u) for u in (*sources.indexes, *sources.find_links))
         why = next(iter(errors.values()), f"not on {where}")
+        refused = ": HTTP 401" in why or ": HTTP 403" in why  # the index is right; its credentials are not
         raise NlpsetupError(f"cannot hash {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: {why}",
-                            hint="lock and export read the hashes from the index the env was built from: set "
+                            hint=("give nlpsetup the index's credentials the way the installer got them (the "
+                                  "index URL, ~/.netrc, or UV_KEYRING_PROVIDER=subprocess with `keyring`)") if refused
+                            else "lock and export read the hashes from the index the env was built from: set "
                                  "PIP_INDEX_URL (and NLPSETUP_TORCH_INDEX_URL) as when it was built",
                             exit_code=EXIT_FAILED)
     return {k: fs for k, fs in files.items() if fs}
@@ -377,6 +417,8 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
             raise NlpsetupError(f"the lock's PyTorch index {locked} needs its credentials",
                                 hint="set NLPSETUP_TORCH_INDEX_URL to that mirror, with its credentials, as when "
                                      "the env was built")
+        if index is not None:
+            check_index(index, environ)
         # The index travels in the environment, never in argv (ps shows argv to every user).
         source = (("PIP_INDEX_URL", index), ("UV_DEFAULT_INDEX", index)) if index else ()
         steps.insert(-1, resolve.Step("framework", (*head, "--no-deps", *checking, "-r",

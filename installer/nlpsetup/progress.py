@@ -16,7 +16,7 @@ import threading
 import time
 from typing import TextIO
 
-from nlpsetup.redact import escape_controls
+from nlpsetup.redact import escape_controls, mask_text
 from nlpsetup.smoke import CheckResult
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -70,7 +70,7 @@ class TermReporter:
         self._label = ""
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
+        self.stream.write(mask_text(text))  # the one door to the terminal during an install
         self.stream.flush()
 
     def waiting(self, env: str) -> None:

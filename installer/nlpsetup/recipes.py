@@ -45,11 +45,14 @@ _CUDA_TAG_RE = re.compile(r"^cu\d{2,3}$")
 # A recipe says which packages it needs; where they come from and where they go is the user's.
 _FORBIDDEN_ENV_PREFIXES = ("PIP_", "UV_", "PYTHON", "_PYTHON", "VIRTUAL_ENV", "VIRTUALENV_", "CONDA_", "MAMBA_",
                            "PYENV", "PIPX_", "LD_", "DYLD_", "GIT_", "XDG_", "NLPSETUP_", "SETUPTOOLS_",
-                           "DISTUTILS_", "__PYVENV")
+                           "DISTUTILS_", "__PYVENV", "OPENSSL_")  # OPENSSL_CONF/_MODULES/_ENGINES load code
 _FORBIDDEN_ENV_NAMES = frozenset({
     "PATH", "HOME", "USERPROFILE", "APPDATA", "LOCALAPPDATA", "NETRC", "TMPDIR", "TMP", "TEMP",
     "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "BASH_ENV", "ENV", "SHELL", "PKG_CONFIG_PATH",
+    "GCONV_PATH",  # glibc loads iconv modules from it: a loader redirect like LD_PRELOAD
+    "SSLKEYLOGFILE",  # writes every TLS session key, the index's credentials with them, to a file
+    "HOSTALIASES", "LOCALDOMAIN", "RES_OPTIONS",  # resolve the index's host name elsewhere
 })
 
 

@@ -2,14 +2,20 @@
 characters that text from outside (recipes, package output) could use to drive the terminal.
 
 Index URLs carry tokens in their userinfo (https://user:token@host/simple) and presigned
-URLs carry them in the query (X-Amz-Signature=...). Everything that leaves the process
-(terminal, logs, manifests, locks, reports, JSON) goes through these functions.
+URLs carry them in the query (X-Amz-Signature=...). A secret can also appear on its own: a
+package or a smoke check that prints HF_TOKEN, or a password from an index URL or ~/.netrc, so
+mask_text also masks every value it knows to be a credential (see known_secrets). Everything
+that leaves the process (terminal, logs, captured output, manifests, locks, reports, JSON) goes
+through these functions.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Mapping
+from urllib.parse import unquote
 
 MASK = "****"
 
@@ -31,12 +37,96 @@ _SECRET_NAME = re.compile(r"(?i)(TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUT
 
 
 def mask_text(text: str) -> str:
-    """Mask URL credentials anywhere in free text (a URL, a log line, pip's config echo)."""
+    """Mask URL credentials anywhere in free text (a URL, a log line, pip's config echo), and every
+    known secret value wherever it stands."""
     if not text:
         return text
+    for secret in known_secrets():
+        if secret in text:
+            text = text.replace(secret, MASK)
     text = _USERINFO.sub(_mask_userinfo, text)
     text = _BARE_USERINFO.sub(lambda m: f"{m.group(1)}:{MASK}@{m.group(3)}", text)
     return _SECRET_QUERY.sub(lambda m: m.group(1) + MASK, text)
+
+
+# --- secret values, wherever they appear ------------------------------------------------------------
+
+# A value shorter than this, or an everyday word, is not masked on its own: replacing every "1",
+# "true" or "cpu" in pip's output would garble it (TOKENIZERS_PARALLELISM=false, KEY_COUNT=3) and
+# protect nothing that masking could. Such values are still masked inside URLs and in env listings.
+MIN_SECRET = 6
+_EVERYDAY = frozenset({"true", "false", "enabled", "disabled", "default", "always", "never", "none", "null",
+                       "subprocess", "import", "auto", "localhost"})
+# Secret-looking names whose values are not secrets: a person's name, a socket, a file or folder.
+_NOT_SECRET_NAME = re.compile(r"(?i)AUTHOR|KEYBOARD|KEYMAP|_SOCK$|_FILE$|_PATH$|_DIR$")
+_remembered: set[str] = set()
+_cache: dict[str, object] = {}
+_lock = threading.Lock()
+
+
+def worth_masking(value: str | None) -> bool:
+    if not value or len(value.strip()) < MIN_SECRET or value.strip().lower() in _EVERYDAY:
+        return False
+    return not (os.path.isabs(value) and os.path.exists(value))  # a key file's location is not the key
+
+
+def remember(*secrets: str | None) -> None:
+    """Mask these values from now on too (a password read from the keyring, say)."""
+    with _lock:
+        _remembered.update(s for s in secrets if worth_masking(s))
+        _cache.clear()
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords (or lone tokens) in the userinfo of every URL in a text, as written and decoded."""
+    out = []
+    for m in _USERINFO.finditer(text):
+        user, colon, password = m.group(2).partition(":")
+        secret = password if colon else user
+        out += [secret, unquote(secret)]
+    return out
+
+
+def known_secrets(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every value this process knows to be a credential, longest first: the values of secret-named
+    variables (HF_TOKEN, AWS_SECRET_ACCESS_KEY...), the passwords in any variable's URLs (PIP_INDEX_URL),
+    the passwords of ~/.netrc, and what `remember` was given. Recomputed when the environment changes."""
+    environ = os.environ if environ is None else environ
+    key = (tuple(environ.items()), _netrc_stamp(environ))
+    with _lock:
+        if _cache.get("key") == key:
+            return _cache["secrets"]  # type: ignore[return-value]
+        found = set(_remembered)
+    for name, value in environ.items():
+        if is_secret_name(name) and not _NOT_SECRET_NAME.search(name):
+            found.add(value)
+        if "@" in value:
+            found.update(url_passwords(value))
+    found.update(_netrc_passwords(key[1]))
+    secrets = tuple(sorted((s for s in found if worth_masking(s)), key=len, reverse=True))
+    with _lock:
+        _cache.update(key=key, secrets=secrets)
+    return secrets
+
+
+def _netrc_stamp(environ: Mapping[str, str]) -> tuple[str, float] | None:
+    path = environ.get("NETRC") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".netrc")
+    try:
+        return path, os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _netrc_passwords(stamp: tuple[str, float] | None) -> list[str]:
+    import netrc
+
+    if stamp is None:
+        return []
+    try:
+        hosts = netrc.netrc(stamp[0]).hosts
+    except (OSError, netrc.NetrcParseError, UnicodeDecodeError):
+        return []
+    return [x for (_login, account, password) in hosts.values() for x in (password, account) if x]
 
 
 def _mask_userinfo(m: re.Match[str]) -> str:

@@ -13,11 +13,13 @@ from nlpsetup.resolve import Plan, Refusal
 
 def _terminal(render):
     """Every text below is shown on a terminal and carries text from outside (recipes, package and
-    smoke-check output): its control characters come out escaped, never obeyed."""
+    smoke-check output): its control characters come out escaped, never obeyed, and its secrets masked."""
     @functools.wraps(render)
     def safe(*args, **kwargs):
         out = render(*args, **kwargs)
-        return escape_controls(out) if isinstance(out, str) else [(escape_controls(t), flag) for t, flag in out]
+        if isinstance(out, str):
+            return escape_controls(mask_text(out))
+        return [(escape_controls(mask_text(t)), flag) for t, flag in out]
     return safe
 
 
