@@ -96,6 +96,21 @@ def write_host(tmp_path: Path, **facts) -> Path:
     return path
 
 
+def pytest_sessionfinish(session):
+    """On an xdist worker, hand this worker's counters to the controller (pytest_testnodedown)."""
+    import figures
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["figures"] = dict(figures.COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs without xdist (-p no:xdist)
+def pytest_testnodedown(node, error):
+    import figures
+
+    figures.COUNTS.update(getattr(node, "workeroutput", {}).get("figures", {}))
+
+
 def pytest_terminal_summary(terminalreporter):
     import figures
 
