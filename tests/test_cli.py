@@ -218,3 +218,19 @@ def test_a_warm_list_json_answered_before_the_cli_loads_is_the_same_document(run
     cold = run_cli("list", "--json")
     warm = run_cli("list", "--json")  # served by __main__ from list's cache, without click
     assert cold[0] == warm[0] == 0 and cold[1] == warm[1] and json.loads(warm[1])
+
+
+def test_the_verbs_users_type_are_aliases_and_a_typo_never_suggests_its_opposite(run_cli):
+    for alias, command in (("uninstall", "remove"), ("rm", "remove"), ("ls", "envs"), ("update", "upgrade")):
+        code, out, err = run_cli(alias, "--help")
+        assert code == 0 and out.startswith("Usage:"), (alias, err)
+        assert run_cli(command, "--help")[1].split("\n", 1)[1] == out.split("\n", 1)[1]
+    code, out, err = run_cli("ls", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = run_cli("uninstal", "spacy")
+    assert code == 2 and "'install'" not in err and "Did you mean 'uninstall' (remove)?" in err
+    code, _, err = run_cli("instal", "spacy")
+    assert code == 2 and "Did you mean 'install'?" in err
+    # aliases stay out of --help's list but are completed
+    code, out, _ = run_cli(env={"COMP_WORDS": "nlpsetup u", "COMP_CWORD": "1", "_NLPSETUP_COMPLETE": "bash_complete"})
+    assert out.split() == ["plain,uninstall", "plain,update", "plain,upgrade"]

@@ -47,8 +47,45 @@ def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
     ctx.exit(exc.exit_code)
 
 
+# The words users bring from pip, brew, apt and conda, each another name for one of our commands.
+ALIASES = {"uninstall": "remove", "rm": "remove", "ls": "envs", "update": "upgrade"}
+# Commands that undo each other: a typo of one must never be answered with the other.
+_OPPOSITES = {frozenset(("install", "remove")), frozenset(("add", "remove"))}
+
+
+def suggestion(typed: str, names: list[str]) -> str | None:
+    """The command a mistyped word most likely meant, as shown (`'uninstall' (remove)`), or None.
+
+    difflib alone answers `uninstal` with `install`: so aliases count as the command they name,
+    the best match decides the meaning, and candidates meaning its opposite are dropped."""
+    from difflib import get_close_matches
+
+    matches = get_close_matches(typed, [*names, *ALIASES])
+    if not matches:
+        return None
+    meaning = ALIASES.get(matches[0], matches[0])
+    best = next(m for m in matches if frozenset((meaning, ALIASES.get(m, m))) not in _OPPOSITES)
+    return f"'{best}'" + (f" ({meaning})" if best != meaning else "")
+
+
 class _Group(click.Group):
-    """Maps the user-facing error type to its message and exit code, in one place."""
+    """Maps the user-facing error type to its message and exit code, in one place; knows the aliases."""
+
+    def get_command(self, ctx, cmd_name):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if not ctx.resilient_parsing and not name.startswith("-") and self.get_command(ctx, name) is None:
+            near = suggestion(name, self.list_commands(ctx))
+            raise click.UsageError(f"No such command {name!r}." + (f" Did you mean {near}?" if near else ""), ctx)
+        return super().resolve_command(ctx, args)
+
+    def shell_complete(self, ctx, incomplete):  # aliases stay out of --help but are completed
+        from click.shell_completion import CompletionItem
+
+        aliases = [CompletionItem(a, help=f"the same as {c}") for a, c in ALIASES.items() if a.startswith(incomplete)]
+        return sorted([*super().shell_complete(ctx, incomplete), *aliases], key=lambda item: item.value)
 
     def invoke(self, ctx):
         try:
