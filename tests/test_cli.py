@@ -234,3 +234,19 @@ def test_the_verbs_users_type_are_aliases_and_a_typo_never_suggests_its_opposite
     # aliases stay out of --help's list but are completed
     code, out, _ = run_cli(env={"COMP_WORDS": "nlpsetup u", "COMP_CWORD": "1", "_NLPSETUP_COMPLETE": "bash_complete"})
     assert out.split() == ["plain,uninstall", "plain,update", "plain,upgrade"]
+
+
+def test_dash_output_means_stdout_for_every_file_writer_and_bundle_refuses_it(cli, tmp_path, monkeypatch):
+    from nlpsetup.backends import find_uv
+
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    assert cli("install", "tinytool", "--backend", "uv" if find_uv() else "pip", "-q")[0] == 0
+    code, out, err = cli("lock", "tinytool", "-o", "-")
+    assert code == 0 and json.loads(out)["kind"] == "nlpsetup-lock", err
+    code, out, err = cli("export", "tinytool", "-o", "-")
+    assert code == 0 and "[[packages]]" in out and "wrote" not in out + err, err
+    code, out, err = cli("doctor", "--quick", "--report", "-")
+    assert out.startswith("## nlpsetup doctor report") and "Envs" in err
+    code, out, err = cli("bundle", "tinytool", "-o", "-")
+    assert code == 2 and len(err.strip().splitlines()) <= 2 and "-o -" in err and "Traceback" not in err
+    assert not (tmp_path / "-").exists()

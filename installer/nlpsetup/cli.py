@@ -376,7 +376,8 @@ def run(env, command):
 @click.option("--quick", is_flag=True, help="Skip the slow checks (index probe, smoke checks, pip check).")
 @click.option("--deep", is_flag=True, help="Run every env's smoke checks and pip check afresh, even if its files are unchanged.")
 @click.option("--fix", "do_fix", is_flag=True, help="Recover interrupted installs and remove half-built envs.")
-@click.option("--report", type=click.Path(dir_okay=False), help="Write a Markdown report, ready to paste into an issue.")
+@click.option("--report", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write a Markdown report, ready to paste into an issue (-: to stdout).")
 def doctor(tool, as_json, quick, deep, do_fix, report):
     """Diagnose the host and every env (or, with TOOL, each constraint of its recipe).
 
@@ -386,16 +387,22 @@ def doctor(tool, as_json, quick, deep, do_fix, report):
     from nlpsetup import diagnose, doctor, paths, render
     from nlpsetup.redact import mask_env
 
+    if report == "-" and as_json:
+        raise NlpsetupError("--json and --report - both write to standard output", hint="write the report to a file: --report FILE")
     host = _host()
     result = doctor.run(_book(), host, None if tool else _home(checked=True), tool=tool, quick=quick, deep=deep,
                         do_fix=do_fix)
     for line in result.fixed:
         click.echo(line if "not changed" in line else f"fixed: {line}", err=True)
     if report:
-        Path(report).write_text(render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
-                                                       diagnose.last_failure(paths.logs_dir(_home())), __version__))
-        click.echo(f"wrote {report}", err=True)
-    _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result))
+        text = render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
+                                      diagnose.last_failure(paths.logs_dir(_home())), __version__)
+        if report == "-":  # the report is the output; the summary goes beside it, to stderr
+            click.echo(text, nl=False)
+        else:
+            Path(report).write_text(text)
+            click.echo(f"wrote {report}", err=True)
+    _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result), err=report == "-")
     return EXIT_FAILED if result.failed else EXIT_OK
 
 
