@@ -250,3 +250,31 @@ def test_dash_output_means_stdout_for_every_file_writer_and_bundle_refuses_it(cl
     code, out, err = cli("bundle", "tinytool", "-o", "-")
     assert code == 2 and len(err.strip().splitlines()) <= 2 and "-o -" in err and "Traceback" not in err
     assert not (tmp_path / "-").exists()
+
+
+def test_compute_that_does_not_apply_warns_and_one_vocabulary_serves_plan_install_and_matrix(run_cli):
+    code, out, err = run_cli("plan", "spacy", "--compute", "cu126", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["compute"] is None and any("no GPU build" in w and "cu126" in w for w in plan["warnings"])
+    code, out, _ = run_cli("plan", "flair", "--compute", "cuda", "--platform", "macos", "--json")
+    assert code == 3 and "no CUDA build this host can run" in out  # cuda asks for a GPU build: never a silent CPU one
+    code, out, err = run_cli("matrix", "flair", "spacy", "--python", "3.12", "--compute", "cu126")
+    data = json.loads(out)
+    assert code == 0 and [c["compute"] for c in data["include"]] == ["cu126"], err
+    assert data["excluded"][0]["tool"] == "spacy"
+    helps = {}
+    for command in ("plan", "install", "matrix"):
+        text = " ".join(run_cli(command, "--help")[1].split())
+        helps[command] = text[text.index("--compute"):].split(" --", 1)[0]
+    assert helps["plan"] == helps["install"] and helps["plan"].split("[default")[0] in helps["matrix"]
+    assert "cuda" in helps["plan"] and "cu126" in helps["plan"]
+
+
+def test_install_does_not_offer_the_options_it_would_always_refuse(run_cli):
+    text = run_cli("install", "--help")[1]
+    for option in ("--platform", "--arch", "--glibc", "--host-file"):
+        assert option not in text
+        code, _, err = run_cli("install", "spacy", option, "x")
+        assert code == 2 and f"No such option '{option}'" in err
+    assert "--host-file" in run_cli("plan", "--help")[1]

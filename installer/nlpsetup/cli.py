@@ -164,22 +164,34 @@ def _check_glibc(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _plan_options(f):
-    options = [
-        click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
-        click.option("--python", "python", help="A Python request: 3.8, cp39, python3.12, >=3.10 or a path."),
-        click.option("--compute", default="auto", show_default=True, help="auto, cpu or a CUDA build such as cu126."),
-        click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
-        click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
-        click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
-        click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
-        click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
-        click.option("--name", "env_name", help="Env name (default: the tool's name)."),
-        click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+# One vocabulary for --compute in plan, install and matrix (resolve.compute_request reads it).
+COMPUTE_HELP = ("auto (this host's best build), cpu, cuda (the newest CUDA build the host can run) or one CUDA "
+                "build such as cu126; a tool with no GPU build gets its CPU one, with a warning.")
+
+
+def _options(*options):
+    def apply(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return apply
+
+
+_plan_options = _options(
+    click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
+    click.option("--python", "python", help="A Python request: 3.8, cp39, python3.12, >=3.10 or a path."),
+    click.option("--compute", default="auto", show_default=True, help=COMPUTE_HELP),
+    click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
+    click.option("--name", "env_name", help="Env name (default: the tool's name)."),
+    click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
+)
+# Another machine, simulated: for plan only (install builds on this one).
+_simulate_options = _options(
+    click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
+    click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
+    click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
+    click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
+)
 
 
 _backend_option = click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto",
@@ -221,6 +233,7 @@ def show(tool: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("tool", shell_complete=completion.tool_names)
 @_plan_options
+@_simulate_options
 @_backend_option
 @json_option
 def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
@@ -251,7 +264,7 @@ def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
-def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
+def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
             no_wait, from_lock, from_bundle, as_json, verbose, quiet, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
@@ -259,9 +272,6 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     reinstall puts the old env back), 2 for bad input, 3 when the host cannot have TOOL, 130 on Ctrl-C."""
     from nlpsetup import execute, planning, progress, render
 
-    if platform or arch or glibc or host_file:
-        raise NlpsetupError("install builds on this machine: --platform, --arch, --glibc and --host-file are for plan",
-                            hint="use: nlpsetup plan TOOL --platform ...")
     root, host = _home(checked=True), _host()
     if from_lock or from_bundle:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]

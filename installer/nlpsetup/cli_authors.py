@@ -9,14 +9,26 @@ import json
 import click
 
 from nlpsetup import completion
-from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
+from nlpsetup.cli import (
+    ARCH_CHOICE,
+    COMPUTE_HELP,
+    _book,
+    _check_glibc,
+    _echo_json,
+    _home,
+    _host,
+    cli,
+    json_option,
+)
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, NlpsetupError
 from nlpsetup.redact import escape_controls
 
 
 def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
     from nlpsetup import matrix as mx
+    from nlpsetup.resolve import compute_request
 
+    compute = compute_request(compute)
     pythons, platforms, runners = mx.parse_options(python, platform, runner)
     return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider,
                     arch=arch, glibc=glibc)
@@ -26,7 +38,7 @@ def _matrix(tools, python, platform, compute, runner, provider="github", arch=No
 @click.argument("tools", nargs=-1)
 @click.option("--python", default="supported", show_default=True, help="Comma-separated versions, or 'supported'.")
 @click.option("--platform", default="linux", show_default=True, help="Comma-separated: linux, macos, windows.")
-@click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--compute", default="cpu", show_default=True, help=COMPUTE_HELP + " Runners have no GPU: auto is cpu.")
 @click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
 @click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
 @click.option("--arch", type=ARCH_CHOICE, help="CPU architecture of every platform (default: each runner's; aarch64 = arm64).")
