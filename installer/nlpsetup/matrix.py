@@ -151,7 +151,7 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
             tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=py, version=py),
             compute="auto" if compute == "cpu" else compute), envs_root=Path("envs"))
         if isinstance(result, resolve.Refusal):
-            reasons += [f"{rej.variant}: {r.message}" for rej in result.rejected for r in rej.reasons]
+            reasons += [f"{rej.variant}: {_cell_reason(r)}" for rej in result.rejected for r in rej.reasons]
             continue
         if _wants_gpu(compute) and (result.compute is None or result.compute.backend == "cpu"):
             return None, ["no CUDA build: " + (result.compute.reason if result.compute
@@ -166,6 +166,12 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
                 "recipe_digest": recipe.digest[:12], "timeout_minutes": timeout_minutes(recipe, result.variant.id)
                 }, []
     return None, list(dict.fromkeys(reasons))
+
+
+def _cell_reason(r: resolve.Reason) -> str:
+    # A cell's Python is one of the matrix's coordinates, not a request: resolve's "; you asked for
+    # Python 3.6" would answer a question nobody asked.
+    return r.message.split("; you asked for ", 1)[0] if r.code == "python" else r.message
 
 
 def _wants_gpu(compute: str) -> bool:
