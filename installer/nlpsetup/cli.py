@@ -285,13 +285,18 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
         return
     if ci_mode:
         _enter_ci_mode()
-    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=root)
+    # The download meter: what the children write into the env and the installers' caches.
+    watch = [plans[0].env_path, *progress.cache_dirs()]
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=watch)
     if not (as_json or quiet):
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
                            python_asked=bool(choices.get("python") or from_lock), pip=not no_pip)
-    outcome = execute.install(plans, host, root, opts, reporter)
+    try:
+        outcome = execute.install(plans, host, root, opts, reporter)
+    finally:
+        reporter.close()  # after Ctrl-C the spinner is mid-line: the error must start on a clean one
     if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
         click.echo(line)
     if as_json:
