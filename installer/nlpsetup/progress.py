@@ -55,10 +55,12 @@ class FolderMeter:
         self._shown = ""
 
     def start(self) -> None:
+        """Called from the thread that shows the meter: the first walk must not delay the step."""
         self._t0 = self._at = time.monotonic()
         self._shown = ""
         sizes = {f: tree_bytes([f], time.monotonic() + METER_BUDGET) for f in self.folders}
         self._base = {f: n for f, n in sizes.items() if n is not None}
+        self.folders = [f for f in self.folders if f in self._base or not f.exists()]  # too big once, too big again
 
     def text(self) -> str:
         """'+120.0 MB written, 8.1 MB/s', or '' before 1 MB or when nothing can be measured."""
@@ -110,8 +112,6 @@ class TermReporter:
     def step_start(self, name: str, description: str) -> None:
         self._label = escape_controls(f"{name:<10} {description}")
         metered = self.meter is not None and name in _FETCHING
-        if metered:
-            self.meter.start()
         if self.live:
             self._stop.clear()
             self._spin = threading.Thread(target=self._spinner, args=(metered,), daemon=True)
@@ -132,6 +132,8 @@ class TermReporter:
 
     def _spinner(self, metered: bool = False) -> None:
         start, i = time.monotonic(), 0
+        if metered:
+            self.meter.start()
         while not self._stop.wait(0.1):
             extra = self.meter.text() if metered else ""
             line = self.spinner_line(_FRAMES[i % len(_FRAMES)], time.monotonic() - start, extra, columns(self.stream))
@@ -145,6 +147,7 @@ class TermReporter:
         """Not a terminal (a log, CI): a plain line now and then while a long download runs."""
         interval = float(os.environ.get("NLPSETUP_PROGRESS_INTERVAL") or PLAIN_INTERVAL)
         start = time.monotonic()
+        self.meter.start()
         while not self._stop.wait(interval):
             if text := self.meter.text():
                 self._write(f"  ...  {name}: {text} after {time.monotonic() - start:.0f} s\n")
