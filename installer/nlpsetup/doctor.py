@@ -220,8 +220,10 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
     for n in [n for n in names if store.busy(n)]:
         names.remove(n)
         out.append(Finding("env.running", OK, f"{n}: an install or remove is running", env=n))
+    # Two per CPU: an env's checks wait on the disk (imports) and on uv (pip check) as much as they
+    # compute, and one per CPU left the third of three envs waiting for a slot (bench_verify figure 3).
     for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
-                                      cost=lambda n: smoke.expected_seconds(store.path(n))):
+                                      cost=lambda n: smoke.expected_seconds(store.path(n)), per_cpu=2):
         out += findings
     return out
 
