@@ -263,7 +263,7 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     if not os.path.exists(env_python):
         return broken
     smokes = envinfo.smoke_of(data)
-    fp = smoke.fingerprint(path, env_python, smokes)
+    fp = "" if quick else smoke.fingerprint(path, env_python, smokes)  # --quick stats no RECORD
     before = {} if quick or deep else (smoke.saved(path, fp) or {})
     fresh = not quick and "smoke" not in before
     # Smoke checks run afresh start the interpreter anyway: a start of its own only explains their failure.
