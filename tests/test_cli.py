@@ -218,3 +218,63 @@ def test_a_warm_list_json_answered_before_the_cli_loads_is_the_same_document(run
     cold = run_cli("list", "--json")
     warm = run_cli("list", "--json")  # served by __main__ from list's cache, without click
     assert cold[0] == warm[0] == 0 and cold[1] == warm[1] and json.loads(warm[1])
+
+
+def test_the_verbs_users_type_are_aliases_and_a_typo_never_suggests_its_opposite(run_cli):
+    for alias, command in (("uninstall", "remove"), ("rm", "remove"), ("ls", "envs"), ("update", "upgrade")):
+        code, out, err = run_cli(alias, "--help")
+        assert code == 0 and out.startswith("Usage:"), (alias, err)
+        assert run_cli(command, "--help")[1].split("\n", 1)[1] == out.split("\n", 1)[1]
+    code, out, err = run_cli("ls", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, _, err = run_cli("uninstal", "spacy")
+    assert code == 2 and "'install'" not in err and "Did you mean 'uninstall' (remove)?" in err
+    code, _, err = run_cli("instal", "spacy")
+    assert code == 2 and "Did you mean 'install'?" in err
+    # aliases stay out of --help's list but are completed
+    code, out, _ = run_cli(env={"COMP_WORDS": "nlpsetup u", "COMP_CWORD": "1", "_NLPSETUP_COMPLETE": "bash_complete"})
+    assert out.split() == ["plain,uninstall", "plain,update", "plain,upgrade"]
+
+
+def test_dash_output_means_stdout_for_every_file_writer_and_bundle_refuses_it(cli, tmp_path, monkeypatch):
+    from nlpsetup.backends import find_uv
+
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    assert cli("install", "tinytool", "--backend", "uv" if find_uv() else "pip", "-q")[0] == 0
+    code, out, err = cli("lock", "tinytool", "-o", "-")
+    assert code == 0 and json.loads(out)["kind"] == "nlpsetup-lock", err
+    code, out, err = cli("export", "tinytool", "-o", "-")
+    assert code == 0 and "[[packages]]" in out and "wrote" not in out + err, err
+    code, out, err = cli("doctor", "--quick", "--report", "-")
+    assert out.startswith("## nlpsetup doctor report") and "Envs" in err
+    code, out, err = cli("bundle", "tinytool", "-o", "-")
+    assert code == 2 and len(err.strip().splitlines()) <= 2 and "-o -" in err and "Traceback" not in err
+    assert not (tmp_path / "-").exists()
+
+
+def test_compute_that_does_not_apply_warns_and_one_vocabulary_serves_plan_install_and_matrix(run_cli):
+    code, out, err = run_cli("plan", "spacy", "--compute", "cu126", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["compute"] is None and any("no GPU build" in w and "cu126" in w for w in plan["warnings"])
+    code, out, _ = run_cli("plan", "flair", "--compute", "cuda", "--platform", "macos", "--json")
+    assert code == 3 and "no CUDA build this host can run" in out  # cuda asks for a GPU build: never a silent CPU one
+    code, out, err = run_cli("matrix", "flair", "spacy", "--python", "3.12", "--compute", "cu126")
+    data = json.loads(out)
+    assert code == 0 and [c["compute"] for c in data["include"]] == ["cu126"], err
+    assert data["excluded"][0]["tool"] == "spacy"
+    helps = {}
+    for command in ("plan", "install", "matrix"):
+        text = " ".join(run_cli(command, "--help")[1].split())
+        helps[command] = text[text.index("--compute"):].split(" --", 1)[0]
+    assert helps["plan"] == helps["install"] and helps["plan"].split("[default")[0] in helps["matrix"]
+    assert "cuda" in helps["plan"] and "cu126" in helps["plan"]
+
+
+def test_install_does_not_offer_the_options_it_would_always_refuse(run_cli):
+    text = run_cli("install", "--help")[1]
+    for option in ("--platform", "--arch", "--glibc", "--host-file"):
+        assert option not in text
+        code, _, err = run_cli("install", "spacy", option, "x")
+        assert code == 2 and f"No such option '{option}'" in err
+    assert "--host-file" in run_cli("plan", "--help")[1]

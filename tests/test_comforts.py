@@ -108,29 +108,92 @@ def test_completion_of_tool_names_is_fast_and_needs_no_recipe_parsing(tmp_path, 
     assert p.returncode == 0 and "complete" in p.stdout and Path(sys.executable).exists()
 
 
-def test_long_downloads_show_plain_progress_lines_when_not_a_terminal(monkeypatch, tmp_path):
+def test_long_downloads_show_plain_progress_lines_of_what_was_written_not_the_disks_usage(monkeypatch, tmp_path):
     import io
     import shutil
-    import time
+    import threading
 
     from nlpsetup import progress
 
-    used = iter(range(0, 10**12, 4 << 20))  # the disk grows 4 MB at each reading
+    used = iter(range(0, 10**12, 4 << 20))  # other programs fill the disk by 4 MB at each look: not ours
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, next(used), 0))
-    monkeypatch.setenv("NLPSETUP_PROGRESS_INTERVAL", "0.2")
-    stream = io.StringIO()  # not a terminal
-    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    monkeypatch.setenv("NLPSETUP_PROGRESS_INTERVAL", "0.05")
+    monkeypatch.setattr(progress, "METER_EVERY", 0.0)
+    watched = tmp_path / "env"
+    watched.mkdir()
+
+    class Stream(io.StringIO):  # not a terminal; says when a progress line was written
+        wrote = threading.Event()
+
+        def write(self, text):
+            if "..." in text:
+                self.wrote.set()
+            return super().write(text)
+
+    stream = Stream()
+    r = progress.TermReporter(stream=stream, ci=False, watch=[watched])
     r.step_start("install", "install spacy (3.8)")
-    time.sleep(0.7)
+    assert not stream.wrote.wait(0.5), "the disk's usage grew, but nothing was written where nlpsetup's children write"
+    (watched / "wheel.whl").write_bytes(b"x" * (3 << 20))  # a child writes 3 MB
+    assert stream.wrote.wait(60)
     r.step_end("install", True, 0.7)
     lines = stream.getvalue().splitlines()
-    assert any(line.startswith("  ...  install: disk +") and "MB/s" in line for line in lines), lines
+    assert any(line.startswith("  ...  install: +3.0 MB written") and "MB/s" in line for line in lines), lines
     assert "\r" not in stream.getvalue() and "\033" not in stream.getvalue()
     assert lines[-1].startswith("  ok   install")
 
     stream = io.StringIO()
-    r = progress.TermReporter(stream=stream, ci=False, watch=tmp_path)
+    r = progress.TermReporter(stream=stream, ci=False, watch=[watched])
     r.step_start("smoke", "run the smoke checks")  # not a download: no meter
-    time.sleep(0.3)
     r.step_end("smoke", True, 0.3)
-    assert "disk +" not in stream.getvalue()
+    assert "written" not in stream.getvalue()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal and POSIX signals")
+def test_progress_fits_a_narrow_terminal_and_ctrl_c_ends_on_a_clean_line(kit, tmp_path):
+    """In a 40-column terminal: every live line (between carriage returns) fits, whatever the label's
+    length, and the error after Ctrl-C starts at the start of a cleared line."""
+    import os
+    import pty
+    import signal
+    import threading
+
+    home = tmp_path / "home"
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_all():
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: every writer has closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    with installkit.SlowIndex(kit, delay=60) as slow:
+        env = {**installkit.environ(kit, home, PIP_INDEX_URL=slow.url, UV_INDEX_URL=slow.url), "NO_PROXY": "127.0.0.1",
+               "COLUMNS": "40", "TERM": "xterm"}
+        env.pop("CI", None)
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "nlpdemo", "--name",
+                              "an-env-with-a-name-far-longer-than-forty-columns", "--backend", "pip"],
+                             env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+        os.close(slave)
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        assert slow.requested.wait(120), "the install never reached the index"
+        while b"\r  " not in b"".join(chunks):  # the spinner has drawn a line
+            assert p.poll() is None, b"".join(chunks)
+            reader.join(0.1)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(60) == 130
+        reader.join(30)
+        os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    shown = [seg for line in text.replace("\033[K", "").split("\n") for seg in line.split("\r")]
+    progress = [seg for seg in shown if re.match(r"  ([⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]|ok  |FAIL) ", seg)]  # spinner, steps
+    assert any("…" in line for line in progress) and any(line.startswith("  ok  ") for line in progress), text
+    assert all(len(line) <= 39 for line in progress), progress
+    error = text.rindex("nlpsetup: ")  # the error: "nlpsetup: interrupted ... rolled back"
+    assert text[:error].endswith(("\n", "\r\033[K")), text[error - 80:error + 40]

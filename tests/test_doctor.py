@@ -187,3 +187,39 @@ def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, tmp_path, monkeyp
     found = doctor._pip_check(env, str(env / "bin" / "python"), "pip")
     assert found.status == "warning" and "needy" in found.message and "missingdep" in found.message, found
     assert "Using Python" not in found.message
+
+
+# Runs nlpsetup with an audit hook that appends the argv of each process it starts to $SPAWN_LOG.
+_SPAWN_LOGGER = r"""
+import json, os, sys
+def hook(event, args):
+    if event == "subprocess.Popen":
+        with open(os.environ["SPAWN_LOG"], "a") as out:
+            out.write(json.dumps([str(a) for a in args[1]]) + "\n")
+sys.addaudithook(hook)
+sys.argv = ["nlpsetup", *sys.argv[1:]]
+from nlpsetup.__main__ import main
+main()
+"""
+
+
+def test_doctor_deep_starts_each_env_interpreter_once_and_still_names_one_that_no_longer_runs(kit, tmp_path):
+    """The smoke checks start the env's interpreter anyway: a start of its own (`-c pass`) before
+    them cost every env a Python start-up, one after another (issue 21, item 14)."""
+    import subprocess
+    import sys
+
+    home, log = tmp_path / "home", tmp_path / "spawns.jsonl"
+    for name in ("healthy", "stale"):
+        assert nlp(kit, home, "install", "tinytool", "--name", name, "--backend", "pip")[0] == 0
+    stale_python = home / "envs" / "stale" / "bin" / "python"
+    stale_python.unlink()  # still there, but fails to start (as when its base Python was replaced)
+    stale_python.write_text("#!/bin/sh\nexit 1\n")
+    stale_python.chmod(0o755)
+    p = subprocess.run([sys.executable, "-c", _SPAWN_LOGGER, "doctor", "--deep", "--json"], capture_output=True,
+                       text=True, env=installkit.environ(kit, home, SPAWN_LOG=str(log)), timeout=300)
+    status = {(c["id"], c.get("env")): c["status"] for c in json.loads(p.stdout)["checks"]}
+    assert status[("env.smoke", "healthy")] == "ok" and status[("env.interpreter", "stale")] == "failure", p.stdout
+    starts = [json.loads(line) for line in log.read_text().splitlines()]
+    healthy_python = str(home / "envs" / "healthy" / "bin" / "python")
+    assert sum(argv[0] == healthy_python for argv in starts) == 1, starts

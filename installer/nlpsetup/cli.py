@@ -49,8 +49,45 @@ def _fail(ctx: click.Context, exc: NlpsetupError) -> None:
     ctx.exit(exc.exit_code)
 
 
+# The words users bring from pip, brew, apt and conda, each another name for one of our commands.
+ALIASES = {"uninstall": "remove", "rm": "remove", "ls": "envs", "update": "upgrade"}
+# Commands that undo each other: a typo of one must never be answered with the other.
+_OPPOSITES = {frozenset(("install", "remove")), frozenset(("add", "remove"))}
+
+
+def suggestion(typed: str, names: list[str]) -> str | None:
+    """The command a mistyped word most likely meant, as shown (`'uninstall' (remove)`), or None.
+
+    difflib alone answers `uninstal` with `install`: so aliases count as the command they name,
+    the best match decides the meaning, and candidates meaning its opposite are dropped."""
+    from difflib import get_close_matches
+
+    matches = get_close_matches(typed, [*names, *ALIASES])
+    if not matches:
+        return None
+    meaning = ALIASES.get(matches[0], matches[0])
+    best = next(m for m in matches if frozenset((meaning, ALIASES.get(m, m))) not in _OPPOSITES)
+    return f"'{best}'" + (f" ({meaning})" if best != meaning else "")
+
+
 class _Group(click.Group):
-    """Maps the user-facing error type to its message and exit code, in one place."""
+    """Maps the user-facing error type to its message and exit code, in one place; knows the aliases."""
+
+    def get_command(self, ctx, cmd_name):
+        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if not ctx.resilient_parsing and not name.startswith("-") and self.get_command(ctx, name) is None:
+            near = suggestion(name, self.list_commands(ctx))
+            raise click.UsageError(f"No such command {name!r}." + (f" Did you mean {near}?" if near else ""), ctx)
+        return super().resolve_command(ctx, args)
+
+    def shell_complete(self, ctx, incomplete):  # aliases stay out of --help but are completed
+        from click.shell_completion import CompletionItem
+
+        aliases = [CompletionItem(a, help=f"the same as {c}") for a, c in ALIASES.items() if a.startswith(incomplete)]
+        return sorted([*super().shell_complete(ctx, incomplete), *aliases], key=lambda item: item.value)
 
     def invoke(self, ctx):
         try:
@@ -129,22 +166,34 @@ def _check_glibc(ctx, param, value: str | None) -> str | None:
     return value
 
 
-def _plan_options(f):
-    options = [
-        click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
-        click.option("--python", "python", help="A Python request: 3.8, cp39, python3.12, >=3.10 or a path."),
-        click.option("--compute", default="auto", show_default=True, help="auto, cpu or a CUDA build such as cu126."),
-        click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
-        click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
-        click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
-        click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
-        click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
-        click.option("--name", "env_name", help="Env name (default: the tool's name)."),
-        click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+# One vocabulary for --compute in plan, install and matrix (resolve.compute_request reads it).
+COMPUTE_HELP = ("auto (this host's best build), cpu, cuda (the newest CUDA build the host can run) or one CUDA "
+                "build such as cu126; a tool with no GPU build gets its CPU one, with a warning.")
+
+
+def _options(*options):
+    def apply(f):
+        for opt in reversed(options):
+            f = opt(f)
+        return f
+    return apply
+
+
+_plan_options = _options(
+    click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
+    click.option("--python", "python", help="A Python request: 3.8, cp39, python3.12, >=3.10 or a path."),
+    click.option("--compute", default="auto", show_default=True, help=COMPUTE_HELP),
+    click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
+    click.option("--name", "env_name", help="Env name (default: the tool's name)."),
+    click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
+)
+# Another machine, simulated: for plan only (install builds on this one).
+_simulate_options = _options(
+    click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Resolve for another OS (simulated)."),
+    click.option("--arch", type=ARCH_CHOICE, help="Resolve for another CPU architecture (simulated; aarch64 = arm64)."),
+    click.option("--glibc", callback=_check_glibc, help="Resolve for a Linux host with this glibc (simulated; default 2.39)."),
+    click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
+)
 
 
 _backend_option = click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto",
@@ -186,6 +235,7 @@ def show(tool: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("tool", shell_complete=completion.tool_names)
 @_plan_options
+@_simulate_options
 @_backend_option
 @json_option
 def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
@@ -216,7 +266,7 @@ def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
-def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
+def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
             no_wait, from_lock, from_bundle, as_json, verbose, quiet, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
@@ -224,9 +274,6 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     reinstall puts the old env back), 2 for bad input, 3 when the host cannot have TOOL, 130 on Ctrl-C."""
     from nlpsetup import execute, planning, progress, render
 
-    if platform or arch or glibc or host_file:
-        raise NlpsetupError("install builds on this machine: --platform, --arch, --glibc and --host-file are for plan",
-                            hint="use: nlpsetup plan TOOL --platform ...")
     root, host = _home(checked=True), _host()
     if from_lock or from_bundle:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
@@ -240,13 +287,18 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
         return
     if ci_mode:
         _enter_ci_mode()
-    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=root)
+    # The download meter: what the children write into the env and the installers' caches.
+    watch = [plans[0].env_path, *progress.cache_dirs()]
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=watch)
     if not (as_json or quiet):
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
                            python_asked=bool(choices.get("python") or from_lock), pip=not no_pip)
-    outcome = execute.install(plans, host, root, opts, reporter)
+    try:
+        outcome = execute.install(plans, host, root, opts, reporter)
+    finally:
+        reporter.close()  # after Ctrl-C the spinner is mid-line: the error must start on a clean one
     if isinstance(reporter, progress.GithubReporter) and (line := progress.github_finish(outcome, plans, os.environ)):
         click.echo(line)
     if as_json:
@@ -341,7 +393,8 @@ def run(env, command):
 @click.option("--quick", is_flag=True, help="Skip the slow checks (index probe, smoke checks, pip check).")
 @click.option("--deep", is_flag=True, help="Run every env's smoke checks and pip check afresh, even if its files are unchanged.")
 @click.option("--fix", "do_fix", is_flag=True, help="Recover interrupted installs and remove half-built envs.")
-@click.option("--report", type=click.Path(dir_okay=False), help="Write a Markdown report, ready to paste into an issue.")
+@click.option("--report", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write a Markdown report, ready to paste into an issue (-: to stdout).")
 def doctor(tool, as_json, quick, deep, do_fix, report):
     """Diagnose the host and every env (or, with TOOL, each constraint of its recipe).
 
@@ -351,16 +404,22 @@ def doctor(tool, as_json, quick, deep, do_fix, report):
     from nlpsetup import diagnose, doctor, paths, render
     from nlpsetup.redact import mask_env
 
+    if report == "-" and as_json:
+        raise NlpsetupError("--json and --report - both write to standard output", hint="write the report to a file: --report FILE")
     host = _host()
     result = doctor.run(_book(), host, None if tool else _home(checked=True), tool=tool, quick=quick, deep=deep,
                         do_fix=do_fix)
     for line in result.fixed:
         click.echo(line if "not changed" in line else f"fixed: {line}", err=True)
     if report:
-        Path(report).write_text(render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
-                                                       diagnose.last_failure(paths.logs_dir(_home())), __version__))
-        click.echo(f"wrote {report}", err=True)
-    _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result))
+        text = render.doctor_markdown(host.to_dict(), result.groups, mask_env(doctor.report_env(os.environ)),
+                                      diagnose.last_failure(paths.logs_dir(_home())), __version__)
+        if report == "-":  # the report is the output; the summary goes beside it, to stderr
+            click.echo(text, nl=False)
+        else:
+            Path(report).write_text(text)
+            click.echo(f"wrote {report}", err=True)
+    _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result), err=report == "-")
     return EXIT_FAILED if result.failed else EXIT_OK
 
 

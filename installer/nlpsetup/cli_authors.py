@@ -9,14 +9,26 @@ import json
 import click
 
 from nlpsetup import completion
-from nlpsetup.cli import ARCH_CHOICE, _book, _check_glibc, _echo_json, _home, _host, cli, json_option
+from nlpsetup.cli import (
+    ARCH_CHOICE,
+    COMPUTE_HELP,
+    _book,
+    _check_glibc,
+    _echo_json,
+    _home,
+    _host,
+    cli,
+    json_option,
+)
 from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_USAGE, NlpsetupError
 from nlpsetup.redact import escape_controls
 
 
 def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
     from nlpsetup import matrix as mx
+    from nlpsetup.resolve import compute_request
 
+    compute = compute_request(compute)
     pythons, platforms, runners = mx.parse_options(python, platform, runner)
     return mx.build(_book().pick(tools), pythons, platforms, compute=compute, runners=runners, provider=provider,
                     arch=arch, glibc=glibc)
@@ -26,7 +38,7 @@ def _matrix(tools, python, platform, compute, runner, provider="github", arch=No
 @click.argument("tools", nargs=-1)
 @click.option("--python", default="supported", show_default=True, help="Comma-separated versions, or 'supported'.")
 @click.option("--platform", default="linux", show_default=True, help="Comma-separated: linux, macos, windows.")
-@click.option("--compute", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--compute", default="cpu", show_default=True, help=COMPUTE_HELP + " Runners have no GPU: auto is cpu.")
 @click.option("--format", "fmt", type=click.Choice(["github", "gitlab", "json"]), default="json", show_default=True)
 @click.option("--runner", multiple=True, help="Runner label for a platform, e.g. linux=ubuntu-22.04.")
 @click.option("--arch", type=ARCH_CHOICE, help="CPU architecture of every platform (default: each runner's; aarch64 = arm64).")
@@ -59,26 +71,41 @@ def ci() -> None:
 @click.option("--python", default="supported", show_default=True)
 @click.option("--platform", default="linux", show_default=True)
 @click.option("--install-spec", help="What the workflow pip-installs (default: this nlpsetup, pinned).")
-@click.option("--check", is_flag=True, help="Verify that the install spec resolves (pip download --no-deps).")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Verify that the install spec resolves before writing (pip download --no-deps; needs the index).")
+@click.option("--explain", is_flag=True, help="Say why each excluded cell is left out (each reason once).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file that differs.")
-def ci_init(tools, provider, output, python, platform, install_spec, check, force):
-    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it."""
+def ci_init(tools, provider, output, python, platform, install_spec, check, explain, force):
+    """Write a workflow whose matrix jobs install and verify each cell on a runner that can run it.
+
+    It goes to the repository root's .github/workflows (or .gitlab-ci.yml) from anywhere in it, runs on
+    pushes to the default branch and on pull requests, and its jobs and runner-minutes are listed."""
     from nlpsetup import __version__, ciworkflow
 
     opts = ciworkflow.Options(tuple(tools), provider, python, platform, install_spec, output, force, check)
     if check:  # before writing: a workflow whose first step cannot install nlpsetup is no use
         click.echo(ciworkflow.check_spec(install_spec or ciworkflow.installed_spec()), err=True)
     w = ciworkflow.write(opts, _book().pick(tools), __version__)
-    for x in w.matrix.excluded:
-        click.echo(escape_controls(f"excluded {x['tool']} python {x['python']} {x['platform']}: {'; '.join(x['reasons'])}"), err=True)
     if w.status == "differs":
         click.echo(w.diff)
         raise NlpsetupError(f"{w.path} exists and differs (diff above)", hint="pass --force to overwrite it")
+    njobs = len(w.jobs)
+    size = f"{len(w.matrix.include)} cells in {njobs} job{'s' if njobs != 1 else ''}"
+    to_stderr = w.status == "stdout"  # the workflow itself is on stdout
     if w.status == "stdout":
         click.echo(w.text, nl=False)
-        return
-    size = f"{len(w.matrix.include)} cells in {w.jobs} job{'s' if w.jobs != 1 else ''}"
-    click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
+    else:
+        click.echo(f"{w.path} is up to date ({size})" if w.status == "unchanged" else f"wrote {w.path} ({size})")
+    for line in ciworkflow.job_lines(w.jobs):
+        click.echo(line, err=to_stderr)
+    click.echo(f"at most {ciworkflow.minutes(list(w.matrix.include))} runner-minutes per run (jobs x timeout-minutes)",
+               err=to_stderr)
+    if w.matrix.excluded:
+        n = len(w.matrix.excluded)
+        click.echo(f"{n} cell{'s' if n != 1 else ''} excluded (no variant or no hosted runner fits)"
+                   + (":" if explain else "; see why with --explain, or nlpsetup matrix"), err=True)
+    for line in ciworkflow.exclusion_reasons(w.matrix) if explain else ():
+        click.echo(escape_controls(line), err=True)
 
 
 @cli.group()

@@ -21,20 +21,21 @@ _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 
 @cli.command()
 @click.argument("env", shell_complete=completion.env_names)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the lock here (default, or -: stdout).")
 def lock(env, output):
     """The env's exact pins, with the interpreter and platform it was built for."""
     from nlpsetup import lockfile
 
     data = lockfile.of_env(_store().existing(env))
-    _echo_json(data) if not output else click.echo(lockfile.write(output, data))
+    _echo_json(data) if output in (None, "-") else click.echo(lockfile.write(output, data))
 
 
 @cli.command()
 @click.argument("env", shell_complete=completion.env_names)
 @click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), default="pylock", show_default=True,
               help="pylock: a PEP 751 pylock.toml; requirements: pins with --hash lines.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: stdout).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write here (default, or -: stdout).")
 def export(env, fmt, output):
     """A standard lock of exactly what ENV holds, each release with its sha256 hashes.
 
@@ -50,7 +51,7 @@ def export(env, fmt, output):
     indexes = [*((sources.torch_index,) if sources.torch_index else ()), *sources.indexes, *sources.find_links]
     lock = lockfile.from_manifest(data, hashes, indexes)
     text = pylock.dumps(lock, files) if fmt == "pylock" else pylock.requirements_text(lock)
-    if not output:
+    if output in (None, "-"):
         click.echo(text, nl=False)
         return
     if fmt == "pylock" and not _PYLOCK_NAME.match(Path(output).name):
@@ -81,6 +82,9 @@ def bundle(target, output, python, platform, arch, glibc, timeout, as_json):
     from nlpsetup import bundle as bundles
     from nlpsetup import planning, render
 
+    if output == "-":
+        raise NlpsetupError("bundle writes a folder of wheels, which standard output (-o -) cannot hold",
+                            hint="name a new or empty folder: nlpsetup bundle TARGET -o DIR")
     home, out = _home(checked=True), Path(output)
     store = _store()
     if not (platform or arch or glibc or python) and target in store.names():

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from nlpsetup import envinfo, gpu, kernels, manifest, paths, resolve, smoke
 from nlpsetup.env import Env, interpreter_runs
@@ -24,6 +25,7 @@ from nlpsetup.redact import mask_text
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
 SCHEMA_VERSION = 1
+R = TypeVar("R")
 NEWEST_CUDA_MIN_SM = "7.5"  # cu128 and newer carry kernels for sm_75+ only (see data/cuda.toml)
 
 
@@ -157,10 +159,8 @@ def probe_early(host: Host, probe: Callable[[str], tuple[bool, str]]) -> Callabl
     """Start probing the host's index now, in the background (it is network time that the env
     checks can overlap); the returned probe answers with that result."""
     url = _index_url(host)
-    pool = ThreadPoolExecutor(max_workers=1)
-    started = pool.submit(probe, url)
-    pool.shutdown(wait=False)
-    return lambda u: started.result() if u == url else probe(u)
+    result = _beside(lambda: probe(url))
+    return lambda u: result() if u == url else probe(u)
 
 
 def _index_url(host: Host) -> str:
@@ -220,8 +220,10 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
     for n in [n for n in names if store.busy(n)]:
         names.remove(n)
         out.append(Finding("env.running", OK, f"{n}: an install or remove is running", env=n))
+    # Two per CPU: an env's checks wait on the disk (imports) and on uv (pip check) as much as they
+    # compute, and one per CPU left the third of three envs waiting for a slot (bench_verify figure 3).
     for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
-                                      cost=lambda n: smoke.expected_seconds(store.path(n))):
+                                      cost=lambda n: smoke.expected_seconds(store.path(n)), per_cpu=2):
         out += findings
     return out
 
@@ -256,10 +258,17 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     interp = data.get("interpreter", {})
     env_python = interp.get("env_python", "")
     rebuild = f"nlpsetup install {' '.join(t['request'] for t in data.get('tools', []))} --name {name} --force"
-    exists = os.path.exists(env_python) and (quick or interpreter_runs(env_python))
-    if not exists:
-        return [Finding("env.interpreter", FAILURE, f"{name}: its interpreter no longer runs "
-                        f"({interp.get('path') or env_python}; was that Python removed?)", f"rebuild it: {rebuild}", name)]
+    broken = [Finding("env.interpreter", FAILURE, f"{name}: its interpreter no longer runs "
+                      f"({interp.get('path') or env_python}; was that Python removed?)", f"rebuild it: {rebuild}", name)]
+    if not os.path.exists(env_python):
+        return broken
+    smokes = envinfo.smoke_of(data)
+    fp = "" if quick else smoke.fingerprint(path, env_python, smokes)  # --quick stats no RECORD
+    before = {} if quick or deep else (smoke.saved(path, fp) or {})
+    fresh = not quick and "smoke" not in before
+    # Smoke checks run afresh start the interpreter anyway: a start of its own only explains their failure.
+    if not (quick or fresh or interpreter_runs(env_python)):
+        return broken
     out = [Finding("env.interpreter", OK, f"{name}: Python {interp.get('version')} runs", env=name)]
     current = Env.at(path).distributions()
     if current is not None:
@@ -272,28 +281,36 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
             out.append(Finding("env.drift", OK, f"{name}: distributions match the manifest", env=name))
     if quick:
         return out
-    smokes = envinfo.smoke_of(data)
-    fp = smoke.fingerprint(path, env_python, smokes)
-    before = {} if deep else (smoke.saved(path, fp) or {})
-    if "pip_check" in before:
-        out.append(Finding(**before["pip_check"]))
-    else:
-        out.append(_pip_check(path, env_python, data.get("backend")))
-        smoke.save(path, fp, pip_check=out[-1].to_dict())
-    # The manifest is read and the interpreter checked above: run only the smoke checks here.
-    if "smoke" in before:
-        results, when = smoke.results_of(before), " (files unchanged since last run; --deep runs them again)"
-    else:
+    # The pip check runs beside the smoke checks: one waits on uv, the other on imports.
+    pip_check = (lambda: Finding(**before["pip_check"])) if "pip_check" in before else \
+        _beside(lambda: _pip_check(path, env_python, data.get("backend")))
+    if fresh:
         results, when = [r for s in smokes for r in smoke.run_all(s, env_python, path, cancel=cancel)], ""
         if cancel is not None and cancel.is_set():
             raise KeyboardInterrupt
-        smoke.save(path, fp, smoke=[r.to_dict() for r in results])
+    else:
+        results, when = smoke.results_of(before), " (files unchanged since last run; --deep runs them again)"
     failed = [r for r in results if not r.passed]
+    if fresh and failed and not interpreter_runs(env_python):
+        return broken
+    out.append(pip_check())
+    if "pip_check" not in before:
+        smoke.save(path, fp, pip_check=out[-1].to_dict())
+    if fresh:
+        smoke.save(path, fp, smoke=[r.to_dict() for r in results])
     out.append(Finding("env.smoke", FAILURE if failed else OK,
                        f"{name}: smoke check failed: {failed[0].name}{when}" if failed
                        else f"{name}: {len(results)} smoke check(s) pass{when}",
                        f"rebuild it: {rebuild}" if failed else "", name))
     return out
+
+
+def _beside(fn: Callable[[], R]) -> Callable[[], R]:
+    """Start fn() now in a thread of its own; the returned callable waits for its result."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    started = pool.submit(fn)
+    pool.shutdown(wait=False)
+    return started.result
 
 
 def _pip_check(path: Path, env_python: str, backend: str | None) -> Finding:

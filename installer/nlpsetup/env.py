@@ -174,20 +174,29 @@ class Env:
 
     def size_bytes(self) -> int:
         """Bytes on disk, counting hard-linked files once (as du does): uv links files from its cache."""
-        seen: set[tuple[int, int]] = set()
-        total = 0
-        for root, dirs, files in os.walk(self.path):
+        return tree_bytes([self.path]) or 0
+
+
+def tree_bytes(folders, deadline: float = float("inf")) -> int | None:
+    """Bytes on disk under the folders, each inode once (as du counts); None when the walk passes
+    `deadline` (a time.monotonic() value)."""
+    import time
+
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            if time.monotonic() > deadline:
+                return None
             for name in files + dirs:
                 try:
                     st = os.lstat(os.path.join(root, name))
                 except OSError:
                     continue
-                key = (st.st_dev, st.st_ino)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total += getattr(st, "st_blocks", 0) * 512 or st.st_size
-        return total
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return total
 
 
 @dataclass

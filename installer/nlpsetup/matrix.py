@@ -148,11 +148,12 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
     reasons: list[str] = []
     for arch in dict.fromkeys(r.arch for r in candidates):
         result = resolve.resolve(recipe, _host(platform, arch, py, compute, glibc), resolve.Request(
-            tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=py, version=py)), envs_root=Path("envs"))
+            tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=py, version=py),
+            compute="auto" if compute == "cpu" else compute), envs_root=Path("envs"))
         if isinstance(result, resolve.Refusal):
-            reasons += [f"{rej.variant}: {r.message}" for rej in result.rejected for r in rej.reasons]
+            reasons += [f"{rej.variant}: {_cell_reason(r)}" for rej in result.rejected for r in rej.reasons]
             continue
-        if compute == "cuda" and (result.compute is None or result.compute.backend == "cpu"):
+        if _wants_gpu(compute) and (result.compute is None or result.compute.backend == "cpu"):
             return None, ["no CUDA build: " + (result.compute.reason if result.compute
                                                else "the tool has no GPU-specific packages")]
         fits = [r for r in candidates if r.arch == arch and (not r.pythons or py in r.pythons)]
@@ -167,8 +168,18 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
     return None, list(dict.fromkeys(reasons))
 
 
+def _cell_reason(r: resolve.Reason) -> str:
+    # A cell's Python is one of the matrix's coordinates, not a request: resolve's "; you asked for
+    # Python 3.6" would answer a question nobody asked.
+    return r.message.split("; you asked for ", 1)[0] if r.code == "python" else r.message
+
+
+def _wants_gpu(compute: str) -> bool:
+    return compute not in ("auto", "cpu")  # cuda, or one build (cu126)
+
+
 def _host(platform: str, arch: str, py: str, compute: str, glibc: str | None = None) -> Host:
-    gpu = CUDA_GPU if compute == "cuda" and platform != "macos" else GpuFacts(driver=None, source="simulated")
+    gpu = CUDA_GPU if _wants_gpu(compute) and platform != "macos" else GpuFacts(driver=None, source="simulated")
     return simulated_host(platform, arch=arch, glibc=glibc, gpu=gpu,
                           pythons=(PythonInstall(py, path=None, source="simulated"),))
 

@@ -31,10 +31,7 @@ class Choices:
 
 
 def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolve.Request:
-    compute = c.compute
-    if compute not in ("auto", "cpu") and not (compute.startswith("cu") and compute[2:].isdigit()):
-        raise NlpsetupError(f"--compute {compute!r} is not auto, cpu or a CUDA build such as cu126",
-                            hint="for example: --compute cpu")
+    compute = resolve.compute_request(c.compute)
     py_req = pythons.parse_request(c.python) if c.python else None
     py_install = pythons.probe_path(py_req.path, cache_dir) if py_req and py_req.path else None
     if c.env_name is not None:

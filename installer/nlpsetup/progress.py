@@ -2,76 +2,109 @@
 terminal; plain lines when output is not a terminal or CI is set; `-v` streams the output.
 
 Download progress is a byte counter, not a parse of pip's or uv's bars (uv prints none when its
-output is not a terminal, and pip's differ by version): the growth of the used space on the disk
-that holds nlpsetup's home and the installers' caches, while a step that fetches runs. It is
-shown as what it is, bytes written ("disk +120 MB, 8.1 MB/s"): on a terminal in the spinner's
-line, elsewhere as a plain line every 30 s of a long step."""
+output is not a terminal, and pip's differ by version): the growth of the folders nlpsetup's
+children write to (the env being built, and the installers' caches where known), inodes counted
+once, so a file uv links from its cache into the env counts once. It is shown as what it is
+("+120 MB written, 8.1 MB/s"): on a terminal in the spinner's line, elsewhere as a plain line every
+30 s of a long step. When the folders cannot be measured quickly enough, only the time is shown.
+
+A live line always fits the terminal (its label is cut, never wrapped: a wrapped line is what a
+carriage return cannot take back)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import TextIO
 
+from nlpsetup.env import tree_bytes
 from nlpsetup.redact import escape_controls, mask_text
 from nlpsetup.smoke import CheckResult
 
 _FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _FETCHING = ("fetch-python", "pre", "framework", "install", "download")  # steps that download
 PLAIN_INTERVAL = 30.0  # seconds between plain progress lines (NLPSETUP_PROGRESS_INTERVAL overrides)
+METER_BUDGET = 0.5  # seconds one reading of the folders may take; slower, and only the time is shown
+METER_EVERY = 2.0  # seconds between readings
 
 
-class DiskMeter:
-    """Bytes written to one disk since `start()`: one statvfs call per reading, whatever the cache size."""
+def cache_dirs(environ=os.environ) -> list[Path]:
+    """The folders pip and uv download into: their variables, else their documented defaults."""
+    from platformdirs import user_cache_dir
 
-    def __init__(self, path):
-        self.path = path
-        self._used0 = self._t0 = None
+    xdg = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    uv = environ.get("UV_CACHE_DIR") or (user_cache_dir("uv") if os.name == "nt" else xdg / "uv")
+    pip = environ.get("PIP_CACHE_DIR") or user_cache_dir("pip")
+    return [Path(uv), Path(pip)]
 
-    def _used(self) -> int | None:
-        import shutil
 
-        try:
-            return shutil.disk_usage(self.path).used
-        except OSError:
-            return None
+class FolderMeter:
+    """Bytes nlpsetup's children wrote under some folders since `start()` (never the whole disk's
+    usage, which every other program on the machine moves too). A folder too big to walk within
+    METER_BUDGET (a cache of many GB) is left out; with none left, only the time is shown."""
+
+    def __init__(self, folders):
+        self.folders = [Path(f) for f in folders]
+        self._base: dict[Path, int] = {}
+        self._t0 = self._at = 0.0
+        self._shown = ""
 
     def start(self) -> None:
-        self._used0, self._t0 = self._used(), time.monotonic()
-
-    def reading(self) -> tuple[int, float] | None:
-        """(bytes written so far, bytes per second), or None before anything measurable."""
-        used = self._used()
-        if used is None or self._used0 is None:
-            return None
-        grown, seconds = max(0, used - self._used0), max(time.monotonic() - self._t0, 1e-6)
-        return grown, grown / seconds
+        """Called from the thread that shows the meter: the first walk must not delay the step."""
+        self._t0 = self._at = time.monotonic()
+        self._shown = ""
+        sizes = {f: tree_bytes([f], time.monotonic() + METER_BUDGET) for f in self.folders}
+        self._base = {f: n for f, n in sizes.items() if n is not None}
+        self.folders = [f for f in self.folders if f in self._base or not f.exists()]  # too big once, too big again
 
     def text(self) -> str:
-        r = self.reading()
-        if r is None or r[0] < 1 << 20:
+        """'+120.0 MB written, 8.1 MB/s', or '' before 1 MB or when nothing can be measured."""
+        now = time.monotonic()
+        if not self._base or now - self._at < METER_EVERY:
+            return self._shown
+        self._at = now
+        sizes = {f: tree_bytes([f], now + METER_BUDGET) for f in self._base}
+        if None in sizes.values():  # grew past what can be walked in time: the elapsed time has to do
+            self._base, self._shown = {}, ""
             return ""
-        return f"disk +{r[0] / 2**20:.1f} MB, {r[1] / 2**20:.1f} MB/s"
+        grown = max(0, sum(sizes.values()) - sum(self._base.values()))
+        rate = grown / 2**20 / max(now - self._t0, 1e-6)
+        self._shown = f"+{grown / 2**20:.1f} MB written, {rate:.1f} MB/s" if grown >= 1 << 20 else ""
+        return self._shown
+
+
+def fit(text: str, width: int) -> str:
+    """`text` cut to `width` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
+
+
+def columns(stream: TextIO) -> int:
+    """The terminal's width (COLUMNS when set), less one: writing the last column wraps on some terminals."""
+    return shutil.get_terminal_size((80, 24)).columns - 1
 
 
 class TermReporter:
     def __init__(self, *, verbose: bool = False, stream: TextIO | None = None, ci: bool | None = None,
                  watch=None):
         self.stream = stream or sys.stderr
-        self.meter = DiskMeter(watch) if watch is not None and not verbose else None
+        self.meter = FolderMeter(watch) if watch is not None and not verbose else None
         self.verbose = verbose
         ci = bool(os.environ.get("CI")) if ci is None else ci
         self.live = self.stream.isatty() and not ci and not verbose
         self._spin: threading.Thread | None = None
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # the spinner's redraw and other lines never interleave
         self._label = ""
 
-    def _write(self, text: str) -> None:
-        self.stream.write(mask_text(text))  # the one door to the terminal during an install
-        self.stream.flush()
+    def _write(self, text: str, clear: bool = False) -> None:
+        with self._lock:
+            self.stream.write(("\r\033[K" if clear and self._spin is not None and self.live else "") + mask_text(text))
+            self.stream.flush()
 
     def waiting(self, env: str) -> None:
         self._write(f"nlpsetup: env {env} is being changed by another nlpsetup; waiting for it to finish...\n")
@@ -79,8 +112,6 @@ class TermReporter:
     def step_start(self, name: str, description: str) -> None:
         self._label = escape_controls(f"{name:<10} {description}")
         metered = self.meter is not None and name in _FETCHING
-        if metered:
-            self.meter.start()
         if self.live:
             self._stop.clear()
             self._spin = threading.Thread(target=self._spinner, args=(metered,), daemon=True)
@@ -92,19 +123,31 @@ class TermReporter:
             self._spin = threading.Thread(target=self._plain_lines, args=(name,), daemon=True)
             self._spin.start()
 
+    def spinner_line(self, frame: str, seconds: float, extra: str, width: int) -> str:
+        """One live line within `width`: the meter goes first when it does not fit, then the label is cut."""
+        tail = f"  {seconds:5.1f} s"
+        if extra and 4 + 10 + len(tail) + 2 + len(extra) <= width:
+            tail += "  " + extra
+        return f"  {frame} {fit(self._label, width - 4 - len(tail))}{tail}"
+
     def _spinner(self, metered: bool = False) -> None:
-        start, i, extra = time.monotonic(), 0, ""
+        start, i = time.monotonic(), 0
+        if metered:
+            self.meter.start()
         while not self._stop.wait(0.1):
-            if metered and i % 5 == 0:  # twice a second is enough for a rate
-                extra = self.meter.text()
-            line = f"  {_FRAMES[i % len(_FRAMES)]} {self._label[:60]}  {time.monotonic() - start:5.1f} s"
-            self._write(f"\r{line}{'  ' + extra if extra else ''}\033[K")
+            extra = self.meter.text() if metered else ""
+            line = self.spinner_line(_FRAMES[i % len(_FRAMES)], time.monotonic() - start, extra, columns(self.stream))
+            with self._lock:
+                if not self._stop.is_set():
+                    self.stream.write(f"\r{line}\033[K")
+                    self.stream.flush()
             i += 1
 
     def _plain_lines(self, name: str) -> None:
         """Not a terminal (a log, CI): a plain line now and then while a long download runs."""
         interval = float(os.environ.get("NLPSETUP_PROGRESS_INTERVAL") or PLAIN_INTERVAL)
         start = time.monotonic()
+        self.meter.start()
         while not self._stop.wait(interval):
             if text := self.meter.text():
                 self._write(f"  ...  {name}: {text} after {time.monotonic() - start:.0f} s\n")
@@ -112,30 +155,33 @@ class TermReporter:
     def output(self, line: str) -> None:  # a line of pip's or uv's output
         self._write(f"     {escape_controls(line)}\n")
 
-    def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
+    def close(self) -> None:
+        """Stop the spinner and clear its line (also when a step never ended: Ctrl-C), so that what
+        is printed next starts on a clean line."""
         if self._spin is not None:
             self._stop.set()
             self._spin.join()
-            self._spin = None
             if self.live:
                 self._write("\r\033[K")
+            self._spin = None
+
+    def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None:
+        self.close()
         mark = "ok  " if ok else "FAIL"
-        self._write(f"  {mark} {self._label[:70]:<70} {seconds:6.1f} s{'  ' + note if note else ''}\n")
+        tail = f" {seconds:6.1f} s{'  ' + note if note else ''}"
+        width = min(70, columns(self.stream) - 7 - len(tail)) if self.live else 70
+        self._write(f"  {mark} {fit(self._label, width):<{width}}{tail}\n")
 
     def smoke_result(self, result: CheckResult) -> None:
         timing = f"import {result.import_seconds:.2f} s, " if result.import_seconds is not None else ""
         mark = "ok  " if result.passed else "FAIL"
-        if self._spin is not None and self.live:
-            self._write("\r\033[K")
-        self._write(escape_controls(f"         {mark} {result.name} ({timing}{result.seconds:.1f} s)") + "\n")
+        self._write(escape_controls(f"         {mark} {result.name} ({timing}{result.seconds:.1f} s)") + "\n", clear=True)
         if not result.passed and result.detail:
             for line in result.detail.splitlines()[-4:]:
                 self._write(f"              {escape_controls(line)}\n")
 
     def warn(self, text: str) -> None:
-        if self._spin is not None and self.live:
-            self._write("\r\033[K")
-        self._write(f"nlpsetup: warning: {escape_controls(text)}\n")
+        self._write(f"nlpsetup: warning: {escape_controls(text)}\n", clear=True)
 
 
 class QuietReporter(TermReporter):
@@ -231,7 +277,7 @@ def github_finish(outcome, plans, environ) -> str | None:
 
 def reporter_for(environ, *, quiet: bool, verbose: bool, silent: bool = False, watch=None):
     """Silent for -q, quiet for --json, workflow commands on GitHub Actions, else the terminal's
-    (with a download meter on the disk of `watch`)."""
+    (with a download meter on the folders `watch`)."""
     if silent and not verbose:
         return SilentReporter()
     if quiet:

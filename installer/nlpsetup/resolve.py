@@ -393,20 +393,38 @@ def _install_python_fix(recipe: Recipe, wanted: list[str], host: Host) -> str:
     return f"install Python {m}: {how}"
 
 
+def compute_request(text: str) -> str:
+    """`--compute` as plan, install and matrix read it: auto, cpu, cuda (the newest CUDA build the
+    host can run) or one CUDA build (cu126)."""
+    value = text.strip().lower()
+    if value in ("auto", "cpu", "cuda") or (value.startswith("cu") and value[2:].isdigit()):
+        return value
+    raise NlpsetupError(f"--compute {text!r} is not auto, cpu, cuda or a CUDA build such as cu126",
+                        hint="for example: --compute cpu")
+
+
+def _has_gpu_build(v: Variant) -> bool:
+    return "torch" in dict(v.framework) or bool(v.cuda_packages)
+
+
 def _choose_compute(v: Variant, host: Host, req: Request, python: PythonInstall):
-    """Which build (cpu or cuXYZ) of the variant's GPU-dependent packages this host gets."""
+    """Which build (cpu or cuXYZ) of the variant's GPU-dependent packages this host gets. A variant
+    with none gets no choice: a GPU request does not apply to it (a warning says so), it is no refusal."""
     torch_spec = dict(v.framework).get("torch")
     candidates: list[str] = []
+    if not _has_gpu_build(v):
+        return None, None
     if torch_spec is not None:
         candidates = gpu.torch_builds(torch_spec, python.version)
-    elif v.cuda_packages:
+    else:
         tags = {tag for _, swaps in v.cuda_packages for tag, _ in swaps}
         candidates = sorted(tags, key=_cuda_key, reverse=True)
-    else:
-        if req.compute not in ("auto", "cpu"):
-            return None, Reason("compute", f"has no GPU-specific build; --compute {req.compute} does not apply",
-                                "drop --compute")
-        return None, None
+    if req.compute == "cuda":  # the newest build this host can run, never a silent CPU one
+        choice = gpu.choose_backend(candidates, host.gpu, host.os, "auto")
+        if choice.backend == "cpu":
+            return None, Reason("compute", f"no CUDA build this host can run: {choice.reason}",
+                                "use --compute auto for the CPU build, or --compute cuXYZ to build for another machine")
+        return choice, None
     if req.compute not in ("auto", "cpu") and req.compute not in candidates:
         offered = ", ".join(candidates) or "CPU only"
         return None, Reason("compute", f"offers no {req.compute} build for Python {python.version} "
@@ -534,6 +552,8 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
         out.append(assumption(host))
     if python.source == "uv-fetch":
         out.append(f"no Python {python.minor} here: uv will download one (--fetch-python)")
+    if req.compute not in ("auto", "cpu") and not _has_gpu_build(v):
+        out.append(f"{recipe.name} has no GPU build: --compute {req.compute} does not apply, so this is the CPU one")
     if compute is not None:
         size = _size_note(compute) if any(n == "torch" for n, _ in v.framework) else ""
         out.append(f"compute: {compute.backend} ({compute.reason}){size}")

@@ -429,15 +429,16 @@ def expected_seconds(env_path: Path) -> float:
 
 
 def in_parallel(fn: Callable[[T, threading.Event], R], items: Sequence[T],
-                on_ready: Callable[[R], None] | None = None, cost: Callable[[T], float] | None = None) -> list[R]:
-    """fn(item, cancel) for each item, at most one per CPU at a time, the costliest first (so that
+                on_ready: Callable[[R], None] | None = None, cost: Callable[[T], float] | None = None,
+                per_cpu: int = 1) -> list[R]:
+    """fn(item, cancel) for each item, at most `per_cpu` per CPU at a time, the costliest first (so that
     the slowest env does not start last); results in the items' order, each handed to on_ready as
     soon as it and those before it are done. On Ctrl-C, sets `cancel` (pass it on to run_all: it
     stops the checks that run), waits for the workers, and re-raises."""
     cancel = threading.Event()
     out: list[R] = []
     order = sorted(range(len(items)), key=lambda i: -cost(items[i])) if cost else range(len(items))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(items), os.cpu_count() or 1))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), per_cpu * (os.cpu_count() or 1)))) as pool:
         submitted = {i: pool.submit(lambda x: None if cancel.is_set() else fn(x, cancel), items[i]) for i in order}
         futures = [submitted[i] for i in range(len(items))]
         try:
