@@ -125,3 +125,62 @@ class SlowIndex:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class JsonIndex:
+    """A PEP 691 JSON index over HTTP, each file with its PEP 700 `upload-time` (or, with
+    `upload_times=False`, without one, as many mirrors serve it): `dists` maps each wheel or sdist
+    to its upload time. HTML (PEP 503) is served to a client that does not ask for JSON."""
+
+    def __init__(self, root: Path, dists: dict[Path, str], upload_times: bool = True):
+        import hashlib
+        import json
+        import shutil
+        import threading
+        from functools import partial
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        root = Path(root)
+        (root / "files").mkdir(parents=True, exist_ok=True)
+        pages: dict[str, list[dict]] = {}
+        for dist, uploaded in dists.items():
+            shutil.copyfile(dist, root / "files" / dist.name)
+            entry = {"filename": dist.name, "url": f"../../files/{dist.name}",
+                     "hashes": {"sha256": hashlib.sha256(dist.read_bytes()).hexdigest()}}
+            if upload_times:
+                entry["upload-time"] = uploaded
+            pages.setdefault(wheelhouse._project_of(dist), []).append(entry)
+        html = wheelhouse.write_simple_index(root / "html", list(dists))  # the same files as PEP 503 pages
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self):
+                parts = [p for p in self.path.split("?")[0].split("/") if p]
+                wants_json = "application/vnd.pypi.simple.v1+json" in self.headers.get("Accept", "")
+                if len(parts) == 2 and parts[0] == "simple" and wants_json:
+                    files = pages.get(parts[1])
+                    if files is None:
+                        return self.send_error(404)
+                    body = json.dumps({"meta": {"api-version": "1.1"}, "name": parts[1], "files": files,
+                                       "versions": []}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if parts[:1] == ["simple"]:
+                    self.path = "/html" + self.path
+                return super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        del html
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -127,6 +127,11 @@ def _check_glibc(ctx, param, value: str | None) -> str | None:
     return value
 
 
+as_of_option = click.option("--as-of", "as_of", metavar="DATE|latest",
+                             help="Dependencies as uploaded by the end of DATE (UTC), over the recipe's as_of; "
+                                  "latest: no cutoff.")
+
+
 def _plan_options(f):
     options = [
         click.option("--variant", help="Use this variant (see `nlpsetup show TOOL`)."),
@@ -139,6 +144,7 @@ def _plan_options(f):
         click.option("--host-file", type=click.Path(dir_okay=False), help="Resolve for the host described in this JSON file."),
         click.option("--name", "env_name", help="Env name (default: the tool's name)."),
         click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
+        as_of_option,
     ]
     for opt in reversed(options):
         f = opt(f)

@@ -59,6 +59,7 @@ def from_manifest(data: dict, hashes: dict[str, list[str]] | None = None, indexe
         "distributions": dict(sorted(data.get("distributions", {}).items(), key=lambda kv: kv[0].lower())),
         "hashes": dict(sorted((hashes or {}).items(), key=lambda kv: kv[0].lower())),
         "indexes": [mask_text(u) for u in indexes],
+        "as_of": data.get("as_of"),  # the cutoff the env was resolved under (None: latest)
     }
 
 
