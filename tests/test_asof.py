@@ -138,7 +138,7 @@ def test_lock_and_pylock_export_carry_the_date_and_upload_times(cli, home, aged,
     assert code == 0 and json.loads(out)["as_of"]["date"] == "2021-12-31", err
     code, out, err = _run(cli, aged, "export", "agedtool")
     assert code == 0, err
-    assert "upload-time = 2021-06-01T12:00:00Z" in out  # agedlib 1.0.0's, a TOML datetime
+    assert "\"upload-time\" = 2021-06-01T12:00:00Z" in out  # agedlib 1.0.0's, a TOML datetime
     import tomllib
 
     assert str(tomllib.loads(out)["tool"]["nlpsetup"]["as_of"]["date"]) == "2021-12-31"
