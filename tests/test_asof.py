@@ -164,3 +164,12 @@ def test_a_plan_on_a_python_newer_than_the_date_says_it_compiles_from_sdists(cli
 
 
 
+
+
+def test_upgrade_stays_inside_the_envs_date_unless_told(cli, home, aged):
+    assert _run(cli, aged, "install", "agedtool", "--backend", "pip")[0] == 0
+    code, out, err = _run(cli, aged, "upgrade", "agedtool")
+    assert code == 0, out + err
+    assert _manifest(home)["distributions"]["agedlib"] == "1.0.0" and _manifest(home)["as_of"]["source"] == "recipe"
+    code, out, err = _run(cli, aged, "upgrade", "agedtool", "--as-of", "latest")
+    assert code == 0 and _manifest(home)["as_of"] is None, out + err  # lifted, and recorded so
