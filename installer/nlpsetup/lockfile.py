@@ -34,7 +34,7 @@ _DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
 _TOOL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")  # as recipe names
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FIELDS = {"kind", "schema_version", "nlpsetup_version", "env", "tools", "python", "platform", "compute",
-           "install_env", "distributions", "hashes", "indexes"}
+           "install_env", "distributions", "hashes", "indexes", "as_of"}
 _HINT = "write it again with: nlpsetup lock ENV -o FILE (or nlpsetup export ENV --format pylock)"
 
 
@@ -229,6 +229,11 @@ def check(lock: object, source: str) -> dict:
     for k in _str_dict(lock.get("install_env", {}), source, "install_env"):
         if forbidden_env(k):  # the recipes' own rule: a lock may not set what a recipe may not
             raise _bad(source, f"install_env.{k}", "may not be set by a lock: it would redirect the installer")
+    if lock.get("as_of") is not None:
+        from nlpsetup import cutoff
+
+        if cutoff.from_dict(lock["as_of"]) is None:
+            raise _bad(source, "as_of", "must be a table with a date (YYYY-MM-DD), or null")
     _check_tools(lock["tools"], source)
     dists = _str_dict(lock["distributions"], source, "distributions")
     for name, v in dists.items():
