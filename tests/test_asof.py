@@ -6,14 +6,12 @@ Python; --as-of latest takes 2.0.0, fails the smoke check and rolls back."""
 from __future__ import annotations
 
 import json
-
-
 from pathlib import Path
 
-import installkit
 import pytest
-import wheelhouse
 
+import installkit
+import wheelhouse
 from nlpsetup import backends
 
 PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
@@ -173,3 +171,20 @@ def test_upgrade_stays_inside_the_envs_date_unless_told(cli, home, aged):
     assert _manifest(home)["distributions"]["agedlib"] == "1.0.0" and _manifest(home)["as_of"]["source"] == "recipe"
     code, out, err = _run(cli, aged, "upgrade", "agedtool", "--as-of", "latest")
     assert code == 0 and _manifest(home)["as_of"] is None, out + err  # lifted, and recorded so
+
+
+def test_bump_date_writes_a_date_whose_build_passes_and_names_what_broke_otherwise(cli, aged, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    f = recipes / "agedtool.toml"
+    original = RECIPE.format(extra="", package="agedtool==1.0.0").replace(
+        'id = "1.0.0"\n', 'id = "1.0.0"\nas_of = "2021-12-31"   # keep: why this date\n')
+    f.write_text(original)
+    env = {"PIP_INDEX_URL": aged["url"], "NLPSETUP_RECIPES_PATH": str(recipes)}
+    code, out, err = cli("recipe", "bump-date", "agedtool", "--to", "2024-01-01", "--backend", "pip", env=env)
+    assert code == 1, out + err
+    assert "smoke check failed" in err and "agedlib 1.0.0 -> 2.0.0" in err
+    assert f.read_text() == original  # untouched
+    code, out, err = cli("recipe", "bump-date", "agedtool", "--to", "2022-06-30", "--backend", "pip", env=env)
+    assert code == 0, out + err
+    assert f.read_text() == original.replace('as_of = "2021-12-31"   # keep', 'as_of = "2022-06-30"   # keep')
