@@ -188,3 +188,21 @@ def test_bump_date_writes_a_date_whose_build_passes_and_names_what_broke_otherwi
     code, out, err = cli("recipe", "bump-date", "agedtool", "--to", "2022-06-30", "--backend", "pip", env=env)
     assert code == 0, out + err
     assert f.read_text() == original.replace('as_of = "2021-12-31"   # keep', 'as_of = "2022-06-30"   # keep')
+
+
+def test_bundle_applies_the_date_with_its_own_pip_or_says_it_cannot(cli, aged, tmp_path):
+    from importlib import metadata
+
+    from nlpsetup import cutoff
+
+    out = tmp_path / "bundle"
+    code, stdout, err = _run(cli, aged, "bundle", "agedtool", "-o", str(out))
+    if cutoff.pip_supports(metadata.version("pip")):
+        assert code == 0, err
+        assert (out / "wheels" / "agedlib-1.0.0-py3-none-any.whl").exists() or \
+            any(p.name.startswith("agedlib-1.0.0") for p in out.rglob("*.whl"))
+    else:  # never a bundle of today's releases under a recipe that asks for 2021's
+        assert code == 3 and "cannot apply as_of 2021-12-31" in err and "pip>=26" in err, err
+        assert not out.exists()
+    code, _, err = _run(cli, aged, "bundle", "agedtool", "-o", str(tmp_path / "latest"), "--as-of", "latest")
+    assert code == 0, err

@@ -71,8 +71,9 @@ def export(env, fmt, output):
 @click.option("--glibc", callback=_check_glibc, help="The target Linux host's glibc (default: this host's, or 2.39).")
 @click.option("--timeout", type=click.IntRange(1, 6 * 3600), default=3600, show_default=True,
               help="Time limit of each download, in seconds.")
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Dependencies as of DATE, over the recipe's as_of.")
 @json_option
-def bundle(target, output, python, platform, arch, glibc, timeout, as_json):
+def bundle(target, output, python, platform, arch, glibc, timeout, as_of, as_json):
     """Every wheel TARGET (a tool, or an installed env) needs, its lock, recipe and a README, for
     `nlpsetup install --from-bundle DIR` on a host with no network.
 
@@ -83,11 +84,11 @@ def bundle(target, output, python, platform, arch, glibc, timeout, as_json):
 
     home, out = _home(checked=True), Path(output)
     store = _store()
-    if not (platform or arch or glibc or python) and target in store.names():
+    if not (platform or arch or glibc or python or as_of) and target in store.names():
         result = bundles.of_env(store.existing(target), out, None, home=home, timeout=timeout)
     else:
         host = _host(platform, arch, None, glibc)
-        plan = planning.plan_one(_book(), target, host, planning.Choices(python=python), home)
+        plan = planning.plan_one(_book(), target, host, planning.Choices(python=python, as_of=as_of), home)
         py = ".".join(plan.python.version.split(".")[:2])
         t = bundles.Target(host.os, host.arch, py, host.libc_version if host.os == "linux" else None)
         if not as_json:
