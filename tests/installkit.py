@@ -150,7 +150,7 @@ class JsonIndex:
             if upload_times:
                 entry["upload-time"] = uploaded
             pages.setdefault(wheelhouse._project_of(dist), []).append(entry)
-        html = wheelhouse.write_simple_index(root / "html", list(dists))  # the same files as PEP 503 pages
+        wheelhouse.write_simple_index(root / "html", list(dists))  # the same files as PEP 503 pages
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self):
@@ -175,7 +175,6 @@ class JsonIndex:
             def log_message(self, *args):
                 pass
 
-        del html
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"

@@ -134,6 +134,10 @@ def test_lock_and_pylock_export_carry_the_date_and_upload_times(cli, home, aged,
     assert _run(cli, aged, "install", "agedtool", "--backend", "pip")[0] == 0
     code, out, err = _run(cli, aged, "lock", "agedtool")
     assert code == 0 and json.loads(out)["as_of"]["date"] == "2021-12-31", err
+    code, _, err = _run(cli, aged, "lock", "agedtool", "--as-of", "2021-06-30")
+    assert code == 1 and "agedtool: uploaded 2021-07-01, after 2021-06-30" in err, err
+    code, out, err = _run(cli, aged, "lock", "agedtool", "--as-of", "2022-01-31")
+    assert code == 0 and json.loads(out)["as_of"]["date"] == "2022-01-31", err
     code, out, err = _run(cli, aged, "export", "agedtool")
     assert code == 0, err
     assert "\"upload-time\" = 2021-06-01T12:00:00Z" in out  # agedlib 1.0.0's, a TOML datetime

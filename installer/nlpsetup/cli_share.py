@@ -22,11 +22,12 @@ _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 @cli.command()
 @click.argument("env", shell_complete=completion.env_names)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the lock here (default: stdout).")
-def lock(env, output):
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Check that every release was on the index by DATE, and record it.")
+def lock(env, output, as_of):
     """The env's exact pins, with the interpreter and platform it was built for."""
     from nlpsetup import lockfile
 
-    data = lockfile.of_env(_store().existing(env))
+    data = lockfile.of_env(_store().existing(env), as_of=as_of)
     _echo_json(data) if not output else click.echo(lockfile.write(output, data))
 
 

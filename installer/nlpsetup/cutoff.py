@@ -120,3 +120,21 @@ def sdist_only_note(date: dt.date, minor: str) -> str | None:
     return (f"Python {minor} was released on {cpython_released()[minor]}, after the cutoff {date}: no wheel for it "
             "can be in the cutoff, so every compiled dependency is built from its sdist here (needs a compiler "
             "and headers); pure-Python wheels still install")
+
+
+def late_releases(files: dict, cut: Cutoff) -> list[str]:
+    """The releases (name -> indexfiles.File list) none of whose files was uploaded before the cutoff,
+    or whose index gives no upload time: 'name: why'. The PyTorch family and the exempt are not cut."""
+    from nlpsetup.recipes import TORCH_FAMILY
+
+    end = dt.datetime.fromisoformat(cut.instant.replace("Z", "+00:00"))
+    out = []
+    for name, fs in sorted(files.items()):
+        if name in TORCH_FAMILY or name in cut.exempt or not fs:
+            continue
+        times = [dt.datetime.fromisoformat(f.upload_time.replace("Z", "+00:00")) for f in fs if f.upload_time]
+        if not times:
+            out.append(f"{name}: its index gives no upload time")
+        elif min(times) >= end:
+            out.append(f"{name}: uploaded {min(times).date()}, after {cut.date}")
+    return out

@@ -103,11 +103,23 @@ def release_files(data: dict, sources) -> dict:
     return {k: fs for k, fs in files.items() if fs}
 
 
-def of_env(env_path: Path, environ=os.environ) -> dict:
-    """The lock of an installed env: its manifest, with the hashes of every installed release."""
+def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict:
+    """The lock of an installed env: its manifest, with the hashes of every installed release.
+    With `as_of` (a date), every release must have been on the index by then (exit 1 naming those
+    that were not); the lock then records that date (`latest`: none)."""
+    from nlpsetup import cutoff
+
     data = _manifest(env_path)
     sources = sources_for(data, environ)
     files = release_files(data, sources)
+    if as_of is not None:
+        recorded = cutoff.from_dict(data.get("as_of"))
+        cut = cutoff.choose(None, as_of, recorded.exempt if recorded else ())
+        if cut is not None and (late := cutoff.late_releases(files, cut)):
+            raise NlpsetupError(f"{env_path.name} is not as of {cut.date}: {'; '.join(late[:5])}",
+                                hint="upgrade it within the date first: nlpsetup upgrade ENV --as-of DATE",
+                                exit_code=EXIT_FAILED)
+        data = {**data, "as_of": cut.to_dict() if cut else None}
     hashes = {k: sorted({f"sha256:{f.sha256}" for f in fs}) for k, fs in files.items()}
     indexes = [*((sources.torch_index,) if sources.torch_index else ()), *sources.indexes, *sources.find_links]
     try:
