@@ -45,7 +45,7 @@ def index(root: Path) -> tuple[installkit.JsonIndex, Path]:
     recipes.mkdir()
     # the same tool whose smoke passes either way, so that both columns time a whole install
     (recipes / "agedtool.toml").write_text(RECIPE.format(extra="", package="agedtool==1.0.0").replace(
-        "assert agedtool.hello() == 'hello'", "import agedlib"))
+        "import agedtool; assert agedtool.hello() == 'hello'", "import agedlib"))
     return installkit.JsonIndex(root / "index", dists), recipes
 
 
