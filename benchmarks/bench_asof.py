@@ -24,23 +24,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import installkit  # noqa: E402
-import wheelhouse  # noqa: E402
-from test_asof import PY38, RECIPE, _agedlib  # noqa: E402
-
+from installkit import PY38  # noqa: E402
 from nlpsetup.backends import find_uv  # noqa: E402
+from test_asof import RECIPE  # noqa: E402
 
 
 def index(root: Path) -> tuple[installkit.JsonIndex, Path]:
-    build = root / "build"
-    tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef hello():\n    return greet()\n"}
-    dists = {
-        wheelhouse.build_wheel(build, "agedlib", "1.0.0", files=_agedlib("1.0.0", True)): "2021-06-01T12:00:00Z",
-        wheelhouse.build_wheel(build, "agedlib", "2.0.0", files=_agedlib("2.0.0", False)): "2023-03-01T12:00:00Z",
-        wheelhouse.build_wheel(build, "agedtool", "1.0.0", files=tool, requires=["agedlib"]): "2021-07-01T09:30:00Z",
-    }
-    bundled = sorted((PY38.parent.parent / "lib" / "python3.8" / "ensurepip" / "_bundled").glob("pip-*.whl"))
-    if bundled:
-        dists[wheelhouse.rewrap_wheel(bundled[-1], build / "pip", "pip", "25.0.1")] = "2025-02-17T00:00:00Z"
+    dists = installkit.aged_dists(root / "build")
     recipes = root / "recipes"
     recipes.mkdir()
     # the same tool whose smoke passes either way, so that both columns time a whole install

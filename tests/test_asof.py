@@ -6,15 +6,13 @@ Python; --as-of latest takes 2.0.0, fails the smoke check and rolls back."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 import installkit
-import wheelhouse
 from nlpsetup import backends
 
-PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
+PY38 = installkit.PY38
 needs_uv = pytest.mark.skipif(backends.find_uv() is None, reason="uv not installed")
 
 RECIPE = """\
@@ -34,27 +32,11 @@ timeout = 60
 """
 
 
-def _agedlib(version: str, greet: bool) -> dict[str, str]:
-    body = f"VERSION = {version!r}\n" + ("\n\ndef greet():\n    return 'hello'\n" if greet else "")
-    return {"agedlib/__init__.py": body}
-
-
 @pytest.fixture(scope="module")
 def aged(tmp_path_factory):
     """The aged index (with and without upload times) and a recipe folder for agedtool."""
     root = tmp_path_factory.mktemp("aged")
-    build = root / "build"
-    tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef hello():\n    return greet()\n"}
-    dists = {
-        wheelhouse.build_wheel(build, "agedlib", "1.0.0", files=_agedlib("1.0.0", True)): "2021-06-01T12:00:00Z",
-        wheelhouse.build_wheel(build, "agedlib", "2.0.0", files=_agedlib("2.0.0", False)): "2023-03-01T12:00:00Z",
-        wheelhouse.build_wheel(build, "agedtool", "1.0.0", files=tool, requires=["agedlib"]): "2021-07-01T09:30:00Z",
-        wheelhouse.build_wheel(build / "new", "agedtool", "1.1.0", files=tool, requires=["agedlib"]):
-            "2024-05-01T00:00:00Z",
-    }
-    bundled = sorted((PY38.parent.parent / "lib" / "python3.8" / "ensurepip" / "_bundled").glob("pip-*.whl"))
-    if bundled:  # Python 3.8 envs are held at pip 25.0.1: the offline index carries a stand-in for it
-        dists[wheelhouse.rewrap_wheel(bundled[-1], build / "pip", "pip", "25.0.1")] = "2025-02-17T00:00:00Z"
+    dists = installkit.aged_dists(root / "build")
     recipes = root / "recipes"
     recipes.mkdir()
     (recipes / "agedtool.toml").write_text(RECIPE.format(extra="", package="agedtool==1.0.0"))
