@@ -10,6 +10,7 @@ import json
 import pytest
 
 import installkit
+import wheelhouse
 from nlpsetup import backends
 
 PY38 = installkit.PY38
@@ -192,3 +193,20 @@ def test_bundle_applies_the_date_with_its_own_pip_or_says_it_cannot(cli, aged, t
         assert not out.exists()
     code, _, err = _run(cli, aged, "bundle", "agedtool", "-o", str(tmp_path / "latest"), "--as-of", "latest")
     assert code == 0, err
+
+
+@pytest.mark.parametrize("backend", ["pip", pytest.param("uv", marks=needs_uv)])
+def test_the_pytorch_family_comes_alone_from_its_index_and_the_cutoff_step_keeps_it(cli, home, aged, tmp_path, backend):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "agedtool.toml").write_text(RECIPE.format(extra="", package="agedtool==1.0.0").replace(
+        'packages = ["agedtool==1.0.0"]', 'packages = ["agedtool==1.0.0"]\nframework = { torch = ">=2.0" }').replace(
+        "import agedtool;", "import torch, agedtool;"))
+    env = {"PIP_INDEX_URL": aged["url"], "NLPSETUP_RECIPES_PATH": str(recipes)}
+    code, out, _ = cli("plan", "agedtool", "--json", "--backend", backend, env=env)
+    steps = {s["name"]: s["argv"] for s in json.loads(out)["steps"]}
+    assert "--no-deps" in steps["framework"] and "torch>=2.0" in steps["install"]
+    code, out, err = cli("install", "agedtool", "--backend", backend, env=env)
+    assert code == 0, out + err
+    dists = _manifest(home)["distributions"]
+    assert dists["torch"] == wheelhouse.TORCH_CPU_VERSION and dists["agedlib"] == "1.0.0"

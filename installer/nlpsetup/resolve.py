@@ -454,9 +454,13 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     framework = dict(v.framework)
     torch_reqs = [f"{name}{framework[name]}" for name in TORCH_FAMILY if name in framework]
     torch_index = None
+    as_of = cutoff.choose(v.as_of, req.as_of, v.as_of_exempt, req.today)
+    # Under a cutoff the PyTorch family comes alone (its index has no upload times: it is not cut), and
+    # the cutoff step resolves its dependencies: else typing-extensions or numpy of today would stay.
+    alone = ("--no-deps",) if as_of else ()
     if torch_reqs and compute is not None:
         torch_index = gpu.torch_index_url(compute.backend, req.torch_mirror)
-        steps.append(Step("framework", (*pip, *binary, *torch_reqs, "--index-url", torch_index),
+        steps.append(Step("framework", (*pip, *binary, *alone, *torch_reqs, "--index-url", torch_index),
                           f"install the {compute.backend} build of {', '.join(n for n in TORCH_FAMILY if n in framework)}"
                           f" from PyTorch's index", env=install_env, timeout=timeout))
     packages = _packages(v, req, compute)
@@ -465,8 +469,7 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     companions = [f"{pkg}{companion_specifier(framework[follows])}" for pkg, follows in v.companions
                   if canonicalize_name(pkg) not in listed]
     constraints = tuple(p.req for p in v.pins) + tuple(torch_reqs)
-    as_of = cutoff.choose(v.as_of, req.as_of, v.as_of_exempt, req.today)
-    wanted = (*packages, *others, *companions)
+    wanted = (*packages, *others, *companions, *(torch_reqs if alone and torch_index else ()))
     constrained = ("-c", constraints_file) if constraints else ()
     description = f"install {recipe.name} ({v.id})" + (" with its pins as constraints" if v.pins else "")
     if as_of is None:
