@@ -174,7 +174,10 @@ class _Runner:
 
     def steps(self) -> list[Step]:
         first, *others = self.plans
-        extra = [s for p in others for s in p.steps if s.name in ("framework", "install")]
+        # (a `resolve` step resolves every plan's requirements at once: the others' are not needed again)
+        pinned = any(s.name == "resolve" for s in first.steps)
+        extra = [s for p in others for s in p.steps
+                 if s.name in ("framework", "exempt") or (s.name == "install" and not pinned)]
         return [*first.steps, *extra]
 
     def build(self) -> None:
