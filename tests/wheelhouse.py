@@ -371,3 +371,11 @@ def _build_standard(root: Path) -> tuple[str, str]:
     shutil.copytree(root / "torch-cpu" / "simple", mirror / "cpu")
     shutil.rmtree(build)
     return main_url, torch_url
+
+
+def rewrap_wheel(src: Path, dest: Path, name: str, version: str) -> Path:
+    """The files of wheel `src` as `name-version` (the test index's stand-in for a release it cannot
+    download, e.g. the pip an old Python is held at)."""
+    with zipfile.ZipFile(src) as zf:
+        files = {n: zf.read(n) for n in zf.namelist() if ".dist-info/" not in n and not n.endswith("/")}
+    return build_wheel(dest, name, version, files=files)

@@ -22,7 +22,8 @@ from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.host import IndexSettings
 from nlpsetup.resolve import Plan, Step
 
-UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
+UV_MIN_PYTHON = Version("3.8")
+PIP_CUTOFF, UV_CUTOFF = "--uploaded-prior-to", "--exclude-newer"  # cutoff.PIP_FLAG, cutoff.UV_FLAG  # uv installs into Python 3.8 and newer
 # uv settings that mean the user chose uv's index themselves: then pip's is not handed over.
 _UV_LOCK = threading.Lock()
 _UV_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
@@ -102,6 +103,13 @@ def translate(argv: tuple[str, ...], backend: str, uv_path: str | None, env_pyth
     # uv's --index-url is deprecated and loses to a UV_DEFAULT_INDEX handed over from pip's
     # configuration; --default-index wins over it, as pip's --index-url wins over pip.conf.
     args = ["--default-index" if a == "--index-url" else a for a in args]
+    # pip's --uploaded-prior-to T is uv's --exclude-newer T: both exclude files uploaded at or after T.
+    if PIP_CUTOFF in args:  # the PyTorch family comes from an index without upload times: never cut
+        from nlpsetup.cutoff import FAR
+        from nlpsetup.recipes import TORCH_FAMILY
+
+        args = [UV_CUTOFF if a == PIP_CUTOFF else a for a in args]
+        args += [a for n in TORCH_FAMILY for a in ("--exclude-newer-package", f"{n}={FAR}")]
     return [uv_path, "pip", "install", "--python", env_python, *args]
 
 
@@ -203,6 +211,8 @@ def runnable(step: Step, backend: str, uv_path: str | None, env_python: str, pyt
                         description=create.description + ", with pip from the index")]
     if step.name == "create":
         return [step]
+    if step.name == "resolve":  # `uv pip compile` whatever the backend: the uv found here
+        return [replace(step, argv=(uv_path or "uv", *step.argv[1:]))]
     argv = translate(step.argv, backend, uv_path or "uv", env_python)
     return [step if list(step.argv) == argv else replace(step, argv=tuple(argv))]
 

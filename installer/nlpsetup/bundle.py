@@ -20,8 +20,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from nlpsetup import __version__, lockfile, paths, proc
-from nlpsetup.errors import EXIT_FAILED, NlpsetupError
+from nlpsetup import __version__, cutoff, lockfile, paths, proc
+from nlpsetup.errors import EXIT_FAILED, EXIT_REFUSED, NlpsetupError
 from nlpsetup.files import sha256_file
 from nlpsetup.recipes import TORCH_FAMILY
 from nlpsetup.redact import mask_text
@@ -126,14 +126,33 @@ def of_env(env_path: Path, out: Path, target: Target | None, *, home: Path, time
                   env_size=data.get("size_bytes") if isinstance(data.get("size_bytes"), int) else None)
 
 
+def _check_cutoff(plan) -> None:
+    """A bundle is downloaded by this nlpsetup's own pip: a cutoff needs pip 26+ there."""
+    from importlib import metadata
+
+    try:
+        pip = metadata.version("pip")
+    except metadata.PackageNotFoundError:
+        pip = None
+    if plan.as_of is not None and not cutoff.pip_supports(pip):
+        raise NlpsetupError(f"bundle downloads with nlpsetup's own pip ({pip or 'none'}), which cannot apply as_of "
+                            f"{plan.as_of.date}: --uploaded-prior-to needs pip 26.0 or newer",
+                            hint=f"upgrade it: {sys.executable} -m pip install 'pip>=26', or pass --as-of latest",
+                            exit_code=EXIT_REFUSED)
+
+
 def of_plan(plan, out: Path, target: Target, *, home: Path, timeout: int = 3600) -> Bundle:
     """Bundle what a plan would install: its packages under its pins, resolved for the target."""
     constraints = out / "constraints.txt"
+    _check_cutoff(plan)
     batches = []
     for step in plan.steps:
-        if step.name not in ("pre", "framework", "install"):
+        if step.name not in ("pre", "framework", "exempt", "install"):
             continue
         args = list(step.argv[4:])
+        if plan.requirements and step.name == "install":  # uv resolves in an env; here pip download does
+            args = [cutoff.PIP_FLAG, plan.as_of.instant, *plan.requirements,
+                    *(("-c", str(Path(plan.env_path) / "nlpsetup-constraints.txt")) if plan.constraints else ())]
         index = None
         if "--index-url" in args:
             i = args.index("--index-url")
@@ -153,7 +172,8 @@ def of_plan(plan, out: Path, target: Target, *, home: Path, timeout: int = 3600)
             "compute": {"backend": plan.compute.backend if plan.compute else "cpu",
                         "reason": plan.compute.reason if plan.compute else "no GPU-specific packages",
                         "index": mask_text(plan.torch_index) if plan.torch_index else None},
-            "install_env": {k: mask_text(x) for k, x in v.env}}
+            "install_env": {k: mask_text(x) for k, x in v.env},
+            "as_of": plan.as_of.to_dict() if plan.as_of else None}
     env_size = v.size_mb * 1024 * 1024 if getattr(v, "size_mb", None) else None
     b = _write(out, base, target, batches, [plan.tool], home, timeout, no_deps=False, env_size=env_size,
                constraints="".join(f"{c}\n" for c in plan.constraints))

@@ -145,22 +145,32 @@ def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporte
     return _change(store, name, "add", commands, record, reporter, wait=wait, pins=pins)
 
 
-def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait: bool = True) -> Change:
+def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait: bool = True,
+            as_of: str | None = None) -> Change:
     """Re-resolve env `name` within its recipe variants (their current pins; additions kept) to the
-    newest releases they allow, then verify; roll back on failure."""
-    from nlpsetup import planning
+    newest releases they allow, as of the env's recorded date unless `as_of` (a date, latest) says
+    otherwise, then verify; roll back on failure."""
+    from dataclasses import replace
+
+    from nlpsetup import cutoff, planning
 
     path = store.existing(name)
     data = _manifest(path)
     interp = data.get("interpreter", {})
+    recorded = cutoff.from_dict(data.get("as_of"))
+    if as_of is None and "as_of" in data:  # the env's own date (or none: it was built as of latest)
+        as_of = str(recorded.date) if recorded else cutoff.LATEST
     plans = []
     for tool in data.get("tools", []):
         if str(tool.get("variant", "")).startswith("lock:"):
             raise NlpsetupError(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
                                 hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
         choice = planning.Choices(variant=tool["variant"], python=interp.get("path") or interp.get("version"),
-                                  env_name=name)
-        plans.append(planning.plan_one(book, tool.get("request") or tool["name"], host, choice, store.home))
+                                  env_name=name, as_of=as_of)
+        plan = planning.plan_one(book, tool.get("request") or tool["name"], host, choice, store.home)
+        if recorded and plan.as_of and plan.as_of.date == recorded.date:
+            plan = replace(plan, as_of=recorded)  # still the env's date, chosen where it was
+        plans.append(plan)
     additions = list(data.get("additions", []))
     constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
 
@@ -171,15 +181,21 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
             tmp.write_text("\n".join(constraints) + "\n")
             os.replace(tmp, env.constraints_path)
         out = []
-        steps = [s for p in plans for s in p.steps if s.name in ("framework", "install")]
+        steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")]
         for i, s in enumerate(steps):
             extra = additions if i == len(steps) - 1 else []
+            if s.name == "resolve":  # uv resolves again as of the date, for a pip that cannot
+                from nlpsetup.backends import find_uv
+
+                out.append((s.description, [find_uv() or "uv", *s.argv[1:]]))
+                continue
             out.append((s.description.replace("install", "upgrade", 1),
                         [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
         return out
 
     def record(new: dict) -> None:
         new["constraints"] = constraints
+        new["as_of"] = plans[0].as_of.to_dict() if plans and plans[0].as_of else None
         by_name = {p.tool: p for p in plans}
         for t in new.get("tools", []):
             if (p := by_name.get(t.get("name"))) is not None:
@@ -225,8 +241,8 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
             raise NlpsetupError(f"{name} has no pip (built with --no-pip) and uv is not found",
                                 hint="install uv (pip install 'nlpsetup[uv]'), then run this again")
         base = proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_PROGRESS_BAR": "off"})
-        if backend == "uv":
-            base.update(backends.uv_index_env(pip_index_settings(dict(os.environ)), os.environ))
+        # uv installs (uv backend) or resolves as of a date (pip backend, old Python): pip's index either way
+        base.update(backends.uv_index_env(pip_index_settings(dict(os.environ)), os.environ))
         logs = paths.logs_dir(store.home)
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}-{action}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"

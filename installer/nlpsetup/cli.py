@@ -166,6 +166,11 @@ def _check_glibc(ctx, param, value: str | None) -> str | None:
     return value
 
 
+as_of_option = click.option("--as-of", "as_of", metavar="DATE|latest",
+                             help="Dependencies as uploaded by the end of DATE (UTC), over the recipe's as_of; "
+                                  "latest: no cutoff.")
+
+
 # One vocabulary for --compute in plan, install and matrix (resolve.compute_request reads it).
 COMPUTE_HELP = ("auto (this host's best build), cpu, cuda (the newest CUDA build the host can run) or one CUDA "
                 "build such as cu126; a tool with no GPU build gets its CPU one, with a warning.")
@@ -186,6 +191,7 @@ _plan_options = _options(
     click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
     click.option("--name", "env_name", help="Env name (default: the tool's name)."),
     click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
+    as_of_option,
 )
 # Another machine, simulated: for plan only (install builds on this one).
 _simulate_options = _options(

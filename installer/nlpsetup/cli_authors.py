@@ -146,10 +146,11 @@ def recipe_schema() -> None:
 @click.option("--plan-only", is_flag=True, help="Record what would be built, without building.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Merge the results into this JSON file.")
 @click.option("--markdown", type=click.Path(dir_okay=False), help="Write the whole record as a Markdown table.")
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Dependencies as of DATE, over the recipe's as_of.")
 @json_option
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the result table.")
 def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backend, plan_only, record, markdown,
-                as_json, quiet):
+                as_of, as_json, quiet):
     """Build each variant's env in a temporary home, run its smoke checks, record the result and
     remove the env. TARGETS are tool names or recipe files."""
     from nlpsetup import progress, recipes, recipetest, render
@@ -167,12 +168,40 @@ def recipe_test(targets, all_recipes, all_variants, variant_only, pythons, backe
             click.echo(f"== {r.name}", err=True)
         rows += recipetest.run(r, host, all_variants=all_variants, pythons=recipetest.python_list(pythons, host),
                                backend=backend, reporter=reporter, keep_logs=logs_dir(_home(checked=True)),
-                               build=not plan_only, only=variant_only)
+                               build=not plan_only, only=variant_only, as_of=as_of)
     recipetest.record(rows, record, markdown)
     _echo_json(rows) if as_json else click.echo(render.recipe_test_text(rows))
     if (code := recipetest.exit_code(rows)) == EXIT_REFUSED and not as_json:
         click.echo("nlpsetup: nothing was built: this host cannot have any cell asked for", err=True)
     return code
+
+
+@recipe.command("bump-date")
+@click.argument("tool", shell_complete=completion.tool_names)
+@click.option("--variant", help="The variant to move (default: the first).")
+@click.option("--to", "to", default="today", show_default=True, metavar="DATE|today", help="The new as_of date.")
+@click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True)
+@json_option
+def recipe_bump_date(tool, variant, to, backend, as_json):
+    """Build TOOL's variant as of a newer date in a temporary home and run its smoke checks; only if
+    they pass, write the date into the recipe file (that line alone). Exit 1 naming what broke."""
+    from nlpsetup import progress, recipes, recipetest
+    from nlpsetup.paths import logs_dir
+
+    recipe = recipes.targets(_book(), [tool])[0]
+    reporter = progress.reporter_for({}, quiet=as_json, verbose=False, silent=True)
+    b = recipetest.bump_date(recipe, _host(), variant=variant, to=to, backend=backend, reporter=reporter,
+                             keep_logs=logs_dir(_home(checked=True)))
+    if as_json:
+        _echo_json(b.to_dict())
+    elif b.ok:
+        click.echo(f"nlpsetup: {b.tool} {b.variant}: as_of {b.old or '(none)'} -> {b.new}: smoke checks passed; "
+                   f"wrote {b.path}")
+    else:
+        click.echo(f"nlpsetup: {b.tool} {b.variant}: as of {b.new} fails: {b.detail}; {b.path} left as it was", err=True)
+        for line in b.changed:
+            click.echo(f"  {line}", err=True)
+    return EXIT_OK if b.ok else EXIT_FAILED
 
 
 @recipe.command("outdated")

@@ -73,8 +73,9 @@ def add(env, packages, no_wait, quiet, as_json):
 @click.option("--all", "all_envs", is_flag=True, help="Upgrade every env.")
 @_NO_WAIT
 @_QUIET
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Upgrade as of DATE (default: the env's recorded date).")
 @json_option
-def upgrade(envs, all_envs, no_wait, quiet, as_json):
+def upgrade(envs, all_envs, no_wait, quiet, as_of, as_json):
     """Upgrade ENV to the newest releases its recipe variant allows (additions kept), verified;
     rolled back if a step or smoke check fails. Prints what changed."""
     from nlpsetup import changes
@@ -84,7 +85,8 @@ def upgrade(envs, all_envs, no_wait, quiet, as_json):
     if not names:
         raise NlpsetupError("name an env to upgrade, or pass --all", hint="see the envs: nlpsetup envs --outdated")
     book, host, reporter = _book(), _host(), _reporter(as_json, quiet)
-    return _finish([changes.upgrade(store, n, book, host, reporter, wait=not no_wait) for n in names], as_json)
+    return _finish([changes.upgrade(store, n, book, host, reporter, wait=not no_wait, as_of=as_of)
+                    for n in names], as_json)
 
 
 @cli.command()

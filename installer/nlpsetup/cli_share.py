@@ -23,11 +23,12 @@ _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 @click.argument("env", shell_complete=completion.env_names)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the lock here (default, or -: stdout).")
-def lock(env, output):
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Check that every release was on the index by DATE, and record it.")
+def lock(env, output, as_of):
     """The env's exact pins, with the interpreter and platform it was built for."""
     from nlpsetup import lockfile
 
-    data = lockfile.of_env(_store().existing(env))
+    data = lockfile.of_env(_store().existing(env), as_of=as_of)
     _echo_json(data) if output in (None, "-") else click.echo(lockfile.write(output, data))
 
 
@@ -72,8 +73,9 @@ def export(env, fmt, output):
 @click.option("--glibc", callback=_check_glibc, help="The target Linux host's glibc (default: this host's, or 2.39).")
 @click.option("--timeout", type=click.IntRange(1, 6 * 3600), default=3600, show_default=True,
               help="Time limit of each download, in seconds.")
+@click.option("--as-of", "as_of", metavar="DATE|latest", help="Dependencies as of DATE, over the recipe's as_of.")
 @json_option
-def bundle(target, output, python, platform, arch, glibc, timeout, as_json):
+def bundle(target, output, python, platform, arch, glibc, timeout, as_of, as_json):
     """Every wheel TARGET (a tool, or an installed env) needs, its lock, recipe and a README, for
     `nlpsetup install --from-bundle DIR` on a host with no network.
 
@@ -87,11 +89,11 @@ def bundle(target, output, python, platform, arch, glibc, timeout, as_json):
                             hint="name a new or empty folder: nlpsetup bundle TARGET -o DIR")
     home, out = _home(checked=True), Path(output)
     store = _store()
-    if not (platform or arch or glibc or python) and target in store.names():
+    if not (platform or arch or glibc or python or as_of) and target in store.names():
         result = bundles.of_env(store.existing(target), out, None, home=home, timeout=timeout)
     else:
         host = _host(platform, arch, None, glibc)
-        plan = planning.plan_one(_book(), target, host, planning.Choices(python=python), home)
+        plan = planning.plan_one(_book(), target, host, planning.Choices(python=python, as_of=as_of), home)
         py = ".".join(plan.python.version.split(".")[:2])
         t = bundles.Target(host.os, host.arch, py, host.libc_version if host.os == "linux" else None)
         if not as_json:

@@ -104,6 +104,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
         backend, why = backends.choose(opts.backend, primary.python.version, uv_path)
         if not opts.pip:
             backends.check_no_pip(backend)
+        check_cutoff(plans, host, uv_path)
         logs = paths.logs_dir(home)
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
@@ -173,7 +174,10 @@ class _Runner:
 
     def steps(self) -> list[Step]:
         first, *others = self.plans
-        extra = [s for p in others for s in p.steps if s.name in ("framework", "install")]
+        # (a `resolve` step resolves every plan's requirements at once: the others' are not needed again)
+        pinned = any(s.name == "resolve" for s in first.steps)
+        extra = [s for p in others for s in p.steps
+                 if s.name in ("framework", "exempt") or (s.name == "install" and not pinned)]
         return [*first.steps, *extra]
 
     def build(self) -> None:
@@ -187,6 +191,11 @@ class _Runner:
                 self.env.mark(nlpsetup=__version__, pid=os.getpid(), created=time.time())
                 if constraints:
                     self.env.constraints_path.write_text("\n".join(constraints) + "\n")
+                if requirements := [r for p in self.plans for r in p.requirements]:
+                    (self.env_path / "nlpsetup-requirements.in").write_text("\n".join(requirements) + "\n")
+            elif step.name == "resolve":  # uv resolves as of a date for an env whose pip cannot
+                env = {**backends.uv_index_env(self.host.index, os.environ), **dict(step.env)}
+                self._run_as_backend(replace(step, env=tuple(env.items())))
             else:
                 argv = list(step.argv)
                 if step.name == "framework":
@@ -288,6 +297,26 @@ class _Runner:
         return self.env.distributions() or {}
 
 
+def check_cutoff(plans: list[Plan], host: Host, uv_path: str | None) -> None:
+    """Before anything changes: a cutoff that cannot hold is an error, never dropped silently."""
+    from nlpsetup import indexfiles
+    from nlpsetup.errors import EXIT_REFUSED, EXIT_USAGE
+
+    for p in plans:
+        if p.as_of is None:
+            continue
+        if any(s.name == "resolve" for s in p.steps) and not uv_path:
+            raise NlpsetupError(f"the pip of Python {p.python.version} cannot apply as_of {p.as_of.date} (pip 26 needs "
+                                "Python 3.9+) and no uv was found to resolve for it",
+                                hint="install uv (pip install 'nlpsetup[uv]'), or pass --as-of latest",
+                                exit_code=EXIT_REFUSED)
+        index = host.index.index_url or indexfiles.PYPI
+        if why := indexfiles.check_upload_times(index, p.variant.main):
+            raise NlpsetupError(f"the index {mask_text(index)} cannot apply as_of {p.as_of.date}: {why}",
+                                hint="pass --as-of latest, or use a mirror that publishes PEP 700 upload times",
+                                exit_code=EXIT_USAGE)
+
+
 def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
     from nlpsetup import web
 
@@ -365,6 +394,7 @@ def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, step
         "install_env": {k: mask_text(v) for x in plans for k, v in x.variant.env},
         "host": host.to_dict(),
         "steps": steps,
+        "as_of": p.as_of.to_dict() if p.as_of else None,
         "distributions": dists,
         "smoke": [r.to_dict() for r in results],
         "size_bytes": Env.at(p.env_path).size_bytes(),  # so that `nlpsetup envs` never walks the env

@@ -41,6 +41,7 @@ class File:
     url: str  # as fetched: may carry credentials, so mask it before writing it anywhere
     sha256: str
     index: str  # the index (or find-links location) it was found on, raw
+    upload_time: str | None = None  # PEP 700, where the index publishes it (PEP 691 JSON only)
 
     @property
     def is_wheel(self) -> bool:
@@ -103,15 +104,16 @@ class _Anchors(HTMLParser):
             self._href = None
 
 
-def parse_page(body: bytes, content_type: str, page_url: str) -> list[tuple[str, str, str | None]]:
-    """(filename, absolute url, sha256 or None) of every file a project page links."""
+def parse_page(body: bytes, content_type: str, page_url: str) -> list[tuple[str, str, str | None, str | None]]:
+    """(filename, absolute url, sha256 or None, upload time or None) of every file a project page links."""
     out = []
     if "json" in content_type:
         doc = json.loads(body)
         for f in doc.get("files", []) if isinstance(doc, dict) else []:
             if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
                 digest = (f.get("hashes") or {}).get("sha256") if isinstance(f.get("hashes"), dict) else None
-                out.append((f["filename"], urljoin(page_url, f["url"]), digest))
+                uploaded = f.get("upload-time") if isinstance(f.get("upload-time"), str) else None
+                out.append((f["filename"], urljoin(page_url, f["url"]), digest, uploaded))
         return out
     parser = _Anchors()
     parser.feed(body.decode("utf-8", errors="replace"))
@@ -120,7 +122,7 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[tuple[str,
         base, _, fragment = url.partition("#")
         filename = unquote(urlsplit(base).path.rsplit("/", 1)[-1]) or text.strip()
         digest = fragment[len("sha256="):] if fragment.startswith("sha256=") else None
-        out.append((filename, base, digest))
+        out.append((filename, base, digest, None))  # PEP 503 HTML has no upload times
     return out
 
 
@@ -145,15 +147,35 @@ def files_on(location: str, name: str, version: str, *, index: bool) -> list[Fil
             return []
         raise
     files = []
-    for filename, file_url, digest in parse_page(body, content_type, url):
+    for filename, file_url, digest, uploaded in parse_page(body, content_type, url):
         if not _matches(filename, name, version):
             continue
         if digest is None and file_url.startswith("file:"):  # a local page without fragments: hash the file
             path = Path(unquote(urlsplit(file_url).path))
             digest = sha256_file(path) if path.is_file() else None
         if digest:
-            files.append(File(filename, file_url, digest.lower(), location))
+            files.append(File(filename, file_url, digest.lower(), location, uploaded))
     return files
+
+
+def check_upload_times(index: str, name: str) -> str | None:
+    """Why `index` cannot serve a cutoff (its page for `name` gives no PEP 700 upload times:
+    PEP 503 HTML, or PEP 691 JSON without `upload-time`), or None when it can. A project the index
+    does not have says nothing: the install itself will name it."""
+    url = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
+    try:
+        body, content_type = web.get(url, accept=_ACCEPT, timeout=30)
+    except web.FetchError as exc:
+        return None if (": HTTP 404" in str(exc) or "No such file" in str(exc)) else str(exc)
+    if "json" not in content_type:
+        return "it serves no PEP 691 JSON, so no PEP 700 upload times"
+    try:
+        files = parse_page(body, content_type, url)
+    except ValueError:
+        return "its PEP 691 JSON page cannot be read"
+    if files and any(uploaded is None for *_, uploaded in files):
+        return "its PEP 691 JSON gives no PEP 700 upload-time for its files"
+    return None
 
 
 def release_files(name: str, version: str, sources: Sources) -> list[File]:

@@ -34,7 +34,7 @@ _DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$"
 _TOOL_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")  # as recipe names
 _SHA256 = re.compile(r"^sha256:[0-9a-f]{64}$")
 _FIELDS = {"kind", "schema_version", "nlpsetup_version", "env", "tools", "python", "platform", "compute",
-           "install_env", "distributions", "hashes", "indexes"}
+           "install_env", "distributions", "hashes", "indexes", "as_of"}
 _HINT = "write it again with: nlpsetup lock ENV -o FILE (or nlpsetup export ENV --format pylock)"
 
 
@@ -59,6 +59,7 @@ def from_manifest(data: dict, hashes: dict[str, list[str]] | None = None, indexe
         "distributions": dict(sorted(data.get("distributions", {}).items(), key=lambda kv: kv[0].lower())),
         "hashes": dict(sorted((hashes or {}).items(), key=lambda kv: kv[0].lower())),
         "indexes": [mask_text(u) for u in indexes],
+        "as_of": data.get("as_of"),  # the cutoff the env was resolved under (None: latest)
     }
 
 
@@ -142,11 +143,23 @@ def release_files(data: dict, sources) -> dict:
     return {k: fs for k, fs in files.items() if fs}
 
 
-def of_env(env_path: Path, environ=os.environ) -> dict:
-    """The lock of an installed env: its manifest, with the hashes of every installed release."""
+def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict:
+    """The lock of an installed env: its manifest, with the hashes of every installed release.
+    With `as_of` (a date), every release must have been on the index by then (exit 1 naming those
+    that were not); the lock then records that date (`latest`: none)."""
+    from nlpsetup import cutoff
+
     data = _manifest(env_path)
     sources = sources_for(data, environ)
     files = release_files(data, sources)
+    if as_of is not None:
+        recorded = cutoff.from_dict(data.get("as_of"))
+        cut = cutoff.choose(None, as_of, recorded.exempt if recorded else ())
+        if cut is not None and (late := cutoff.late_releases(files, cut)):
+            raise NlpsetupError(f"{env_path.name} is not as of {cut.date}: {'; '.join(late[:5])}",
+                                hint="upgrade it within the date first: nlpsetup upgrade ENV --as-of DATE",
+                                exit_code=EXIT_FAILED)
+        data = {**data, "as_of": cut.to_dict() if cut else None}
     hashes = {k: sorted({f"sha256:{f.sha256}" for f in fs}) for k, fs in files.items()}
     indexes = [*((sources.torch_index,) if sources.torch_index else ()), *sources.indexes, *sources.find_links]
     try:
@@ -268,6 +281,11 @@ def check(lock: object, source: str) -> dict:
     for k in _str_dict(lock.get("install_env", {}), source, "install_env"):
         if forbidden_env(k):  # the recipes' own rule: a lock may not set what a recipe may not
             raise _bad(source, f"install_env.{k}", "may not be set by a lock: it would redirect the installer")
+    if lock.get("as_of") is not None:
+        from nlpsetup import cutoff
+
+        if cutoff.from_dict(lock["as_of"]) is None:
+            raise _bad(source, "as_of", "must be a table with a date (YYYY-MM-DD), or null")
     _check_tools(lock["tools"], source)
     dists = _str_dict(lock["distributions"], source, "distributions")
     for name, v in dists.items():

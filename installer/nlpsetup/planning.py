@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpsetup import paths, pythons, resolve
+from nlpsetup import cutoff, paths, pythons, resolve
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.host import Host
 from nlpsetup.recipes import RecipeBook
@@ -28,10 +28,13 @@ class Choices:
     via: str = "pip"
     env_name: str | None = None
     fetch_python: bool = False
+    as_of: str | None = None  # --as-of DATE|latest; None: the recipe's date
 
 
 def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolve.Request:
     compute = resolve.compute_request(c.compute)
+    if c.as_of and c.as_of != cutoff.LATEST:
+        cutoff.parse_date(c.as_of)  # a bad date is a usage error before anything else
     py_req = pythons.parse_request(c.python) if c.python else None
     py_install = pythons.probe_path(py_req.path, cache_dir) if py_req and py_req.path else None
     if c.env_name is not None:
@@ -39,7 +42,7 @@ def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolv
     return resolve.Request(
         tool=resolve.parse_tool(tool), variant=c.variant, python=py_req, python_install=py_install,
         compute=compute, via=c.via, env_name=c.env_name, fetch_python=c.fetch_python,
-        torch_mirror=os.environ.get("NLPSETUP_TORCH_INDEX_URL") or None,
+        torch_mirror=os.environ.get("NLPSETUP_TORCH_INDEX_URL") or None, as_of=c.as_of,
     )
 
 
@@ -96,7 +99,7 @@ def common_python(book: RecipeBook, tools: list[str], host: Host, c: Choices, ho
     anywhere = replace(host, pythons=(), simulated=True)  # any CPython release assumed installable
     for candidate_host in (host, anywhere):
         for minor in minors:
-            choice = Choices(None, minor, c.compute, c.via, c.env_name or "x", False)
+            choice = Choices(None, minor, c.compute, c.via, c.env_name or "x", False, c.as_of)
             try:
                 for tool in tools:
                     plan_one(book, tool, candidate_host, choice, home)
@@ -116,7 +119,7 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
         py = c.python if i == 0 or c.python else plans[0].python.path or plans[0].python.version
-        choice = Choices(c.variant if i == 0 else None, py, c.compute, c.via, name, c.fetch_python)
+        choice = Choices(c.variant if i == 0 else None, py, c.compute, c.via, name, c.fetch_python, c.as_of)
         try:
             plans.append(plan_one(book, tool, host, choice, home))
         except resolve.Refused as exc:

@@ -22,7 +22,7 @@ from nlpsetup.redact import mask_text
 LOCK_VERSION = "1.0"
 _HINT = "write it again with: nlpsetup export ENV --format pylock -o pylock.toml"
 # Keys of [tool.nlpsetup]: the parts of an nlpsetup lock that a pylock.toml has no field for.
-_OURS = ("env", "tools", "python", "platform", "compute", "install_env", "nlpsetup_version")
+_OURS = ("env", "tools", "python", "platform", "compute", "install_env", "nlpsetup_version", "as_of")
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -34,6 +34,8 @@ def _value(v) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, _Raw):
+        return str(v)
     if isinstance(v, str):
         return json.dumps(v, ensure_ascii=False)
     if isinstance(v, (list, tuple)):
@@ -44,7 +46,24 @@ def _value(v) -> str:
 
 
 def _file_entry(f) -> dict:
-    return {"name": f.filename, "url": mask_text(f.url), "hashes": {"sha256": f.sha256}}
+    entry = {"name": f.filename, "url": mask_text(f.url), "hashes": {"sha256": f.sha256}}
+    if (when := _datetime(getattr(f, "upload_time", None))) is not None:
+        entry["upload-time"] = when  # PEP 751: a TOML datetime, where the index gave one (PEP 700)
+    return entry
+
+
+class _Raw(str):
+    """A value written as it is (a TOML datetime), not as a string."""
+
+
+def _datetime(text: str | None) -> _Raw | None:
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None
+    return None if when is None else _Raw(when.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z"))
 
 
 def dumps(lock: dict, files: dict) -> str:

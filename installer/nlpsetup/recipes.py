@@ -118,6 +118,10 @@ class Variant:
     size_mb: int | None = None
     notes: str = ""
     smoke: Smoke = field(default_factory=Smoke)
+    # Dependencies as of this day (YYYY-MM-DD, UTC): files uploaded after it are not considered
+    # (cutoff.py); the packages in as_of_exempt may be newer.
+    as_of: str | None = None
+    as_of_exempt: tuple[str, ...] = ()
 
     def target_python(self, os_name: str, arch: str) -> SpecifierSet | None:
         """The Pythons this variant has wheels for on os-arch (empty: all of its range), None for none."""
@@ -301,6 +305,25 @@ def _variant_id(v, problems, key):
     return s
 
 
+def _date(v, problems, key):
+    s = _str(v, problems, key)
+    if s is None:
+        return None
+    import datetime as dt
+
+    try:
+        if len(s) != 10:
+            raise ValueError(s)
+        day = dt.date.fromisoformat(s)
+    except ValueError:
+        problems.append((key, f"{s!r} is not a date: write YYYY-MM-DD, e.g. '2021-12-31'"))
+        return None
+    if day > dt.date.today():
+        problems.append((key, f"{s!r} is in the future"))
+        return None
+    return s
+
+
 def _version(v, problems, key):
     s = _str(v, problems, key)
     if s is None:
@@ -416,6 +439,8 @@ _requirement.schema = {"type": "string", "pattern": r"^\s*[^-\s]", "description"
 _name.schema = {"type": "string", "pattern": _NAME_RE.pattern}
 _variant_id.schema = {"type": "string", "pattern": _ID_RE.pattern}
 _version.schema = {"type": "string", "pattern": r"^\d+(\.\d+)*$"}
+_date.schema = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$",
+                "description": "YYYY-MM-DD: dependencies as uploaded by the end of that day (UTC)"}
 _target.schema = {"type": "string", "pattern": "^(" + "|".join(TARGETS) + r")( python\S.*)?$",
                   "description": "OS-ARCH, or OS-ARCH python<specifier> (e.g. 'windows-arm64 python>=3.11')"}
 _command.schema = _list_of(_nonempty_str, nonempty=True).schema
@@ -480,6 +505,8 @@ _VARIANT: dict[str, tuple[Checker, bool]] = {
     "size_mb": (_size, False),
     "notes": (_str, False),
     "smoke": (_smoke, False),
+    "as_of": (_date, False),
+    "as_of_exempt": (_list_of(_name), False),
 }
 
 _TOP: dict[str, tuple[Checker, bool]] = {
@@ -491,6 +518,8 @@ _TOP: dict[str, tuple[Checker, bool]] = {
     "notes": (_str, False),
     "history": (_str, False),
     "smoke": (_smoke, False),  # what every variant checks, unless it says otherwise key by key
+    "as_of": (_date, False),  # every variant's, unless it says otherwise
+    "as_of_exempt": (_list_of(_name), False),
     "variants": (None, True),  # checked below, variant by variant
 }
 
@@ -562,6 +591,7 @@ def parse(text: str, path: str, *, stem: str | None = None) -> Recipe:
             for i, rv in enumerate(raw_variants):
                 if isinstance(shared, dict) and isinstance(rv.get("smoke", {}), dict):
                     rv = {**rv, "smoke": {**shared, **rv.get("smoke", {})}}
+                rv = {**{k: doc[k] for k in ("as_of", "as_of_exempt") if k in top}, **rv}  # inherited
                 v = _variant(rv, problems, f"variants[{i}]", i, top.get("name"))
                 if v is not None:
                     variants.append(v)
@@ -602,6 +632,8 @@ def _variant(raw: dict, problems: list, key: str, index: int, recipe_name: str |
     for pkg, follows in t.get("companions", ()):
         if follows not in framework:
             problems.append((f"{key}.companions.{pkg}", f"follows {follows!r}, which is not in the variant's framework"))
+    if t.get("as_of_exempt") and not t.get("as_of"):
+        problems.append((f"{key}.as_of_exempt", "exempts packages from a cutoff, but there is no as_of"))
     if len(problems) > before:
         return None
     return Variant(
@@ -631,6 +663,8 @@ def _variant(raw: dict, problems: list, key: str, index: int, recipe_name: str |
         size_mb=t.get("size_mb"),
         notes=t.get("notes", ""),
         smoke=t.get("smoke", Smoke()),
+        as_of=t.get("as_of"),
+        as_of_exempt=tuple(canonicalize_name(n) for n in t.get("as_of_exempt", ())),
     )
 
 

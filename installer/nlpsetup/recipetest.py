@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nlpsetup import __version__, execute, paths, resolve
@@ -47,12 +49,12 @@ def _sweep_stale_homes() -> None:
 
 
 def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | None, backend: str,
-        reporter, keep_logs: Path, build: bool = True, only: str | None = None) -> list[dict]:
+        reporter, keep_logs: Path, build: bool = True, only: str | None = None, as_of: str | None = None) -> list[dict]:
     _sweep_stale_homes()
     rows = []
     for variant_id, py in cells(recipe, host, all_variants=all_variants, pythons=pythons, only=only):
         request = resolve.Request(tool=resolve.ToolRequest(recipe.name), variant=variant_id,
-                                  python=PythonRequest(raw=py, version=py) if py else None)
+                                  python=PythonRequest(raw=py, version=py) if py else None, as_of=as_of)
         # Ctrl-C, SIGTERM and SIGHUP remove it on the way out; after a SIGKILL, the next run does.
         with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as tmp:
             home = Path(tmp)
@@ -63,7 +65,8 @@ def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | 
                 reasons = [f"{rej.variant}: {'; '.join(r.message for r in rej.reasons)}" for rej in result.rejected]
                 rows.append({**row, "result": "refused", "detail": " | ".join(reasons) or result.headline})
                 continue
-            row.update(variant=result.variant.id, python=result.python.version)
+            row.update(variant=result.variant.id, python=result.python.version,
+                       as_of=str(result.as_of.date) if result.as_of else None)
             if not build:
                 rows.append({**row, "result": "planned", "detail": "plan only (not built)"})
                 continue
@@ -156,3 +159,105 @@ def record(rows: list[dict], record_path: str | None, markdown_path: str | None)
     table = merge(Path(record_path), rows) if record_path else rows
     if markdown_path:
         Path(markdown_path).write_text(markdown(table))
+
+
+# --- moving a variant's date forward -----------------------------------------------------------
+
+_AS_OF_LINE = re.compile(r'^(\s*as_of\s*=\s*)(["\'])(\d{4}-\d{2}-\d{2})\2')
+
+
+@dataclass
+class Bump:
+    tool: str
+    variant: str
+    old: str | None
+    new: str
+    ok: bool
+    path: str
+    detail: str = ""  # the first failing check, when not ok
+    changed: list[str] = field(default_factory=list)  # "name old -> new" between the two dates
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def bump_date(recipe: Recipe, host: Host, *, variant: str | None, to: str, backend: str, reporter,
+              keep_logs: Path) -> Bump:
+    """Build `variant` as of `to` in a temporary home and run its smoke checks; only when they pass,
+    write the date into the recipe file (that one line: comments and layout kept). Otherwise say
+    what broke: the first failing check and the releases that moved between the two dates."""
+    from nlpsetup import cutoff
+
+    v = recipe.variant(variant) if variant else recipe.variants[0]
+    if v is None:
+        raise NlpsetupError(f"{recipe.name} has no variant {variant!r}", hint=f"see them with: nlpsetup show {recipe.name}")
+    new = str(dt.date.today() if to == "today" else cutoff.parse_date(to, "--to"))
+    if v.as_of and new <= v.as_of:
+        raise NlpsetupError(f"{recipe.name} {v.id} is already as of {v.as_of}", hint="pass a later --to date")
+    rows = run(recipe, host, all_variants=False, pythons=None, backend=backend, reporter=reporter,
+               keep_logs=keep_logs, only=v.id, as_of=new)
+    row = rows[0]
+    if row["result"] == "refused":
+        raise NlpsetupError(f"{recipe.name} {v.id} cannot be built on this host: {row['detail']}", exit_code=EXIT_REFUSED)
+    bump = Bump(recipe.name, v.id, v.as_of, new, row["result"] == "pass", recipe.path, row.get("detail", ""))
+    if bump.ok:
+        write_date(Path(recipe.path), recipe, v.id, new)
+    else:
+        bump.changed = releases_between(v, row["python"], v.as_of, new, host)
+    return bump
+
+
+def write_date(path: Path, recipe: Recipe, variant_id: str, new: str) -> None:
+    """Rewrite the variant's `as_of = "..."` line (or add one after its `id` line): the file's text,
+    not a re-serialised TOML, so that comments and layout stay as the maintainer wrote them."""
+    from nlpsetup.files import write_text_atomic
+    from nlpsetup.recipes import parse
+
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    index = [v.id for v in recipe.variants].index(variant_id)
+    headers = [i for i, ln in enumerate(lines) if re.match(r"\s*\[\[\s*variants\s*\]\]", ln)]
+    start, end = headers[index], headers[index + 1] if index + 1 < len(headers) else len(lines)
+    own = [i for i in range(start, end) if _AS_OF_LINE.match(lines[i])]
+    if own:
+        lines[own[0]] = _AS_OF_LINE.sub(lambda m: f"{m[1]}{m[2]}{new}{m[2]}", lines[own[0]], count=1)
+    else:  # inherited from the recipe (or none): this variant gets its own, after its header or id
+        after = next((i for i in range(start, end) if re.match(r"\s*id\s*=", lines[i])), start)
+        lines.insert(after + 1, f'as_of = "{new}"  # moved by nlpsetup recipe bump-date: smoke checks passed\n')
+    out = "".join(lines)
+    parse(out, str(path), stem=path.stem)  # what is written must load, and say the new date
+    write_text_atomic(path, out)
+
+
+def releases_between(v, python: str | None, old: str | None, new: str, host: Host) -> list[str]:
+    """'name old -> new' for each distribution that resolves differently at the two dates (uv pip
+    compile, resolution only); one line saying why when it cannot be told."""
+    from nlpsetup import backends, cutoff, proc
+
+    uv = backends.find_uv()
+    if uv is None:
+        return ["(install uv to list the releases that changed between the dates)"]
+    pins = [p.req for p in v.pins]
+
+    def resolved(date: str | None) -> dict[str, str] | str:
+        with tempfile.TemporaryDirectory(prefix="nlpsetup-bump-") as tmp:
+            req, con = Path(tmp) / "req.in", Path(tmp) / "constraints.txt"
+            req.write_text("\n".join(v.packages) + "\n")
+            con.write_text("\n".join(pins) + "\n")
+            argv = [uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version",
+                    ".".join((python or "3").split(".")[:2]), "-c", str(con), str(req)]
+            if date:
+                argv += [cutoff.UV_FLAG, cutoff.Cutoff(dt.date.fromisoformat(date), "").instant]
+            env = proc.child_env(backends.uv_index_env(host.index, os.environ))
+            code, out = proc.capture(argv, env=env, timeout=300, merge_stderr=True)
+        if code != 0:
+            return (out.strip().splitlines() or ["uv pip compile failed"])[-1]
+        pairs = (ln.split("==", 1) for ln in out.splitlines() if "==" in ln and not ln.startswith("#"))
+        return {a.strip().lower(): b.split(";")[0].strip() for a, b in pairs}
+
+    before, after = resolved(old), resolved(new)
+    for got in (before, after):
+        if isinstance(got, str):
+            return [f"(could not resolve to compare: {got})"]
+    return [f"{n} {before.get(n, '-')} -> {after.get(n, '-')}" for n in sorted(set(before) | set(after))
+            if before.get(n) != after.get(n)]

@@ -43,6 +43,7 @@ def plan_text(p: Plan) -> str:
         f"{p.tool}: variant {v.id} on Python {py.version} ({where})",
         f"  env      {p.env_name} -> {p.env_path}",
         f"  backend  {p.backend}",
+        f"  {p.as_of.describe() if p.as_of else 'dependencies latest (no as_of date)'}",
     ]
     if p.compute is not None:
         lines.append(f"  compute  {p.compute.backend}: {p.compute.reason}")
@@ -102,6 +103,8 @@ def show_text(r: Recipe) -> str:
         lines.append(f"    platforms  {', '.join(v.platforms)}; arch {', '.join(v.arch)}"
                      + (f"; glibc >= {v.glibc}" if v.glibc else ""))
         lines.append(f"    packages   {' '.join(v.packages)}")
+        lines.append(f"    as of      {v.as_of or 'latest (no date)'}"
+                     + (f"; exempt: {', '.join(v.as_of_exempt)}" if v.as_of_exempt else ""))
         if v.framework:
             lines.append(f"    framework  {' '.join(n + s for n, s in v.framework)}")
             if any(n == "torch" for n, _ in v.framework):
@@ -162,6 +165,8 @@ def variant_dict(v: Variant) -> dict:
         "size_mb": v.size_mb,
         "notes": v.notes,
         "smoke": v.smoke.to_dict(),
+        "as_of": v.as_of,
+        "as_of_exempt": list(v.as_of_exempt),
     }
 
 
@@ -331,7 +336,10 @@ def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, boo
         if isinstance(r, Exception):
             out += [(f"{r.path}: {problem}", True) for problem in r.problems]
         else:
+            from nlpsetup.cutoff import recipe_warnings
+
             out.append((f"{f}: ok ({r.name}, {len(r.variants)} variant(s))", False))
+            out += [(f"{f}: warning: {w}", True) for w in recipe_warnings(r)]
     return out
 
 

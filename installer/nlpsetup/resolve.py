@@ -19,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup import gpu, paths, specsets
+from nlpsetup import cutoff, gpu, paths, specsets
 from nlpsetup.env import Env
 from nlpsetup.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.host import Host, assumption
@@ -113,6 +113,7 @@ class Request:
     fetch_python: bool = False
     torch_mirror: str | None = None
     today: dt.date = field(default_factory=dt.date.today)
+    as_of: str | None = None  # --as-of DATE or latest; None: the recipe's own (cutoff.choose)
 
 
 # --- results --------------------------------------------------------------------------------
@@ -174,6 +175,8 @@ class Plan:
     simulated: bool
     host: str
     backend: str = "pip"  # whose commands `steps` are: backends.for_backend rewrites them for uv
+    as_of: cutoff.Cutoff | None = None  # dependencies as of this date; None: whatever the index holds
+    requirements: tuple[str, ...] = ()  # what a `resolve` step resolves (execute writes them to a file)
 
     def to_dict(self) -> dict:
         v = self.variant
@@ -206,6 +209,7 @@ class Plan:
             "warnings": list(self.warnings),
             "skipped_variants": [r.to_dict() for r in self.skipped],
             "notes": v.notes,
+            "as_of": self.as_of.to_dict() if self.as_of else None,
         }
 
 
@@ -468,9 +472,13 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     framework = dict(v.framework)
     torch_reqs = [f"{name}{framework[name]}" for name in TORCH_FAMILY if name in framework]
     torch_index = None
+    as_of = cutoff.choose(v.as_of, req.as_of, v.as_of_exempt, req.today)
+    # Under a cutoff the PyTorch family comes alone (its index has no upload times: it is not cut), and
+    # the cutoff step resolves its dependencies: else typing-extensions or numpy of today would stay.
+    alone = ("--no-deps",) if as_of else ()
     if torch_reqs and compute is not None:
         torch_index = gpu.torch_index_url(compute.backend, req.torch_mirror)
-        steps.append(Step("framework", (*pip, *binary, *torch_reqs, "--index-url", torch_index),
+        steps.append(Step("framework", (*pip, *binary, *alone, *torch_reqs, "--index-url", torch_index),
                           f"install the {compute.backend} build of {', '.join(n for n in TORCH_FAMILY if n in framework)}"
                           f" from PyTorch's index", env=install_env, timeout=timeout))
     packages = _packages(v, req, compute)
@@ -479,19 +487,71 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     companions = [f"{pkg}{companion_specifier(framework[follows])}" for pkg, follows in v.companions
                   if canonicalize_name(pkg) not in listed]
     constraints = tuple(p.req for p in v.pins) + tuple(torch_reqs)
-    steps.append(Step(
-        "install",
-        (*pip, *binary, *packages, *others, *companions, *(("-c", constraints_file) if constraints else ())),
-        f"install {recipe.name} ({v.id})" + (" with its pins as constraints" if v.pins else ""),
-        env=install_env, timeout=timeout,
-    ))
+    wanted = (*packages, *others, *companions, *(torch_reqs if alone and torch_index else ()))
+    constrained = ("-c", constraints_file) if constraints else ()
+    description = f"install {recipe.name} ({v.id})" + (" with its pins as constraints" if v.pins else "")
+    if as_of is None:
+        steps.append(Step("install", (*pip, *binary, *wanted, *constrained), description, env=install_env,
+                          timeout=timeout))
+    elif cutoff.pip_supports(_pip_after(pre, python.minor)):
+        steps += _cutoff_steps(as_of, pip, binary, wanted, constrained, description, install_env, timeout)
+    else:
+        steps += _pinned_steps(as_of, env, pip, constrained, python, pre, install_env, timeout)
     return Plan(
         tool=recipe.name, request=str(req.tool), recipe_digest=recipe.digest, variant=v, python=python,
         env_name=env_name, env_path=str(env_path), env_python=env_py, steps=tuple(steps),
         constraints=constraints, compute=compute, torch_index=torch_index,
         warnings=tuple(_warnings(recipe, v, host, req, python, compute)), skipped=skipped,
-        simulated=host.simulated or python.path is None, host=host.describe(),
+        simulated=host.simulated or python.path is None, host=host.describe(), as_of=as_of,
+        requirements=wanted if any(s.name == "resolve" for s in steps) else (),
     )
+
+
+# pip's version in a fresh env: virtualenv seeds its bundled pip (26 or newer on 3.9+); older
+# Pythons are held at PIP_CAP by the `pre` step, as is any recipe that pins pip there.
+def _pip_after(pre: list[str], minor: str) -> str:
+    for raw in pre:
+        r = Requirement(raw)
+        if canonicalize_name(r.name) == "pip":
+            exact = [s.version for s in r.specifier if s.operator == "=="]
+            return exact[0] if exact else "0"  # a range may end below 26: resolve outside the env
+    return PIP_CAP.get(minor, "26.0")
+
+
+def _cutoff_steps(as_of, pip, binary, wanted, constrained, description, install_env, timeout) -> list[Step]:
+    """The env's own pip (26+) applies the cutoff (uv: --exclude-newer, see backends.translate);
+    exempt packages go in first without it, so that the cutoff step keeps them and resolves their
+    dependencies as of the date."""
+    steps = []
+    if as_of.exempt:
+        exempt = [w for w in wanted if canonicalize_name(Requirement(w).name) in as_of.exempt]
+        exempt += [n for n in as_of.exempt if n not in {canonicalize_name(Requirement(w).name) for w in exempt}]
+        steps.append(Step("exempt", (*pip, "--no-deps", *binary, *exempt, *constrained),
+                          f"install {', '.join(as_of.exempt)} without the cutoff (as_of_exempt)",
+                          env=install_env, timeout=timeout))
+    steps.append(Step("install", (*pip, *binary, cutoff.PIP_FLAG, as_of.instant, *wanted, *constrained),
+                      f"{description}, {as_of.describe()}", env=install_env, timeout=timeout))
+    return steps
+
+
+def _pinned_steps(as_of, env: Env, pip, constrained, python, pre, install_env, timeout) -> list[Step]:
+    """Where the env's pip cannot apply a cutoff (pip 26 needs Python 3.9+), uv resolves for the
+    env's interpreter as of the date, and the env's pip installs exactly that list, nothing more.
+    The PyTorch family (its own index, its own pins) and the exempt packages are not cut."""
+    far = cutoff.FAR
+    lifted = [a for n in (*TORCH_FAMILY, *as_of.exempt) for a in ("--exclude-newer-package", f"{n}={far}")]
+    pinned = str(env.path / "nlpsetup-pinned.txt")
+    resolve_step = Step("resolve", ("uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+                                    "--python", str(env.python),
+                                    cutoff.UV_FLAG, as_of.instant, *lifted,
+                                    *[a for n in TORCH_FAMILY for a in ("--no-emit-package", n)],
+                                    *constrained, "-o", pinned, str(env.path / "nlpsetup-requirements.in")),
+                        f"resolve as of {as_of.date} with uv for Python {python.version} (its pip "
+                        f"{_pip_after(pre, python.minor)} has no --uploaded-prior-to)", env=install_env,
+                        timeout=timeout)
+    install = Step("install", (*pip, "--no-deps", "-r", pinned),
+                   f"install exactly the versions uv resolved as of {as_of.date} ({as_of.source})", env=install_env, timeout=timeout)
+    return [resolve_step, install]
 
 
 def _conda_plan(recipe, v, host, req, python, skipped, env_name, env, env_py) -> Plan:
@@ -546,6 +606,9 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
         out.append(f"Python {python.minor} reached end of life on {eol}: no security fixes")
     if cap := PIP_CAP.get(python.minor):
         out.append(f"pip is held at {cap}, the last release that supports Python {python.minor}")
+    as_of = cutoff.choose(v.as_of, req.as_of, v.as_of_exempt, req.today)
+    if as_of is not None and (late := cutoff.sdist_only_note(as_of.date, python.minor)):
+        out.append(late)
     if python.path is None and python.source == "simulated":
         out.append(f"simulated host: the interpreter is Python {python.version}, not a path on this machine")
     if host.simulated:
