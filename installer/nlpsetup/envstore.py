@@ -207,8 +207,10 @@ class EnvStore:
         proc.kill_recorded(record.get("children"))
         proc.sweep_env(_roots(path), record.get("ticks") if isinstance(record.get("ticks"), int) else None)
         _clear_leftover(partial)  # half a snapshot: this journal proves it ours
+        ours = record.get("had_old") is not False  # the backup name held what this change set aside
         if phase == "committed":
-            _remove_tree(backup)
+            if ours:
+                _remove_tree(backup)
             action = f"finished an interrupted {what} (the new env was complete)"
         elif phase == "removing":
             # The user asked for the removal: finish it only if the env was already moved aside; an
@@ -219,7 +221,7 @@ class EnvStore:
                 _remove_tree(Path(trash))
             action = ("finished an interrupted remove" if not path.exists() and not path.is_symlink()
                       else "an interrupted remove had not started: the env is left in place")
-        elif backup.exists() or backup.is_symlink():
+        elif ours and (backup.exists() or backup.is_symlink()):
             _remove_tree(path)
             os.rename(backup, path)
             action = f"restored the previous env after an interrupted {what}"
@@ -350,17 +352,19 @@ class Transaction:
         jpath = self.store._journal(self.name)
         write_json_atomic(jpath, {"env": self.name, "action": self.record.get("action"), "phase": "committed",
                                   "linked": self.record.get("linked"), "path": self.record.get("path"),
-                                  "pid": os.getpid()})
+                                  "had_old": self.had_old, "pid": os.getpid()})
         self.committed = True  # from here on the new env stands, whatever happens next
         faults.point("during:commit")
-        _remove_tree(self.backup)  # a symlink is unlinked (rmtree refuses one and would leave it)
+        if self.had_old:
+            _remove_tree(self.backup)  # a symlink is unlinked (rmtree refuses one and would leave it)
         jpath.unlink(missing_ok=True)
 
     def rollback(self, *, keep_failed: bool = False) -> str:
         """Undo: remove the half-built env (or keep it, with --keep-failed) and put the old one back."""
         self.untrack()
         if self.committed:
-            _remove_tree(self.backup)
+            if self.had_old:
+                _remove_tree(self.backup)
             self.store._journal(self.name).unlink(missing_ok=True)
             return "the install had completed, so the new env stays"
         from nlpsetup import proc
