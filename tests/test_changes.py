@@ -353,3 +353,94 @@ def test_kernel_from_pypi_runs_the_recipes_smoke_import(tmp_path, monkeypatch):
     assert "kernel nlpsetup-six (six " in p.stdout
     printed = _start_kernel_and_run("nlpsetup-six", "import six; print(six.PY3)")
     assert printed.strip() == "True"
+
+
+# --- 5. issue 20: envs reached through links, kernels of several homes ------------------------
+
+
+@pytest.mark.parametrize("how", ["fail", "kill"])
+def test_a_change_through_a_link_restores_the_target_and_keeps_the_link(pinned, tmp_path, how):
+    run, home, _ = pinned
+    assert run("install", "pinned", "--backend", "pip")[0] == 0
+    target = tmp_path / "disk" / "pinned"
+    target.parent.mkdir()
+    os.rename(home / "envs" / "pinned", target)
+    link = home / "envs" / "pinned"
+    link.symlink_to(target)
+    module = next(target.glob("lib/python*/site-packages/uptool/__init__.py"))
+    original = module.read_text()
+    if how == "fail":
+        code, _, err = run("add", "pinned", "breaker")
+        assert code == 1 and "back in place" in err, err
+    else:
+        assert run("add", "pinned", "goodadd", NLPSETUP_FAULT="kill@after:add")[0] == -9
+        other = tmp_path / "home-b"  # another home sharing the env: it must not take or undo the backup
+        (other / "envs").mkdir(parents=True)
+        (other / "envs" / "shared").symlink_to(target)
+        code, _, err = run("add", "shared", "goodadd", NLPSETUP_HOME=str(other))
+        assert code == 2 and "another home" in err and (target.parent / ".pinned.nlpsetup-backup").is_dir(), err
+        code, _, err = run("envs")  # the home that was killed finishes its own change
+        assert code == 0 and "interrupted add" in err, err
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert module.read_text() == original
+    assert not {"breaker", "goodadd"} & set(_dists(home, "pinned"))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["pinned"]  # no backup or snapshot beside it
+    assert run("verify", "pinned")[0] == 0
+
+
+def test_two_homes_sharing_an_env_through_links_exclude_each_other(tmp_path):
+    from nlpsetup.envstore import EnvBusy, EnvStore
+
+    target = tmp_path / "disk" / "shared"
+    target.mkdir(parents=True)
+    a, b = EnvStore(tmp_path / "a"), EnvStore(tmp_path / "b")
+    a.envs.mkdir(parents=True)
+    b.envs.mkdir(parents=True)
+    a.path("x").symlink_to(target)
+    b.path("y").symlink_to(target)
+    (a.envs / "own").mkdir()
+    for env in (target, a.envs / "own"):  # envs nlpsetup built (a user's folder gets no lock file)
+        (env / ".nlpsetup-env").write_text("{}")
+    b.path("theirs").symlink_to(a.envs / "own")  # one home's own env, linked from another
+    for (one, n1), (two, n2) in [((a, "x"), (b, "y")), ((a, "own"), (b, "theirs"))]:
+        with one.lock(n1), pytest.raises(EnvBusy, match="another home"), two.lock(n2, wait=False):
+            pass
+        with two.lock(n2, wait=False):  # free again
+            pass
+
+
+def test_kernelspecs_of_two_homes_never_overwrite_or_remove_each_other(tmp_path, monkeypatch):
+    from nlpsetup import kernels
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+
+    def env(home: str) -> tuple[Path, dict]:
+        path = tmp_path / home / "envs" / "x"
+        (path / "bin").mkdir(parents=True)
+        return path, {"interpreter": {"env_python": str(path / "bin" / "python"), "version": "3.11.9"},
+                      "tools": [{"name": "tinytool", "variant": "1"}]}
+
+    (a, da), (b, db) = env("a"), env("b")
+    fa, fb = kernels.write("x", a, da), kernels.write("x", b, db)
+    assert fa.name == "nlpsetup-x" and fb.name.startswith("nlpsetup-x-") and fa != fb
+    assert json.loads((fa / "kernel.json").read_text())["argv"][0] == str(a / "bin" / "python")
+    assert json.loads((fb / "kernel.json").read_text())["argv"][0] == str(b / "bin" / "python")
+    assert kernels.write("x", a, da) == fa and kernels.write("x", b, db) == fb  # each rewrites its own
+    assert kernels.remove("x", a) == fa and fb.is_dir()
+    assert kernels.remove("x", a) is None and kernels.remove("x", b) == fb
+    # a folder of that name nlpsetup did not write: left alone
+    theirs = tmp_path / "jupyter" / "kernels" / "nlpsetup-y"
+    theirs.mkdir()
+    (theirs / "kernel.json").write_text('{"argv": ["python"], "display_name": "mine"}')
+    (c, dc) = env("c")
+    assert kernels.write("y", c, dc) != theirs and kernels.remove("y", tmp_path / "z") is None
+    assert json.loads((theirs / "kernel.json").read_text())["display_name"] == "mine"
+
+
+def test_doctor_survives_a_kernelspec_whose_path_is_not_a_string(kit, cli, tmp_path):
+    jupyter = tmp_path / "jupyter"
+    (jupyter / "kernels" / "nlpsetup-odd").mkdir(parents=True)
+    (jupyter / "kernels" / "nlpsetup-odd" / "kernel.json").write_text(json.dumps(
+        {"argv": ["python"], "metadata": {"nlpsetup": {"env": "odd", "path": 5}}}))
+    code, out, err = cli("doctor", "--quick", "--json", env={"JUPYTER_DATA_DIR": str(jupyter)})
+    assert "checks" in json.loads(out), err

@@ -369,3 +369,128 @@ def test_another_variant_over_an_env_needs_force(kit, cli, home, tmp_path):
     assert code == 2 and "already holds twovar 2" in err and "twovar 1" in err, err
     code, _, err = cli("install", "twovar", "--variant", "1", "--backend", "pip", "--force", env=env)
     assert code == 0, err
+
+
+# --- 10. issue 20: derived names, links, daemons, leftovers ------------------------------------
+
+
+def test_keep_failed_never_deletes_a_folder_nlpsetup_did_not_make(cli, home):
+    assert cli("install", "tinytool", "--name", "proj", "--backend", "pip")[0] == 0
+    mine = home / "envs" / "proj.failed"
+    mine.mkdir()
+    (mine / "data.txt").write_text("mine")
+    code, _, err = cli("install", "brokenimport", "--name", "proj", "--force", "--keep-failed", "--backend", "pip")
+    assert code == 1 and "proj.failed-2" in err, err
+    assert (mine / "data.txt").read_text() == "mine" and tool_of(home, "proj") == "tinytool"
+    kept = home / "envs" / "proj.failed-2"
+    assert (kept / ".nlpsetup-env").is_file()
+    # a failed env nlpsetup kept there itself is replaced, not piled up
+    code, _, err = cli("install", "brokenimport", "--name", "proj", "--force", "--keep-failed", "--backend", "pip")
+    assert code == 1 and "proj.failed-2" in err and not (home / "envs" / "proj.failed-3").exists(), err
+    # a backup name holding a folder without nlpsetup's mark: refused, never deleted
+    theirs = home / "envs" / ".proj.backup"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    code, _, err = cli("install", "nlpdemo", "--name", "proj", "--force", "--backend", "pip")
+    assert code == 2 and "cannot prove it made it" in err and (theirs / "notes.txt").read_text() == "mine", err
+    assert tool_of(home, "proj") == "tinytool"
+    code, _, err = cli("install", "tinytool", "--name", "proj.failed-2")
+    assert code == 2 and "leftovers" in err
+    figures.add("user files kept", 2)
+
+
+DAEMON = r"""
+import os, sys, time
+env, pidfile = sys.argv[1], sys.argv[2]
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+def mark():
+    with open(os.path.join(env, "daemon-was-here.txt"), "a") as f:
+        f.write("x\n")
+mark()
+with open(pidfile + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pidfile + ".tmp", pidfile)
+while True:
+    time.sleep(0.05)
+    try:
+        mark()
+    except OSError:
+        pass
+"""
+
+
+def test_a_checks_daemon_in_its_own_session_is_dead_before_the_rollback_restores_the_env(kit, cli, home, tmp_path):
+    """The check starts a daemon with an empty environment (no token) in a session of its own that
+    keeps writing into the env, then fails: the env put back must never see it."""
+    pidfile = tmp_path / "daemon.pid"
+    code = ("import os, subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {DAEMON!r}, sys.prefix, {str(pidfile)!r}], env={{}}, "
+            "start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            f"while not os.path.exists({str(pidfile)!r}):\n    time.sleep(0.05)\n"
+            "raise SystemExit('failing after starting a daemon')\n")
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "daemontool.toml").write_text(installkit.RECIPE.format(
+        name="daemontool", id="1", packages='"tinytool==2.0.0"', extra="", smoke=f"code = {json.dumps(code)}",
+        timeout=60))
+    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
+    mine = user_file(home, "e")
+    pid = None
+    try:
+        code, _, err = cli("install", "daemontool", "--name", "e", "--force", "--backend", "pip",
+                           env={"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])})
+        assert code == 1 and "back in place" in err, err
+        pid = int(pidfile.read_text())
+        assert not proc._alive(pid), "the check's daemon outlived the rollback"
+        assert not (home / "envs" / "e" / "daemon-was-here.txt").exists(), "the daemon wrote into the restored env"
+        assert tool_of(home, "e") == "tinytool" and mine.read_text() == "mine"
+    finally:
+        if pid is not None and proc._alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    figures.add("daemons stopped before a rollback")
+
+
+def test_leftovers_of_a_killed_nlpsetup_are_reported_then_cleaned(cli, home):
+    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    trash = home / "envs" / f".e.backup.trash-{dead.pid}"
+    (trash / "lib").mkdir(parents=True)
+    tmp = home / "journal" / f".e.json.{dead.pid}.tmp"
+    tmp.parent.mkdir(exist_ok=True)
+    tmp.write_text('{"env": "e", "pha')
+    code, out, _ = cli("doctor", "--quick", "--json")
+    shown = {c["path"] for c in json.loads(out)["checks"] if c["id"] == "env.leftover"}
+    assert {str(trash), str(tmp)} <= shown, shown
+    code, _, err = cli("envs")
+    assert code == 0 and str(trash) in err and str(tmp) in err, err
+    assert not trash.exists() and not tmp.exists() and no_leftovers(home)
+    count_env(home, "e", cli("verify", "e")[0] != 0)
+
+
+def test_a_snapshot_that_runs_out_of_inodes_says_so_in_one_line(kit, home, tmp_path):
+    """A real small filesystem (tmpfs, in a user and mount namespace of its own) with inodes for the
+    env and a few files more: add's hard-linked snapshot needs one per folder and file."""
+    small = tmp_path / "small"
+    small.mkdir()
+    script = (
+        'set -e; mount -t tmpfs -o size=400m none "$1"\n'
+        '"$2" -m nlpsetup install tinytool --name e --backend pip >/dev/null\n'
+        'used=$(df --output=iused "$1" | tail -1)\n'
+        'mount -o remount,nr_inodes=$((used + 12)) "$1"\n'
+        'set +e; "$2" -m nlpsetup add e tinytool 2>"$1/../err"; echo "exit=$?"\n'
+        'ls -a "$1/home/envs"\n'
+        'mount -o remount,nr_inodes=$((used + 5000)) "$1"; "$2" -m nlpsetup verify e >/dev/null; echo "verify=$?"\n')
+    env = installkit.environ(kit, small / "home")
+    p = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", str(small),
+                        sys.executable], capture_output=True, text=True, env=env, timeout=600)
+    if p.returncode != 0 and "unshare" in p.stderr:
+        pytest.skip(f"no user namespaces here: {p.stderr.strip()}")
+    err = (tmp_path / "err").read_text()
+    assert "exit=1" in p.stdout and "disk full: no inodes left on" in err, p.stdout + p.stderr + err
+    assert len(err) < 600 and "Traceback" not in err, err
+    assert ".e.snapshot" not in p.stdout and ".e.backup" not in p.stdout and "verify=0" in p.stdout, p.stdout

@@ -251,7 +251,7 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# nlpsetup {action} {name} (backend {backend})\n")
             try:
-                txn = store.begin(name, snapshot=True)
+                txn = store.begin(name, snapshot=True, action=action)
             except KeyboardInterrupt:
                 raise Interrupted(f"interrupted: {action} of {name} stopped before anything changed") from None
             try:

@@ -100,9 +100,9 @@ def kernel(env, remove_spec, no_wait, quiet, as_json):
     from nlpsetup import kernels
 
     if remove_spec:
-        gone = kernels.remove(env)
+        gone = kernels.remove(env, _store().path(env))
         doc = {"env": env, "removed": str(gone) if gone else None}
-        _echo_json(doc) if as_json else click.echo(f"removed kernel {kernels.PREFIX}{env} ({gone})" if gone
+        _echo_json(doc) if as_json else click.echo(f"removed kernel {gone.name} ({gone})" if gone
                                                    else f"no nlpsetup kernel for {env}")
         return EXIT_OK
     return register_kernel(env, as_json, wait=not no_wait, quiet=quiet)
@@ -122,7 +122,7 @@ def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = 
         data = manifest.read(path)
     main = changes.main_package(data, _book())
     folder = kernels.write(env, path, data, main)
-    doc = {"env": env, "kernel": f"{kernels.PREFIX}{env}", "display_name": kernels.display_name(env, data, main),
+    doc = {"env": env, "kernel": folder.name, "display_name": kernels.display_name(env, data, main),
            "path": str(folder)}
     if echo:
         _echo_json(doc) if as_json else click.echo(f"kernel {doc['kernel']} ({doc['display_name']}) written to {folder}")
@@ -133,8 +133,8 @@ def forget_kernel(env: str, quiet: bool = False) -> None:
     """After `remove ENV`: its kernelspec goes too (only one nlpsetup wrote)."""
     from nlpsetup import kernels
 
-    if (gone := kernels.remove(env)) and not quiet:
-        click.echo(f"removed kernel {kernels.PREFIX}{env} ({gone})")
+    if (gone := kernels.remove(env, _store().path(env))) and not quiet:
+        click.echo(f"removed kernel {gone.name} ({gone})")
 
 
 def show_outdated(store, as_json: bool) -> int:

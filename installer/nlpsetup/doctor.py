@@ -204,7 +204,7 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
         entries = []
     for p in entries:
         owner = paths.leftover_owner(p.name)
-        if owner is None or (p.name.endswith(paths.FAILED_SUFFIX) and Env.at(p).manifest_path.is_file()):
+        if owner is None or (paths.is_failed_name(p.name) and Env.at(p).manifest_path.is_file()):
             continue  # an env (a working one may predate the reserved suffix), or not ours to judge
         if owner in running or store.busy(owner):
             continue  # the backup of an install that is running: the old env, to be restored if it fails
@@ -212,9 +212,15 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
         out.append(Finding("env.leftover", WARNING, f"leftover of an interrupted or failed install: {p}",
                            "nlpsetup doctor --fix removes it" if ours else
                            "nlpsetup finds no mark of its own on it, so leaves it to you", path=str(p)))
+    for t in store.leftover_temps():
+        if t.parent == store.journals:  # trash in envs/ is reported above
+            out.append(Finding("env.leftover", WARNING, f"leftover of a killed nlpsetup: {t}",
+                               "nlpsetup doctor --fix removes it", path=str(t)))
     for env, folder in kernels.orphans():  # a Jupyter kernel that would fail to start
+        mine = kernels.recorded_path(folder) == str(store.path(env))  # else another home's: not ours to remove
         out.append(Finding("env.kernel", WARNING, f"Jupyter kernel {folder.name} points at env {env}, which is gone",
-                           f"nlpsetup kernel {env} --remove", env, str(folder)))
+                           f"nlpsetup kernel {env} --remove" if mine else f"remove it: rm -r {folder}", env,
+                           str(folder)))
     pending = set(store.pending())
     names = [n for n in store.names() if paths.leftover_owner(n) is None and n not in pending]
     for n in [n for n in names if store.busy(n)]:
@@ -236,7 +242,7 @@ def _leftover_is_ours(p: Path) -> bool:
     if paths.TRASH_INFIX in p.name:
         return True
     env = Env.at(p)
-    if p.name.endswith(paths.FAILED_SUFFIX):
+    if paths.is_failed_name(p.name):
         return env.marker_path.is_file() and not env.manifest_path.exists()
     return env.built_by_nlpsetup()
 
@@ -339,7 +345,7 @@ def fix(store: EnvStore, findings: list[Finding]) -> list[str]:
     free) is deleted, and nothing through an envs/ that is a link to somewhere else. A working env
     is never deleted; broken ones get the command that rebuilds them."""
     done = []
-    for r in store.recover_all():
+    for r in [*store.clean_leftovers(), *store.recover_all()]:
         done.append(f"{r.env}: {r.action}")
     if store.envs.is_symlink():
         return done + [f"not changed: {store.envs} is a link to {os.path.realpath(store.envs)}; "

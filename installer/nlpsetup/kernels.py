@@ -4,11 +4,15 @@ The folder follows jupyter_core.paths.jupyter_data_dir() exactly (JUPYTER_DATA_D
 JUPYTER_PLATFORM_DIRS via platformdirs, then macOS ~/Library/Jupyter, Windows %APPDATA%\\jupyter,
 else $XDG_DATA_HOME/jupyter or ~/.local/share/jupyter), so that Jupyter started from any env
 finds the kernel without nlpsetup depending on jupyter_core. Each kernel.json carries
-`metadata.nlpsetup` naming its env, which is how removal and doctor know a spec is nlpsetup's.
+`metadata.nlpsetup` naming its env and its path, which is how removal and doctor know a spec is
+nlpsetup's. The folder is shared by every NLPSETUP_HOME: a spec belongs to the env whose path it
+records, and nlpsetup rewrites or removes only its own env's; where another env's spec holds
+`nlpsetup-ENV`, this env's is `nlpsetup-ENV-HASH` (a short hash of the env's path).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -67,11 +71,47 @@ def spec(env_name: str, env_path: Path, data: dict, main: str | None = None) -> 
     }
 
 
+def recorded_path(folder: Path) -> str | None:
+    """The env path a kernelspec records (metadata.nlpsetup.path), if it is one of nlpsetup's."""
+    mine = _ours(folder)
+    path = mine.get("path") if mine else None
+    return path if isinstance(path, str) and path else None
+
+
+def _same_env(recorded: str, env_path: Path) -> bool:
+    return os.path.abspath(recorded) == os.path.abspath(env_path) or \
+        os.path.realpath(recorded) == os.path.realpath(env_path)
+
+
+def _candidates(env_name: str, env_path: Path) -> list[Path]:
+    tag = hashlib.sha256(os.path.abspath(env_path).encode()).hexdigest()[:8]
+    kernels = data_dir() / "kernels"
+    return [kernels / f"{PREFIX}{env_name}", kernels / f"{PREFIX}{env_name}-{tag}"]
+
+
+def own_dir(env_name: str, env_path: Path) -> Path | None:
+    """Where this env's kernelspec is or may be written: the first candidate folder that is free or
+    records this env's path; None when another env's spec (or a folder not nlpsetup's) holds each."""
+    for folder in _candidates(env_name, env_path):
+        if not folder.exists() and not folder.is_symlink():
+            return folder
+        recorded = recorded_path(folder)
+        if recorded is not None and _same_env(recorded, env_path) and not folder.is_symlink():
+            return folder
+    return None
+
+
 def write(env_name: str, env_path: Path, data: dict, main: str | None = None) -> Path:
     """Write (or rewrite) the env's kernelspec; returns its folder."""
+    from nlpsetup.errors import NlpsetupError
     from nlpsetup.files import write_json_atomic
 
-    folder = spec_dir(env_name)
+    folder = own_dir(env_name, env_path)
+    if folder is None:
+        taken = _candidates(env_name, env_path)
+        raise NlpsetupError(f"the kernelspecs {', '.join(f.name for f in taken)} belong to other envs "
+                            f"({', '.join(recorded_path(f) or 'not nlpsetup' for f in taken)}); none was changed",
+                            hint=f"remove the one no longer wanted (rm -r {taken[0]}), then run this again")
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / "kernel.json", spec(env_name, env_path, data, main))
     return folder
@@ -79,21 +119,25 @@ def write(env_name: str, env_path: Path, data: dict, main: str | None = None) ->
 
 def _ours(folder: Path) -> dict | None:
     """metadata.nlpsetup of a kernelspec nlpsetup wrote, else None (not ours: never touched)."""
+    from nlpsetup.files import NotAFile, read_regular
+
     try:
-        meta = json.loads((folder / "kernel.json").read_text(encoding="utf-8")).get("metadata", {})
-    except (OSError, ValueError, AttributeError):
+        meta = json.loads(read_regular(folder / "kernel.json", 2**20)).get("metadata", {})
+    except (OSError, NotAFile, ValueError, AttributeError):
         return None
     mine = meta.get("nlpsetup") if isinstance(meta, dict) else None
-    return mine if isinstance(mine, dict) and mine.get("env") else None
+    return mine if isinstance(mine, dict) and isinstance(mine.get("env"), str) and mine["env"] else None
 
 
-def remove(env_name: str) -> Path | None:
-    """Remove the env's kernelspec if nlpsetup wrote it; returns the folder removed, if any."""
-    folder = spec_dir(env_name)
-    if _ours(folder) is None:
-        return None
-    shutil.rmtree(folder)
-    return folder
+def remove(env_name: str, env_path: Path) -> Path | None:
+    """Remove this env's kernelspec: only one that records this env's path (another home's env of
+    the same name has its own); returns the folder removed, if any."""
+    for folder in _candidates(env_name, env_path):
+        recorded = recorded_path(folder)
+        if recorded is not None and _same_env(recorded, env_path) and not folder.is_symlink():
+            shutil.rmtree(folder)
+            return folder
+    return None
 
 
 def orphans() -> list[tuple[str, Path]]:
@@ -104,7 +148,7 @@ def orphans() -> list[tuple[str, Path]]:
         return []
     out = []
     for folder in folders:
-        mine = _ours(folder)
-        if mine is not None and not Path(mine.get("path", "")).is_dir():
+        mine, path = _ours(folder), recorded_path(folder)
+        if mine is not None and not (path and Path(path).is_dir()):
             out.append((mine["env"], folder))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from nlpsetup.errors import EXIT_FAILED, NlpsetupError
@@ -64,11 +65,30 @@ def journal_dir(root: Path) -> Path:
 
 
 # The names of nlpsetup's own leftovers beside the envs in envs/: `.NAME.backup` (the old env during
-# a reinstall), `.NAME.snapshot` (its copy being made by add or upgrade), `.NAME.trash-PID` (being deleted) and `NAME.failed` (--keep-failed). No env may be
+# a reinstall), `.NAME.snapshot` (its copy being made by add or upgrade), `.NAME.trash-PID` (being deleted) and `NAME.failed` (--keep-failed;
+# `NAME.failed-2`... where that name is taken by a folder nlpsetup did not make). No env may be
 # named like one (check_env_name), so that cleaning them up can never take a user's env.
 FAILED_SUFFIX = ".failed"
 RESERVED_SUFFIXES = (FAILED_SUFFIX, ".backup")
 TRASH_INFIX = ".trash-"
+_FAILED = re.compile(r"(.+)\.failed(?:-[0-9]+)?", re.I)
+# An env changed through a link (envs/x -> /other/x) is snapshotted beside its target, under
+# names no home's envs/ uses for its own leftovers, so one home never takes another's backup.
+LINKED_BACKUP, LINKED_SNAPSHOT = ".nlpsetup-backup", ".nlpsetup-snapshot"
+
+
+def is_reserved(name: str) -> bool:
+    """Whether an env name is one of nlpsetup's leftover names (`x.failed`, `x.failed-2`, `x.backup`)."""
+    return _FAILED.fullmatch(name) is not None or name.lower().endswith(RESERVED_SUFFIXES)
+
+
+def failed_name(env: str, n: int = 1) -> str:
+    """Where --keep-failed keeps a failed env: `env.failed`, else `env.failed-2`, ..."""
+    return f"{env}{FAILED_SUFFIX}" + (f"-{n}" if n > 1 else "")
+
+
+def is_failed_name(name: str) -> bool:
+    return not name.startswith(".") and _FAILED.fullmatch(name) is not None
 
 
 def backup_name(env: str) -> str:
@@ -87,8 +107,8 @@ def trash_name(env: str, pid: int) -> str:
 def leftover_owner(name: str) -> str | None:
     """The env a leftover in envs/ belongs to (`.x.backup`, `.x.trash-12`, `x.failed` -> x); None
     for anything else."""
-    if name.endswith(FAILED_SUFFIX) and not name.startswith("."):
-        return name[: -len(FAILED_SUFFIX)] or None
+    if is_failed_name(name):
+        return _FAILED.fullmatch(name).group(1)
     for suffix in (".backup", ".snapshot"):
         if name.startswith(".") and name.endswith(suffix):
             return name[1: -len(suffix)] or None

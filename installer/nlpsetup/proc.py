@@ -135,10 +135,15 @@ def _die_with_parent() -> Callable[[], None] | None:
 def start_time(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (Linux), to tell it from a later process
     that reused its pid; None when it does not exist or this cannot be read."""
+    return _stat_field(pid, 19)
+
+
+def _stat_field(pid: int, index: int) -> int | None:
+    """A numeric field of /proc/PID/stat, counted after the command name (1: ppid, 19: start time)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
+        return int(stat[stat.rindex(b")") + 2:].split()[index])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -169,6 +174,106 @@ def kill_recorded(children: object) -> list[int]:
     while killed and any(_alive(p) for p in killed) and time.monotonic() < end:
         time.sleep(_POLL)
     return killed
+
+
+def clock_ticks() -> int | None:
+    """Now, in the clock ticks since boot that start_time counts in (Linux); None elsewhere."""
+    try:
+        with open("/proc/uptime", "rb") as f:
+            return int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def adopt_orphans() -> None:
+    """Linux: become a child subreaper, so that whatever our children start and abandon (a check's
+    daemon in a session of its own) becomes our child instead of init's, and `sweep_env` finds it."""
+    if _die_with_parent() is not None and _prctl:
+        _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def sweep_env(roots: Sequence[str], since: int | None) -> list[int]:
+    """SIGKILL every process started at or after `since` (clock ticks) that holds something inside
+    one of the folders `roots` (its cwd, executable, an open file, a mapped library, or a path on
+    its command line) or runs below this one (a subreaper adopts escaped daemons); never this
+    process or its ancestors. Returns the pids killed, after they are gone (or 10 s):
+    run before a rollback restores an env, so nothing started for the change writes into it."""
+    if since is None or not os.path.isdir("/proc/self"):
+        return []
+    roots = [r.rstrip(os.sep) for r in dict.fromkeys(roots) if r]
+    spare = _ancestors()
+    below = {pid for pid, _ in _descendants(os.getpid())}
+    killed: list[int] = []
+    for _ in range(3):  # a daemon may fork again while its parent dies: sweep until none is found
+        found = [pid for pid in _pids() if pid not in spare and pid not in killed
+                 and (start_time(pid) or -1) >= since and (pid in below or _holds(pid, roots))]
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        killed += found
+        end = time.monotonic() + 10
+        while any(_alive(p) for p in found) and time.monotonic() < end:
+            time.sleep(_POLL)
+        below = {pid for pid, _ in _descendants(os.getpid())}
+    _reap()
+    return killed
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+
+
+def _ancestors() -> set[int]:
+    out, pid = {os.getpid()}, os.getpid()
+    while pid > 1 and (pid := _ppid(pid)) is not None:
+        out.add(pid)
+    return out
+
+
+def _ppid(pid: int) -> int | None:
+    return _stat_field(pid, 1)
+
+
+def _holds(pid: int, roots: Sequence[str]) -> bool:
+    """Whether process `pid` has its cwd, executable, an open file or a mapped file inside one of
+    `roots`, or names a path inside one on its command line (`ENV/bin/python -m server`)."""
+    def inside(p: str) -> bool:
+        p = p.removesuffix(" (deleted)")
+        return any(p == r or p.startswith(r + os.sep) for r in roots)
+
+    base = f"/proc/{pid}"
+    links = [f"{base}/cwd", f"{base}/exe"]
+    with contextlib.suppress(OSError):
+        links += [f"{base}/fd/{fd}" for fd in os.listdir(f"{base}/fd")]
+    for link in links:
+        with contextlib.suppress(OSError):
+            if inside(os.readlink(link)):
+                return True
+    try:
+        with open(f"{base}/maps", "rb") as f:
+            if any(inside(line.split(None, 5)[-1].decode(errors="replace").strip())
+                   for line in f if line.count(b" ") >= 5 and b"/" in line):
+                return True
+        with open(f"{base}/cmdline", "rb") as f:
+            return any(inside(os.path.normpath(a.decode(errors="replace")))
+                       for a in f.read().split(b"\0") if a.startswith(b"/"))
+    except OSError:
+        return False
+
+
+def _reap() -> None:
+    """Collect the exit status of adopted orphans we killed (they would stay zombies until we exit);
+    children a Popen waits for are left to it."""
+    mine = {p.pid for p in _running}
+    for pid, _ in _descendants(os.getpid()):
+        if pid not in mine:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, os.WNOHANG)
 
 
 def _exists(pid: int) -> bool:
@@ -325,13 +430,8 @@ def _descendants(root: int) -> list[tuple[int, int | None]]:
     except OSError:
         return []
     for entry in entries:
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+        if (ppid := _ppid(int(entry))) is not None:
+            children.setdefault(ppid, []).append(int(entry))
     found, todo = [], list(children.get(root, []))
     while todo:
         pid = todo.pop()

@@ -91,8 +91,8 @@ def check_env_name(name: str) -> str:
         bad = "it must not start with '.'"
     elif name.startswith("-"):  # `nlpsetup run -x` or `rm -rf ENVS/-x` would read it as an option
         bad = "it must not start with '-'"
-    elif name.lower().endswith(paths.RESERVED_SUFFIXES):
-        bad = f"names ending in {' or '.join(paths.RESERVED_SUFFIXES)} are nlpsetup's own leftovers"
+    elif paths.is_reserved(name):
+        bad = f"names ending in {' or '.join(paths.RESERVED_SUFFIXES)} (or .failed-N) are nlpsetup's own leftovers"
     elif name.split(".")[0].lower() in _WINDOWS_DEVICES:
         bad = "it is a reserved device name on Windows"
     if bad:
