@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from nlpsetup import backends, diagnose, faults, manifest, paths, proc, smoke
 from nlpsetup.env import Env
-from nlpsetup.envinfo import smoke_of
+from nlpsetup.envinfo import record_verify, smoke_of
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
@@ -152,15 +152,11 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
 
     path = store.existing(name)
     data = _manifest(path)
-    interp = data.get("interpreter", {})
-    plans = []
     for tool in data.get("tools", []):
         if str(tool.get("variant", "")).startswith("lock:"):
             raise NlpsetupError(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
                                 hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
-        choice = planning.Choices(variant=tool["variant"], python=interp.get("path") or interp.get("version"),
-                                  env_name=name)
-        plans.append(planning.plan_one(book, tool.get("request") or tool["name"], host, choice, store.home))
+    plans = planning.rebuild(data, name, book, host, store.home)
     additions = list(data.get("additions", []))
     constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
 
@@ -264,6 +260,7 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
                                                                              "log": str(log_path)}])
                 smoke.save(path, smoke.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
                 manifest.write(path, new)
+                record_verify(path, True)
                 faults.point("before:commit")
                 txn.commit()
             except StepFailed as exc:
@@ -320,7 +317,8 @@ def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
             data = manifest.read(store.path(name))
         except manifest.ManifestError:
             continue
-        have = {canonicalize_name(k): v for k, v in data.get("distributions", {}).items()}
+        # What the env holds now (a pip install inside it changes that), not what was recorded.
+        have = {canonicalize_name(k): v for k, v in (Env.at(store.path(name)).distributions() or {}).items()}
         for tool in data.get("tools", []):
             try:
                 variant = book.get(tool["name"]).variant(tool["variant"])

@@ -255,7 +255,7 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
                         f"rebuild it: nlpsetup install TOOL --name {name} --force", name)]
     interp = data.get("interpreter", {})
     env_python = interp.get("env_python", "")
-    rebuild = f"nlpsetup install {' '.join(t['request'] for t in data.get('tools', []))} --name {name} --force"
+    rebuild = envinfo.repair_command(name, data)  # as it was built: tools, variants, Python, additions, lock
     exists = os.path.exists(env_python) and (quick or interpreter_runs(env_python))
     if not exists:
         return [Finding("env.interpreter", FAILURE, f"{name}: its interpreter no longer runs "

@@ -87,6 +87,11 @@ def _ours(folder: Path) -> dict | None:
     return mine if isinstance(mine, dict) and mine.get("env") else None
 
 
+def has(env_name: str) -> bool:
+    """Whether nlpsetup wrote a kernelspec for the env."""
+    return _ours(spec_dir(env_name)) is not None
+
+
 def remove(env_name: str) -> Path | None:
     """Remove the env's kernelspec if nlpsetup wrote it; returns the folder removed, if any."""
     folder = spec_dir(env_name)
