@@ -234,7 +234,7 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
         plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
             click.echo(note, err=True)
-        if not force:
+        if not force and os.path.isdir(plans[0].env_path):  # what an env already there may hold
             admits = planning.admitted(book, list(tools), plans, host, planning.Choices(**choices), root)
     if dry_run:
         shown = planning.with_backend(plans, backend, pip=not no_pip)
