@@ -15,19 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from nlpsetup import (
-    __version__,
-    backends,
-    diagnose,
-    envinfo,
-    faults,
-    interrupts,
-    manifest,
-    paths,
-    proc,
-    smoke,
-)
+from nlpsetup import __version__, backends, diagnose, faults, interrupts, manifest, paths, proc, smoke
 from nlpsetup.env import Env
+from nlpsetup.envinfo import record_verify, tool_versions
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
 from nlpsetup.files import write_json_atomic
@@ -162,7 +152,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 faults.point("before:manifest")
                 record = _manifest(plans, host, backend, runner, step_records, dists, results, log_path)
                 manifest.write(env_path, {**record, **({"additions": additions} if additions else {})})
-                envinfo.record_verify(env_path, True)
+                record_verify(env_path, True)
                 faults.point("before:commit")
                 txn.commit()
                 faults.point("after:commit")
@@ -182,7 +172,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 raise
         return Outcome(True, "installed", name, str(env_path), f"{name} is ready", str(log_path), backend,
                        smoke=results, steps=step_records, size_bytes=record["size_bytes"],
-                       tools=envinfo.tool_versions(record, dists), reapplied=runner.reapply, dropped=dropped)
+                       tools=tool_versions(record, dists), reapplied=runner.reapply, dropped=dropped)
 
 
 class _Runner:
