@@ -115,8 +115,7 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
     if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
         resolve.check_env_name(c.env_name)
-    # The default name is the recipes' own (`ccds` and `Spacy` name cookiecutter-data-science, spacy).
-    name = c.env_name or "-".join(book.get(resolve.parse_tool(t).name).name for t in tools)
+    name = c.env_name or default_name(book, tools, home)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
         py = c.python if i == 0 or c.python else plans[0].python.path or plans[0].python.version
@@ -146,6 +145,24 @@ def load_lock(lock_path: str | None, bundle_dir: str | None = None) -> tuple[dic
     if bundle_dir:
         lock_path, find_links = bundle.check_folder(bundle_dir)
     return lockfile.load(lock_path, "--from-bundle" if find_links else "--from-lock"), find_links
+
+
+def default_name(book: RecipeBook, tools: list[str], home: Path) -> str:
+    """The recipes' own names (`Spacy` and `ccds` name spacy and cookiecutter-data-science); but
+    an env named as typed (`install ccds` after `install cookiecutter-data-science --name ccds`)
+    that holds those very tools is that env, not a second one beside it."""
+    from nlpsetup import manifest
+
+    canonical = "-".join(book.get(resolve.parse_tool(t).name).name for t in tools)
+    typed = "-".join(resolve.parse_tool(t).name for t in tools)
+    if typed.lower() == canonical.lower():  # a case apart is the same name (one folder on macOS, Windows)
+        return canonical
+    try:
+        held = manifest.read(paths.envs_dir(home) / resolve.check_env_name(typed)).get("tools", [])
+    except (manifest.ManifestError, NlpsetupError):
+        return canonical
+    same = sorted(str(t.get("name")) for t in held) == sorted(book.get(resolve.parse_tool(t).name).name for t in tools)
+    return typed if same else canonical
 
 
 def plan_from_lock(lock: dict, env_name: str | None, host: Host, home: Path,
