@@ -112,7 +112,7 @@ def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, 
     assert status[("env.foreign", "mydata")] == "warning"
     assert status[("env.interrupted", "interrupted")] == "failure"
     gone = next(c for c in checks_ if c.get("env") == "gone")
-    assert "gone" in gone["message"] and "--name gone --force" in gone["fix"]
+    assert "gone" in gone["message"] and gone["fix"] == "rebuild it: nlpsetup reinstall gone"
     code, out, err = nlp(kit, home, "doctor", "--fix", "--quick")
     assert "removed the half-built env" in err and "removed a half-built env left by an interrupted install" in err
     assert not (envs / "halfbuilt").exists() and not (envs / "interrupted").exists()
@@ -120,6 +120,7 @@ def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, 
     assert (envs / "healthy").exists() and (envs / "gone").exists() and (envs / "corrupt").exists(), \
         "--fix never deletes an env that holds a manifest or an interpreter"
     assert nlp(kit, home, "verify", "healthy")[0] == 0
+    assert nlp(kit, home, "reinstall", "gone")[0] == 0 and nlp(kit, home, "verify", "gone")[0] == 0  # the hint runs
 
 
 def test_report_has_host_envs_and_last_failure_but_no_secret(kit, tmp_path):

@@ -22,7 +22,7 @@ from packaging.utils import canonicalize_name
 
 from nlpsetup import backends, diagnose, faults, manifest, paths, proc, smoke
 from nlpsetup.env import Env
-from nlpsetup.envinfo import smoke_of
+from nlpsetup.envinfo import record_verify, smoke_of
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
@@ -150,27 +150,16 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
     """Re-resolve env `name` within its recipe variants (their current pins; additions kept) to the
     newest releases they allow, as of the env's recorded date unless `as_of` (a date, latest) says
     otherwise, then verify; roll back on failure."""
-    from dataclasses import replace
 
-    from nlpsetup import cutoff, planning
+    from nlpsetup import planning
 
     path = store.existing(name)
     data = _manifest(path)
-    interp = data.get("interpreter", {})
-    recorded = cutoff.from_dict(data.get("as_of"))
-    if as_of is None and "as_of" in data:  # the env's own date (or none: it was built as of latest)
-        as_of = str(recorded.date) if recorded else cutoff.LATEST
-    plans = []
     for tool in data.get("tools", []):
         if str(tool.get("variant", "")).startswith("lock:"):
             raise NlpsetupError(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
                                 hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
-        choice = planning.Choices(variant=tool["variant"], python=interp.get("path") or interp.get("version"),
-                                  env_name=name, as_of=as_of)
-        plan = planning.plan_one(book, tool.get("request") or tool["name"], host, choice, store.home)
-        if recorded and plan.as_of and plan.as_of.date == recorded.date:
-            plan = replace(plan, as_of=recorded)  # still the env's date, chosen where it was
-        plans.append(plan)
+    plans = planning.rebuild(data, name, book, host, store.home, as_of=as_of)
     additions = list(data.get("additions", []))
     constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
 
@@ -280,6 +269,7 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
                                                                              "log": str(log_path)}])
                 smoke.save(path, smoke.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
                 manifest.write(path, new)
+                record_verify(path, True)
                 faults.point("before:commit")
                 txn.commit()
             except StepFailed as exc:
@@ -336,7 +326,8 @@ def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
             data = manifest.read(store.path(name))
         except manifest.ManifestError:
             continue
-        have = {canonicalize_name(k): v for k, v in data.get("distributions", {}).items()}
+        # What the env holds now (a pip install inside it changes that), not what was recorded.
+        have = {canonicalize_name(k): v for k, v in (Env.at(store.path(name)).distributions() or {}).items()}
         for tool in data.get("tools", []):
             try:
                 variant = book.get(tool["name"]).variant(tool["variant"])

@@ -281,12 +281,16 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
     from nlpsetup import execute, planning, progress, render
 
     root, host = _home(checked=True), _host()
+    lock, admits = None, ()
     if from_lock or from_bundle:
-        plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
+        lock, find_links = planning.load_lock(from_lock, from_bundle)
+        plans = [planning.plan_from_lock(lock, choices["env_name"], host, root, find_links)]
     else:
         plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
             click.echo(note, err=True)
+        if not force and os.path.isdir(plans[0].env_path):  # what an env already there may hold
+            admits = planning.admitted(book, list(tools), plans, host, planning.Choices(**choices), root)
     if dry_run:
         shown = planning.with_backend(plans, backend, pip=not no_pip)
         _echo_json([p.to_dict() for p in shown]) if as_json else click.echo("\n\n".join(map(render.plan_text, shown)))
@@ -300,7 +304,8 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
         click.echo(render.install_start(plans), err=True)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
-                           python_asked=bool(choices.get("python") or from_lock), pip=not no_pip)
+                           python_asked=bool(choices.get("python") or from_lock), pip=not no_pip,
+                           python=choices.get("python"), admits=admits, lock=lock, retry=_with_force(plans[0].env_name))
     try:
         outcome = execute.install(plans, host, root, opts, reporter)
     finally:
@@ -314,6 +319,58 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
         click.echo(render.outcome_text(outcome), err=not outcome.ok)
     if kernel and outcome.ok:
         return cli_change.register_kernel(outcome.env, as_json, echo=not as_json, quiet=quiet)
+    return EXIT_OK if outcome.ok else EXIT_FAILED
+
+
+def _with_force(env: str) -> str:
+    """The command the user typed, with --name and --force: what replaces the env they named."""
+    import shlex
+
+    from nlpsetup.redact import mask_argv
+
+    args = sys.argv[1:]
+    named = "--name" in args or any(a.startswith("--name=") for a in args)
+    return shlex.join(["nlpsetup", *mask_argv(args), *([] if named else ["--name", env]), "--force"])
+
+
+@cli.command()
+@click.argument("env", shell_complete=completion.env_names)
+@click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
+@json_option
+@click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
+def reinstall(env, no_wait, as_json, quiet):
+    """Rebuild ENV as it is recorded (tools, variants, Python, additions, kernel; a lock-built env
+    from its lock), verified; the old env is put back if anything fails.
+
+    The repair that doctor, verify and envs name for a broken env."""
+    from nlpsetup import execute, kernels, manifest, planning, progress, render
+    from nlpsetup.env import Env
+
+    store = _store()
+    path = store.existing(env)
+    try:
+        data = manifest.read(path)
+    except manifest.ManifestError as exc:
+        raise NlpsetupError(f"{env} cannot be rebuilt as it was: {exc}",
+                            hint=f"name its tool again: nlpsetup install TOOL --name {env} --force") from None
+    root, host = store.home, _host()
+    plans = planning.rebuild(data, env, _book(), host, root)
+    reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=False, silent=quiet, watch=[path, *progress.cache_dirs()])
+    if not (as_json or quiet):
+        click.echo(render.install_start(plans), err=True)
+    opts = execute.Options(force=True, wait=not no_wait, lock=planning.kept_lock(path),
+                           pip=Env.at(path).version_of("pip") is not None)
+    try:
+        outcome = execute.install(plans, host, root, opts, reporter)
+    finally:
+        reporter.close()
+    if as_json:
+        error = {} if outcome.ok else _error_doc(outcome.message, outcome.diagnosis, EXIT_FAILED)
+        _echo_json({**outcome.to_dict(), **error})
+    else:
+        click.echo(render.outcome_text(outcome), err=not outcome.ok)
+    if outcome.ok and kernels.has(env, path):  # its display name names the version: written again
+        return cli_change.register_kernel(env, as_json, echo=not as_json, quiet=quiet)
     return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
@@ -349,14 +406,22 @@ def verify(envs, as_json, quiet):
 
 
 @cli.command()
+@click.argument("env", required=False, shell_complete=completion.env_names)
 @click.option("--outdated", is_flag=True, help="Only envs whose tools have newer releases their recipe variant allows.")
 @json_option
-def envs(outdated, as_json):
-    """The envs nlpsetup manages, with tool, Python, status and size."""
+def envs(env, outdated, as_json):
+    """The envs nlpsetup manages: tools and installed versions, Python, additions, kernel, last
+    verify, status and size; with ENV, that env in full."""
     from nlpsetup import envinfo, render
     if outdated:
         return cli_change.show_outdated(_store(), as_json)
-    rows = envinfo.statuses(_store())
+    store = _store()
+    if env is not None:
+        store.existing(env)
+        [row] = envinfo.statuses(store, [env])
+        _echo_json(row) if as_json else click.echo(render.env_text(row))
+        return EXIT_OK
+    rows = envinfo.statuses(store)
     _echo_json(rows) if as_json else click.echo(render.envs_text(rows))
 
 

@@ -263,7 +263,7 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
                         f"rebuild it: nlpsetup install TOOL --name {name} --force", name)]
     interp = data.get("interpreter", {})
     env_python = interp.get("env_python", "")
-    rebuild = f"nlpsetup install {' '.join(t['request'] for t in data.get('tools', []))} --name {name} --force"
+    rebuild = envinfo.repair_command(name, data)  # as it was built: tools, variants, Python, additions, lock
     broken = [Finding("env.interpreter", FAILURE, f"{name}: its interpreter no longer runs "
                       f"({interp.get('path') or env_python}; was that Python removed?)", f"rebuild it: {rebuild}", name)]
     if not os.path.exists(env_python):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 MANIFEST = "nlpsetup.json"
 CONSTRAINTS = "nlpsetup-constraints.txt"
+LOCK = "nlpsetup-lock.json"  # the lock an env was built from (install --from-lock), for `reinstall`
+VERIFIED = "nlpsetup-verified.json"  # the last verdict of its smoke checks: {"ok", "at"}
 # Written into the env's root as soon as it is created, before anything is installed: the proof
 # that nlpsetup built the folder, without which doctor --fix deletes nothing (a manifest comes
 # only at the end of an install).
@@ -80,6 +82,14 @@ class Env:
     @property
     def constraints_path(self) -> Path:
         return self.path / CONSTRAINTS
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
+    @property
+    def verified_path(self) -> Path:
+        return self.path / VERIFIED
 
     def site_packages(self) -> list[Path]:
         if self.windows:
@@ -171,6 +181,20 @@ class Env:
             if name and version:
                 found.setdefault(name, version)
         return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+    def version_of(self, name: str) -> str | None:
+        """The installed version of one distribution (only its own metadata is read), or None."""
+        from importlib import metadata
+
+        from packaging.utils import canonicalize_name
+
+        roots = [str(r) for r in self.site_packages()]
+        for dist in metadata.distributions(name=canonicalize_name(name), path=roots) if roots else ():
+            try:
+                return dist.version
+            except (OSError, KeyError, TypeError):
+                continue
+        return None
 
     def size_bytes(self) -> int:
         """Bytes on disk, counting hard-linked files once (as du does): uv links files from its cache."""

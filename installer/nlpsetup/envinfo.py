@@ -30,6 +30,41 @@ def smoke_of(data: dict) -> list[Smoke]:
     return out
 
 
+def record_verify(env_path: Path, ok: bool) -> None:
+    """Keep the verdict of the env's smoke checks (install, verify, add, upgrade), which `envs`
+    shows until the next one: a failed verify does not read as ok afterwards."""
+    import datetime as dt
+
+    from nlpsetup.files import write_json_atomic
+
+    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        write_json_atomic(Env.at(env_path).verified_path, {"ok": ok, "at": at})
+    except OSError:
+        pass  # a read-only env: nothing to keep, the next verify says it again
+
+
+def last_verify(env_path: Path) -> dict | None:
+    from nlpsetup.files import read_cache
+
+    return read_cache(Env.at(env_path).verified_path, {"ok": bool, "at": str})
+
+
+def tool_versions(data: dict, dists: dict[str, str] | None = None, env_path: Path | None = None) -> list[dict]:
+    """Each tool of an env with the installed version of its main distribution (recorded at
+    install; else the one named as the tool): read from the env itself when `env_path` is given,
+    else from `dists`."""
+    from packaging.utils import canonicalize_name
+
+    have = {canonicalize_name(k): v for k, v in (dists or {}).items()}
+    out = []
+    for t in data.get("tools", []):
+        main = t.get("main") or t.get("name") or "?"
+        version = Env.at(env_path).version_of(main) if env_path is not None else have.get(canonicalize_name(main))
+        out.append({"tool": t.get("name"), "package": main, "version": version, "variant": t.get("variant")})
+    return out
+
+
 def verify(env_path: Path, on_result=None, cancel=None) -> dict:
     """Smoke checks again, and drift since install. ok is False for a broken env or a failed check.
     The result is saved for doctor, valid while the env's files stay as they are."""
@@ -37,6 +72,8 @@ def verify(env_path: Path, on_result=None, cancel=None) -> dict:
     result = {"env": env_path.name, "path": str(env_path), "ok": st.status == "ok", "status": st.status,
               "problems": st.problems, "smoke": [], "drift": None}
     if st.status != "ok" or st.data is None:
+        if st.status in ("broken", "corrupt"):
+            result["repair"] = repair_command(env_path.name, st.data)
         return result
     env_python = st.data["interpreter"]["env_python"]
     smokes = smoke_of(st.data)
@@ -48,6 +85,9 @@ def verify(env_path: Path, on_result=None, cancel=None) -> dict:
         raise KeyboardInterrupt
     smoke.save(env_path, fp, smoke=result["smoke"])
     result["ok"] = all(r["passed"] for r in result["smoke"])
+    record_verify(env_path, result["ok"])
+    if not result["ok"]:
+        result["repair"] = f"nlpsetup reinstall {env_path.name}"
     current = Env.at(env_path).distributions()
     if current is not None:
         result["drift"] = drift(st.data.get("distributions", {}), current)
@@ -62,11 +102,36 @@ def verify_envs(store, names: list[str], on_ready=None) -> list[dict]:
                              cost=smoke.expected_seconds)
 
 
-def statuses(store) -> list[dict]:
-    """Every env from its manifest alone: no interpreter starts, no tree walk."""
+def repair_command(name: str, data: dict | None) -> str:
+    """The command that repairs an env, ready to paste: `reinstall` rebuilds it as it was; an env
+    whose manifest is gone has nothing to rebuild from, so its tool must be named again."""
+    return f"nlpsetup reinstall {name}" if data is not None else f"nlpsetup install TOOL --name {name} --force"
+
+
+def statuses(store, names: list[str] | None = None) -> list[dict]:
+    """Every env (or those named) from its manifest, the tool's installed version read from the
+    env's own metadata and the last verify: no interpreter starts, no tree walk."""
+    from nlpsetup import kernels
+
     pending = set(store.pending())
-    out = [status(Env.at(store.path(n)), pending=n in pending, start_python=False).to_dict() for n in store.names()]
-    for row in out:  # being built or removed right now (its lock is held): running, not broken
-        if row["name"] in pending and store.busy(row["name"]):
+    out = []
+    for n in names or store.names():
+        path = store.path(n)
+        st = status(Env.at(path), pending=n in pending, start_python=False)
+        row = st.to_dict()
+        data = st.data or {}
+        installed = tool_versions(data, env_path=path) if st.data is not None else []
+        first = installed[0] if installed else {}
+        verified = last_verify(path) if st.data is not None else None
+        row.update(tool=first.get("tool"), version=first.get("version"), variant=first.get("variant"),
+                   installed=installed, additions=list(data.get("additions", [])), kernel=kernels.has(n, path),
+                   last_verify=verified, created=data.get("created"), updated=data.get("updated"),
+                   backend=data.get("backend"))
+        if row["status"] == "ok" and verified is not None and not verified["ok"]:
+            row.update(status="failed", problems=[f"its last verify failed ({verified['at']})"])
+        if row["status"] in ("broken", "corrupt", "failed"):
+            row["repair"] = repair_command(n, st.data)
+        if n in pending and store.busy(n):  # being built or removed right now (its lock is held): running
             row.update(status="running", problems=["an install or remove is running"])
+        out.append(row)
     return out

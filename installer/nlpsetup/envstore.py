@@ -64,6 +64,14 @@ class EnvStore:
             raise NlpsetupError(f"no env named {name!r}", hint=hint)
         return path
 
+    def check_case(self, name: str) -> None:
+        """Refuse a name that differs from an existing env's only in case (exit 2): macOS and
+        Windows keep both in one folder, and on Linux two envs a letter's case apart mislead."""
+        twin = next((n for n in self.names() if n != name and n.lower() == name.lower()), None)
+        if twin is not None:
+            raise NlpsetupError(f"env {twin} already exists: {name!r} differs from it only in case",
+                                hint=f"use {twin} (nlpsetup envs {twin}), or choose another --name")
+
     def remove_env(self, name: str, *, wait: bool = True, on_wait: Callable[[], None] | None = None) -> None:
         """Remove an env under its lock, finishing any interrupted change of it first."""
         with self.lock(name, wait=wait, on_wait=on_wait):

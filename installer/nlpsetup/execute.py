@@ -17,10 +17,12 @@ from typing import Protocol
 
 from nlpsetup import __version__, backends, diagnose, faults, interrupts, manifest, paths, proc, smoke
 from nlpsetup.env import Env
+from nlpsetup.envinfo import record_verify, tool_versions
 from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import EXIT_INTERRUPTED, NlpsetupError
+from nlpsetup.files import write_json_atomic
 from nlpsetup.host import Host
-from nlpsetup.recipes import check_install_env
+from nlpsetup.recipes import TORCH_FAMILY, check_install_env
 from nlpsetup.redact import mask_argv, mask_text
 from nlpsetup.resolve import Plan, Step
 
@@ -51,6 +53,10 @@ class Options:
     verbose: bool = False
     python_asked: bool = False  # --python or --from-lock: a different Python in the env is a replacement
     pip: bool = True  # seed pip into uv-made envs (False: --no-pip)
+    python: str | None = None  # the --python request as typed: an env on a Python it admits is what was asked
+    admits: tuple[tuple[str, tuple[str, ...]], ...] = ()  # per tool, the variants its request admits
+    lock: dict | None = None  # the lock the plan rebuilds: kept in the env, so that `reinstall` can again
+    retry: str | None = None  # the command that replaces an env holding something else (--force added)
 
 
 @dataclass
@@ -67,13 +73,18 @@ class Outcome:
     tail: tuple[str, ...] = ()
     smoke: list[smoke.CheckResult] = field(default_factory=list)
     steps: list[dict] = field(default_factory=list)
+    tools: list[dict] = field(default_factory=list)  # {"tool", "version"}: what the env holds now
+    size_bytes: int | None = None
+    reapplied: list[str] = field(default_factory=list)  # the old env's additions, installed again
+    dropped: list[str] = field(default_factory=list)  # additions not carried over (another tool)
 
     def to_dict(self) -> dict:
         return {
             "schema_version": 1, "ok": self.ok, "status": self.status, "env": self.env, "path": self.path,
             "message": self.message, "log": self.log, "backend": self.backend, "failed_step": self.failed_step,
             "diagnosis": self.diagnosis, "tail": list(self.tail), "steps": self.steps,
-            "smoke": [r.to_dict() for r in self.smoke],
+            "smoke": [r.to_dict() for r in self.smoke], "tools": self.tools, "size_bytes": self.size_bytes,
+            "reapplied": self.reapplied, "dropped": self.dropped,
         }
 
 
@@ -96,10 +107,15 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
     with store.lock(name, wait=opts.wait, on_wait=lambda: reporter.waiting(name)):
         if recovered := store.recover(name):
             reporter.warn(f"env {name}: {recovered.action}")
-        present = None if opts.force else _already(env_path, plans, opts.python_asked)
+        store.check_case(name)
+        present = None if opts.force else _already(env_path, plans, opts)
         if present:
             return Outcome(True, "present", name, str(env_path),
                            f"{name} is already installed ({present}); use --force to rebuild it")
+        additions, dropped = _carried(env_path, plans)
+        if dropped:
+            reporter.warn(f"env {name}: its additions ({', '.join(dropped)}) are not carried over to another tool; "
+                          f"add them again with: nlpsetup add {name} {' '.join(dropped)}")
         uv_path = backends.find_uv()
         backend, why = backends.choose(opts.backend, primary.python.version, uv_path)
         if not opts.pip:
@@ -118,7 +134,8 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                                   "changed", exit_code=interrupts.exit_code(exc)) from None
             step_records: list[dict] = []
             try:
-                runner = _Runner(plans, host, env_path, backend, uv_path, opts, reporter, log, step_records)
+                runner = _Runner(plans, host, env_path, backend, uv_path, opts, reporter, log, step_records,
+                                 additions)
                 runner.build()
                 faults.point("before:smoke")
                 results = runner.smoke()
@@ -131,9 +148,12 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
                            smoke=[r.to_dict() for r in results])
                 dists = runner.distributions()
+                if opts.lock is not None:  # what `reinstall` rebuilds this env from
+                    write_json_atomic(runner.env.lock_path, opts.lock)
                 faults.point("before:manifest")
-                manifest.write(env_path, _manifest(plans, host, backend, runner, step_records, dists, results,
-                                                   log_path))
+                record = _manifest(plans, host, backend, runner, step_records, dists, results, log_path)
+                manifest.write(env_path, {**record, **({"additions": additions} if additions else {})})
+                record_verify(env_path, True)
                 faults.point("before:commit")
                 txn.commit()
                 faults.point("after:commit")
@@ -152,14 +172,16 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 txn.rollback(keep_failed=opts.keep_failed)
                 raise
         return Outcome(True, "installed", name, str(env_path), f"{name} is ready", str(log_path), backend,
-                       smoke=results, steps=step_records)
+                       smoke=results, steps=step_records, size_bytes=record["size_bytes"],
+                       tools=tool_versions(record, dists), reapplied=runner.reapply, dropped=dropped)
 
 
 class _Runner:
     """Runs one install's steps in order, recording each."""
 
-    def __init__(self, plans, host, env_path, backend, uv_path, opts, reporter, log, records):
+    def __init__(self, plans, host, env_path, backend, uv_path, opts, reporter, log, records, additions=()):
         self.plans, self.host, self.env_path = plans, host, env_path
+        self.reapply = _not_locked(additions, plans)  # a lock that holds an addition installs it itself
         self.backend, self.uv_path, self.opts, self.reporter, self.log = backend, uv_path, opts, reporter, log
         self.records = records
         self.env_python = plans[0].env_python
@@ -178,7 +200,16 @@ class _Runner:
         pinned = any(s.name == "resolve" for s in first.steps)
         extra = [s for p in others for s in p.steps
                  if s.name in ("framework", "exempt") or (s.name == "install" and not pinned)]
-        return [*first.steps, *extra]
+        return [*first.steps, *extra, *self._additions_step()]
+
+    def _additions_step(self) -> list[Step]:
+        """The old env's additions, installed again under the new env's constraints (as `add` did)."""
+        if not self.reapply:
+            return []
+        constraints = ("-c", str(self.env.constraints_path)) if any(p.constraints for p in self.plans) else ()
+        return [Step("additions", (self.env_python, "-m", "pip", "install", *self.reapply, *constraints),
+                     f"install the env's additions again: {', '.join(self.reapply)}",
+                     timeout=self.plans[0].variant.step_timeout)]
 
     def build(self) -> None:
         constraints = list(dict.fromkeys(c for p in self.plans for c in p.constraints))
@@ -323,12 +354,13 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
     return web.reachable(url, timeout)
 
 
-def _already(env_path: Path, plans: list[Plan], python_asked: bool) -> str | None:
+def _already(env_path: Path, plans: list[Plan], opts: Options) -> str | None:
     """Without --force, what an env already at the target decides: what it holds when that is
-    exactly what was asked (nothing to do); None when it may be (re)built in place (nothing there,
-    a half-built env of ours, or the same tools whose env is damaged); and a refusal, exit 2, when
-    it holds anything else (another tool, variant, Python or locked set, or a folder nlpsetup did
-    not build): replacing what the user did not ask to replace needs --force."""
+    what was asked (nothing to do); None when it may be (re)built in place (nothing there, a
+    half-built env of ours, or the same holdings whose interpreter is gone); and a refusal, exit
+    2, when it holds anything else (another tool, variant, Python, locked set or extras, or a
+    folder nlpsetup did not build): replacing what the user did not ask to replace needs --force.
+    What the env holds is compared, never the words typed (an alias, a lock of the same env)."""
     env = Env.at(env_path)
     if not env_path.exists() and not env_path.is_symlink():
         return None
@@ -340,25 +372,94 @@ def _already(env_path: Path, plans: list[Plan], python_asked: bool) -> str | Non
             return None  # a half-built env of ours (killed, or kept with --keep-failed)
         held = (f"an env whose manifest cannot be read ({exc})" if env.manifest_path.exists()
                 else "files nlpsetup did not put there")
-        raise _replace_refusal(env_path, held, asked) from None
-    tools = [t for t in data.get("tools") or [] if isinstance(t, dict)] if isinstance(data.get("tools"), list) else []
-    interp = data.get("interpreter") if isinstance(data.get("interpreter"), dict) else {}
-    version = str(interp.get("version") or "?")
-    have = sorted((str(t.get("name")), str(t.get("variant")).removeprefix("lock:")) for t in tools)
-    want = sorted((p.tool, p.variant.id.removeprefix("lock:")) for p in plans)
-    same = have == want and (not python_asked or _minor(version) == _minor(plans[0].python.version))
-    locked = [p for p in plans if p.variant.id.startswith("lock:")]
-    if same and locked:  # a lock asks for exact versions too
-        dists = {k.lower(): v for k, v in (data.get("distributions") or {}).items()} \
-            if isinstance(data.get("distributions"), dict) else {}
-        same = all(dists.get(n.lower()) == v for p in locked for n, _, v in
-                   (pkg.partition("==") for pkg in p.variant.packages) if v)
-    if not same:
-        raise _replace_refusal(env_path, _describe([(t.get("name"), t.get("variant")) for t in tools], version), asked)
-    requests = sorted(p.request for p in plans) == sorted(str(t.get("request")) for t in tools)
-    if requests and Path(str(interp.get("env_python") or "")).exists():
-        return ", ".join(f"{t} {v}" for t, v in have)
+        raise _replace_refusal(env_path, held, asked, opts.retry) from None
+    tools = data.get("tools", [])
+    interp = data.get("interpreter", {})
+    version = interp.get("version", "?")
+    if not _holds(data, plans, opts):
+        held = _describe([(t.get("name"), t.get("variant")) for t in tools], version)
+        if data.get("additions"):
+            held += f" with additions {', '.join(data['additions'])}"
+        raise _replace_refusal(env_path, held, asked, opts.retry)
+    if Path(interp.get("env_python", "")).exists():
+        return ", ".join(f"{t.get('name')} {t.get('variant')}" for t in tools)
     return None
+
+
+def _holds(data: dict, plans: list[Plan], opts: Options) -> bool:
+    """Whether an env's manifest holds what the plans ask: the same canonical tools, each on a
+    variant its request admits, with the extras and version asked, on a Python the request admits
+    (any, when none was asked), and for a lock exactly its locked set."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name as canon
+
+    tools = {canon(str(t.get("name"))): t for t in data.get("tools", [])}
+    if sorted(tools) != sorted(canon(p.tool) for p in plans):
+        return False
+    admits = dict(opts.admits)
+    dists = {canon(k): v for k, v in data.get("distributions", {}).items()}
+    for p in plans:
+        held = tools[canon(p.tool)]
+        variant = str(held.get("variant"))
+        if variant.removeprefix("lock:") != p.variant.id.removeprefix("lock:") and variant not in admits.get(p.tool, ()):
+            return False
+        if p.variant.id.startswith("lock:"):
+            continue
+        ask, have = _request(p.request), _request(str(held.get("request")))
+        if not set(ask.extras) <= set(have.extras):
+            return False
+        installed = dists.get(canon(p.variant.main_requirement.name))
+        if ask.specifier and not (installed and SpecifierSet(ask.specifier).contains(installed, prereleases=True)):
+            return False
+    if opts.python_asked and not _python_admits(opts, str(data.get("interpreter", {}).get("version")), plans[0]):
+        return False
+    locked = {canon(n): v for p in plans if p.variant.id.startswith("lock:")
+              for n, _, v in (pkg.partition("==") for pkg in p.variant.packages) if v}
+    if locked:  # a lock asks for exactly its set: the installer's own tools and the torch family aside
+        others = set(dists) - set(locked) - {"pip", "wheel", "setuptools"} - {canon(n) for n in TORCH_FAMILY}
+        return not others and all(dists.get(n) == v for n, v in locked.items())
+    return True
+
+
+def _request(text: str):
+    from nlpsetup.resolve import ToolRequest, parse_tool
+
+    try:
+        return parse_tool(text)
+    except NlpsetupError:  # "--from-lock (tool)": no extras, no version asked
+        return ToolRequest(text)
+
+
+def _python_admits(opts: Options, held: str, plan: Plan) -> bool:
+    if opts.python:
+        from nlpsetup.pythons import parse_request
+
+        request = parse_request(opts.python)
+        if not request.path:
+            return request.admits(held)
+    return _minor(held) == _minor(plan.python.version)  # a path, or a lock's Python
+
+
+def _carried(env_path: Path, plans: list[Plan]) -> tuple[list[str], list[str]]:
+    """The additions of the env being replaced: (carried into the new env, dropped). They are
+    carried when the new env holds the same tools; another tool's pins may not admit them."""
+    from packaging.utils import canonicalize_name as canon
+
+    try:
+        data = manifest.read(env_path)
+    except manifest.ManifestError:
+        return [], []
+    additions = list(data.get("additions") or [])
+    same = sorted(canon(str(t.get("name"))) for t in data.get("tools", [])) == sorted(canon(p.tool) for p in plans)
+    return (additions, []) if same else ([], additions)
+
+
+def _not_locked(additions, plans: list[Plan]) -> list[str]:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name as canon
+
+    locked = {canon(pkg.partition("==")[0]) for p in plans if p.variant.id.startswith("lock:") for pkg in p.variant.packages}
+    return [a for a in additions if canon(Requirement(a).name) not in locked]
 
 
 def _describe(tools, version: str) -> str:
@@ -369,9 +470,11 @@ def _minor(version: str) -> str:
     return ".".join(version.split(".")[:2])
 
 
-def _replace_refusal(env_path: Path, held: str, asked: str) -> NlpsetupError:
+def _replace_refusal(env_path: Path, held: str, asked: str, retry: str | None = None) -> NlpsetupError:
+    how = f"to replace it (and everything in {env_path}): {retry}" if retry else \
+        f"pass --force to replace it (and everything in {env_path})"
     return NlpsetupError(f"env {env_path.name} already holds {held}; you asked for {asked}",
-                         hint=f"pass --force to replace it (and everything in {env_path}), or choose another --name")
+                         hint=f"{how}; or choose another --name")
 
 
 def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,
@@ -383,7 +486,10 @@ def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, step
         "nlpsetup_version": __version__,
         "env": {"name": p.env_name, "path": p.env_path},
         "tools": [{"name": x.tool, "request": x.request, "variant": x.variant.id, "recipe_digest": x.recipe_digest,
-                   "smoke": x.variant.smoke.to_dict()} for x in plans],
+                   "smoke": x.variant.smoke.to_dict(),
+                   # the tool's own distribution, whose version `envs` shows (a lock's is named as the tool)
+                   **({} if x.variant.id.startswith("lock:") else {"main": x.variant.main_requirement.name})}
+                  for x in plans],
         "interpreter": {"version": p.python.version, "implementation": p.python.implementation,
                         "path": runner.interpreter, "source": p.python.source, "env_python": p.env_python},
         "backend": backend,

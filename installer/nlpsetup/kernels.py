@@ -129,6 +129,12 @@ def _ours(folder: Path) -> dict | None:
     return mine if isinstance(mine, dict) and isinstance(mine.get("env"), str) and mine["env"] else None
 
 
+def has(env_name: str, env_path: Path) -> bool:
+    """Whether nlpsetup wrote a kernelspec for this env (one that records its path)."""
+    folder = own_dir(env_name, env_path)
+    return folder is not None and _ours(folder) is not None
+
+
 def remove(env_name: str, env_path: Path) -> Path | None:
     """Remove this env's kernelspec: only one that records this env's path (another home's env of
     the same name has its own); returns the folder removed, if any."""

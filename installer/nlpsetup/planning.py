@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nlpsetup import cutoff, paths, pythons, resolve
@@ -115,7 +115,7 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
     if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
         resolve.check_env_name(c.env_name)
-    name = c.env_name or "-".join(resolve.parse_tool(t).name for t in tools)
+    name = c.env_name or default_name(book, tools, home)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
         py = c.python if i == 0 or c.python else plans[0].python.path or plans[0].python.version
@@ -133,10 +133,9 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     return plans
 
 
-def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home: Path,
-                   bundle_dir: str | None = None) -> resolve.Plan:
-    """The plan that rebuilds a locked env (an nlpsetup lock or a pylock.toml), or with `bundle_dir`
-    the env a bundle holds, installed from its wheels alone."""
+def load_lock(lock_path: str | None, bundle_dir: str | None = None) -> tuple[dict, str | None]:
+    """The checked lock of `--from-lock FILE` (an nlpsetup lock or a pylock.toml) or of a bundle,
+    with the bundle's wheel folder (None for a lock)."""
     from nlpsetup import bundle, lockfile
 
     if lock_path and bundle_dir:
@@ -145,8 +144,33 @@ def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home
     find_links = None
     if bundle_dir:
         lock_path, find_links = bundle.check_folder(bundle_dir)
-    what = "--from-bundle" if find_links else "--from-lock"
-    lock = lockfile.load(lock_path, what)
+    return lockfile.load(lock_path, "--from-bundle" if find_links else "--from-lock"), find_links
+
+
+def default_name(book: RecipeBook, tools: list[str], home: Path) -> str:
+    """The recipes' own names (`Spacy` and `ccds` name spacy and cookiecutter-data-science); but
+    an env named as typed (`install ccds` after `install cookiecutter-data-science --name ccds`)
+    that holds those very tools is that env, not a second one beside it."""
+    from nlpsetup import manifest
+
+    canonical = "-".join(book.get(resolve.parse_tool(t).name).name for t in tools)
+    typed = "-".join(resolve.parse_tool(t).name for t in tools)
+    if typed.lower() == canonical.lower():  # a case apart is the same name (one folder on macOS, Windows)
+        return canonical
+    try:
+        held = manifest.read(paths.envs_dir(home) / resolve.check_env_name(typed)).get("tools", [])
+    except (manifest.ManifestError, NlpsetupError):
+        return canonical
+    same = sorted(str(t.get("name")) for t in held) == sorted(book.get(resolve.parse_tool(t).name).name for t in tools)
+    return typed if same else canonical
+
+
+def plan_from_lock(lock: dict, env_name: str | None, host: Host, home: Path,
+                   find_links: str | None = None) -> resolve.Plan:
+    """The plan that rebuilds a locked env, or with `find_links` the env a bundle holds, installed
+    from its wheels alone."""
+    from nlpsetup import lockfile
+
     if env_name is not None:  # '' too: refused by name, not taken for the default
         resolve.check_env_name(env_name)
     result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
@@ -154,6 +178,64 @@ def plan_from_lock(lock_path: str | None, env_name: str | None, host: Host, home
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
     return result
+
+
+def admitted(book: RecipeBook, tools: list[str], plans: list[resolve.Plan], host: Host, c: Choices,
+             home: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """For each planned tool, the variants its request admits on this host: with --variant that
+    one; else every variant the same request resolves to when asked for it. An env built on one
+    of them (an older Python's variant, an explicit --variant) holds what was asked: like pipx,
+    install does not rebuild it because today's default would differ."""
+    out = []
+    for i, (tool, plan) in enumerate(zip(tools, plans, strict=True)):
+        if c.variant and i == 0:
+            out.append((plan.tool, (plan.variant.id,)))
+            continue
+        recipe = book.get(plan.tool)
+        req = make_request(tool, Choices(None, c.python, c.compute, c.via, plan.env_name), paths.cache_dir(home))
+        ids = tuple(v.id for v in resolve.considered(recipe, req)
+                    if isinstance(resolve.resolve(recipe, host, replace(req, variant=v.id),
+                                                  envs_root=paths.envs_dir(home)), resolve.Plan))
+        out.append((plan.tool, ids))
+    return tuple(out)
+
+
+def kept_lock(env_path: Path) -> dict | None:
+    """The checked lock an env was built from (install --from-lock keeps it in the env), or None."""
+    from nlpsetup import lockfile
+    from nlpsetup.env import Env
+    from nlpsetup.files import read_cache
+
+    path = Env.at(env_path).lock_path
+    lock = read_cache(path, dict)
+    return None if lock is None else lockfile.check(lock, str(path))
+
+
+def rebuild(data: dict, name: str, book: RecipeBook, host: Host, home: Path,
+            as_of: str | None = None) -> list[resolve.Plan]:
+    """The plans that build env `name` again as its manifest records it: each tool on its
+    variant and the env's Python (its interpreter if still there, else its version), as of the env's
+    recorded date unless `as_of` (--as-of) says otherwise; an env built from a lock, from the lock it keeps."""
+    interp = data.get("interpreter", {})
+    tools = data.get("tools", [])
+    if any(str(t.get("variant", "")).startswith("lock:") for t in tools):
+        lock = kept_lock(paths.envs_dir(home) / name)
+        if lock is None:
+            raise NlpsetupError(f"{name} was built from a lock that it did not keep (an older nlpsetup built it)",
+                                hint=f"rebuild it from the lock file: nlpsetup install --from-lock FILE --name {name} "
+                                     "--force")
+        return [plan_from_lock(lock, name, host, home)]
+    # Its interpreter if still there, else any of its minor (the one it had may be gone).
+    python = interp.get("path") if interp.get("path") and os.path.exists(interp["path"]) else \
+        ".".join(str(interp.get("version")).split(".")[:2])
+    recorded = cutoff.from_dict(data.get("as_of"))
+    if as_of is None and "as_of" in data:  # the env's own date (or none: it was built as of latest)
+        as_of = str(recorded.date) if recorded else cutoff.LATEST
+    plans = [plan_one(book, t.get("request") or t["name"], host,
+                      Choices(variant=t["variant"], python=python, env_name=name, as_of=as_of), home) for t in tools]
+    # Still the env's date: keep where it was chosen (recipe, --as-of), not "env".
+    return [replace(p, as_of=recorded) if recorded and p.as_of and p.as_of.date == recorded.date else p
+            for p in plans]
 
 
 def availability(book: RecipeBook, host: Host, home: Path) -> list[dict]:

@@ -195,10 +195,14 @@ def outcome_text(o) -> str:
         from nlpsetup.env import Env
 
         activate = Env.at(o.path).activate_command()
-        return (f"nlpsetup: {o.env} is installed and verified ({o.backend}).\n"
-                f"  use it:   nlpsetup run {o.env} -- python\n"
-                f"  or:       {activate}\n"
-                f"  check it: nlpsetup verify {o.env}")
+        held = " + ".join(f"{t['tool']} {t['version'] or t['variant']}" for t in o.tools) or o.env
+        named = "" if [o.env] == [t["tool"] for t in o.tools] else f" (env {o.env})"
+        size = f", {mb(o.size_bytes)}" if o.size_bytes is not None else ""
+        lines = [f"nlpsetup: {held}{named} is installed and verified ({o.backend}){size}."]
+        lines += [f"  additions installed again: {', '.join(o.reapplied)}"] if o.reapplied else []
+        lines += [f"  additions not carried over: {', '.join(o.dropped)}"] if o.dropped else []
+        return "\n".join([*lines, f"  use it:   nlpsetup run {o.env} -- python", f"  or:       {activate}",
+                          f"  check it: nlpsetup verify {o.env}"])
     lines = [f"nlpsetup: install failed: {o.message}"]
     if o.diagnosis:
         lines.append(f"  likely cause: {o.diagnosis}")
@@ -257,16 +261,60 @@ def list_text(rows: list[dict]) -> str:
                                                    else f"no  {r['reason']}") for r in rows)
 
 
+def mb(size_bytes: int | None) -> str:
+    return f"{size_bytes / 1e6:,.0f} MB" if size_bytes is not None else "?"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    """Columns as wide as their widest cell, header included; the last one is not padded."""
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in (header, *rows)]
+
+
+def _verified(r: dict) -> str:
+    v = r.get("last_verify")
+    return f"{'ok' if v['ok'] else 'FAILED'} {v['at'][:10]}" if v else "-"
+
+
 @_terminal
 def envs_text(rows: list[dict]) -> str:
+    """One line per env: its tools with their installed versions, Python, additions, kernel, the
+    last verify, status and size; problems and the repair command under it."""
     if not rows:
         return "no envs yet: nlpsetup install TOOL"
-    lines = []
+    header = ("ENV", "TOOL", "VERSION", "PYTHON", "ADDITIONS", "KERNEL", "VERIFIED", "STATUS", "SIZE")
+    cells = []
     for r in rows:
-        size = f"{r['size_bytes'] / 1e6:,.0f} MB" if r["size_bytes"] is not None else "?"
-        lines.append(f"{r['name']:<20} {', '.join(r['tools']) or '-':<28} Python {r['python'] or '?':<8} "
-                     f"{r['status']:<11} {size:>9}")
-        lines += [f"    {p}" for p in r["problems"]]
+        installed = r.get("installed") or []
+        cells.append((r["name"], " + ".join(t["tool"] for t in installed) or "-",
+                      " + ".join(t["version"] or "?" for t in installed) or "-", r["python"] or "?",
+                      str(len(r.get("additions") or [])), "yes" if r.get("kernel") else "-", _verified(r),
+                      r["status"], mb(r["size_bytes"])))
+    lines = _table(header, cells)
+    out = lines[:1]
+    for r, line in zip(rows, lines[1:], strict=True):
+        out.append(line)
+        out += [f"    {p}" for p in r["problems"]]
+        out += [f"    repair: {r['repair']}"] if r.get("repair") else []
+    return "\n".join(out)
+
+
+@_terminal
+def env_text(r: dict) -> str:
+    """One env in full (`envs ENV`)."""
+    lines = [f"{r['name']}: {r['status']}", f"  path        {r['path']}"]
+    for t in r.get("installed") or []:
+        lines.append(f"  tool        {t['tool']} {t['version'] or '?'}"
+                     + (f" ({t['package']})" if t["package"] != t["tool"] else "") + f", variant {t['variant']}")
+    lines.append(f"  python      {r['python'] or '?'}")
+    if r.get("created"):
+        lines.append(f"  built       {r['created']}" + (f", changed {r['updated']}" if r.get("updated") else ""))
+    lines.append(f"  additions   {', '.join(r.get('additions') or []) or 'none'}")
+    lines.append(f"  kernel      {'nlpsetup-' + r['name'] if r.get('kernel') else 'none'}")
+    lines.append(f"  size        {mb(r['size_bytes'])}")
+    lines.append(f"  verified    {_verified(r)}")
+    lines += [f"  problem     {p}" for p in r["problems"]]
+    lines += [f"  repair      {r['repair']}"] if r.get("repair") else []
     return "\n".join(lines)
 
 
@@ -281,6 +329,8 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
             out.append((f"{r['env']}: drift since install: " + "; ".join(
                 f"{k} {', '.join(v)}" for k, v in d.items() if v), True))
         out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
+        if r.get("repair"):
+            out.append((f"  repair it: {r['repair']}", True))
     return out
 
 

@@ -261,10 +261,7 @@ def resolve(recipe: Recipe, host: Host, request: Request, *, envs_root: Path) ->
                                 hint=f"see them with: nlpsetup show {recipe.name}")
         variants = (chosen,)
     else:
-        # A recipe alias that a variant claims (`azure-cli`) means that variant.
-        named = canonicalize_name(request.tool.name)
-        claimed = tuple(v for v in variants if named in {canonicalize_name(a) for a in v.aliases})
-        variants = claimed or variants
+        variants = considered(recipe, request)
     rejected: list[Rejected] = []
     for variant in variants:
         reasons, python, compute = _check_variant(recipe, variant, host, request)
@@ -273,6 +270,14 @@ def resolve(recipe: Recipe, host: Host, request: Request, *, envs_root: Path) ->
             continue
         return _plan(recipe, variant, host, request, python, compute, tuple(rejected), envs_root)
     return _refusal(recipe, host, request, tuple(rejected))
+
+
+def considered(recipe: Recipe, request: Request) -> tuple[Variant, ...]:
+    """The variants a request without --variant chooses among: a recipe alias that variants claim
+    (`azure-cli`) means those, any other name every variant."""
+    named = canonicalize_name(request.tool.name)
+    claimed = tuple(v for v in recipe.variants if named in {canonicalize_name(a) for a in v.aliases})
+    return claimed or recipe.variants
 
 
 def _check_variant(recipe: Recipe, v: Variant, host: Host, req: Request):
