@@ -23,7 +23,7 @@ needs_uv = pytest.mark.skipif(backends.find_uv() is None, reason="uv probes the 
 def index(tmp_path_factory):
     root = tmp_path_factory.mktemp("discover")
     build = root / "build"
-    tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef hello():\n    return greet()\n"}
+    tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef main():\n    print(greet())\n"}
     lib = "VERSION = {!r}\n"
     dists = {
         wheelhouse.build_wheel(build, "agedlib", "1.0.0", files={
@@ -31,7 +31,7 @@ def index(tmp_path_factory):
         wheelhouse.build_wheel(build, "agedlib", "2.0.0", files={
             "agedlib/__init__.py": lib.format("2.0.0")}): "2023-03-01T12:00:00Z",
         wheelhouse.build_wheel(build, "agedtool", "1.0.0", files=tool, requires=["agedlib"],
-                               entry_points={"agedtool": "agedtool:hello"}): "2021-07-01T09:30:00Z",
+                               entry_points={"agedtool": "agedtool:main"}): "2021-07-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
     }

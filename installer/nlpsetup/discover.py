@@ -260,6 +260,7 @@ def recipe_text(found: Found, code: str | None = None) -> str:
 # modules), run each console script with --help, and `pip check`. With NLPSETUP_DERIVE=1 it only
 # prints what it would check, as JSON.
 DERIVED_CHECKS = r'''
+# derived checks: imports, console scripts --help, pip check
 import glob, importlib, json, os, re, subprocess, sys
 NAME = %r
 info = None
