@@ -245,7 +245,9 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     root, host = _home(checked=True), _host()
     if from_lock or from_bundle:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
-    elif len(tools) == 1 and cli_discover.no_recipe(book := _book(), tools[0]) and not dry_run:
+    elif len(tools) == 1 and cli_discover.no_recipe(book := _book(), tools[0]):  # no recipe: search for an env
+        if dry_run:
+            return cli_discover.plan(tools[0], host, as_json)
         return cli_discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
                                     backend=backend, force=force, max_attempts=max_attempts, time_limit=time_limit,
                                     as_json=as_json, quiet=quiet)
