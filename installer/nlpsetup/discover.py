@@ -168,6 +168,9 @@ def diagnose(text: str) -> Diagnosis:
             fix = _FIXES.get(kind, "")
             if kind == "header":
                 fix = f"install the package that provides {found}: apt-file search {found} (Debian/Ubuntu)"
+            if kind == "import":  # the error itself, without the env's paths
+                line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0].strip()
+                why = f"{why}: {line.split(' (/')[0][:160]}"
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
             return Diagnosis(kind, why, fix, pin)
@@ -209,6 +212,14 @@ class Found:
     host: str = ""
     date: str = field(default_factory=lambda: dt.date.today().isoformat())
     summary: str = ""
+    as_of_why: str = ""  # what the newest dependencies did, when the winner has a cutoff
+
+
+def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
+    """Why the winner needs its cutoff: the failure of the same release and Python with the newest
+    dependencies (the diagnosis the next attempt followed)."""
+    return next((why for c, why in failed if c.as_of is None and (c.version, c.python) == (winner.version, winner.python)),
+                "")
 
 
 def _toml_str(s: str) -> str:
@@ -239,7 +250,8 @@ def recipe_text(found: Found, code: str | None = None) -> str:
         f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
     ]
     if c.as_of:
-        lines.append(f"as_of = {_toml_str(c.as_of)}  # the newest dependencies broke it: see the search's log")
+        why = found.as_of_why or "the newest dependencies did not resolve or verify"
+        lines.append(f"as_of = {_toml_str(c.as_of)}  # {why}".replace("\n", " "))
     if c.binary_only:
         lines.append('only_binary = [":all:"]  # verified from wheels alone: no build on the host')
     for req, why in c.pins:

@@ -156,7 +156,6 @@ def host_label() -> str:
 
 
 def write_recipe(found: discover.Found, target: Path) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
     files.write_text_atomic(target, discover.recipe_text(found))
     return target
 
@@ -218,7 +217,8 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                                                   backend, force, reporter)
                 if verified:
                     imports, commands = derived(env_path, name)
-                    found = discover.Found(name, c, imports, commands, host_label())
+                    found = discover.Found(name, c, imports, commands, host_label(),
+                                           as_of_why=discover.why_cutoff(c, [(a.candidate, a.why) for a in attempts]))
                     attempts.append(Attempt(c, "install", True, "verified"))
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
@@ -228,7 +228,10 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
             attempts.append(attempt)
             on_attempt(attempt)
             queue = discover.next_after(c, attempt.diagnosis, queue)
-    finally:  # Ctrl-C or a verified env: probes still queued are not started
+    except BaseException:  # Ctrl-C (the install rolled back already) or an error: running probes end now
+        proc.stop_all()
+        raise
+    finally:  # probes still queued are not started
         pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
     raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit)
