@@ -81,13 +81,18 @@ def test_newest_dependency_breaks_the_import_so_discovery_finds_the_cutoff_and_k
 
 @needs_uv
 @pytest.mark.skipif(not PY38.exists(), reason="needs pyenv's Python 3.8.18")
-def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home, index):
+def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home, index, tmp_path):
     code, out, err = _run(cli, index, "plan", "oldpy")
     assert code == 0 and "Python 3.8" in out and "Python 3.13" not in out, out + err
     code, out, err = _run(cli, index, "install", "oldpy")
     assert code == 0, out + err
     assert _manifest(home, "oldpy")["interpreter"]["version"].startswith("3.8.")
     assert 'python = ">=3.8,<3.9"' in (home / "recipes" / "discovered" / "oldpy.toml").read_text()
+    # recipe new: the same search in a temporary home, the recipe written where asked
+    code, out, err = _run(cli, index, "recipe", "new", "oldpy", "-o", str(tmp_path / "oldpy.toml"))
+    assert code == 0, out + err
+    assert 'imports = ["oldpy"]' in (tmp_path / "oldpy.toml").read_text()
+    assert sorted(p.name for p in (home / "envs").iterdir()) == ["oldpy"]  # its env was temporary
 
 
 @needs_uv

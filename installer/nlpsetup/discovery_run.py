@@ -199,9 +199,9 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
         return probes[c]
 
     try:
-        for c in queue[: limits.max_attempts]:  # resolution-only probes first, several at once
-            probe_of(c)
         while queue and len(attempts) < limits.max_attempts and time.monotonic() - start < limits.time_limit:
+            for ahead in queue[:_PROBES]:  # resolution-only probes of the next candidates, several at once
+                probe_of(ahead)
             c = queue.pop(0)
             ok, out = probe_of(c).result()
             if not ok and c.binary_only and discover.may_build(c, [a.diagnosis for a in attempts
