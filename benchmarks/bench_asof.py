@@ -25,8 +25,9 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import installkit  # noqa: E402
 import wheelhouse  # noqa: E402
-from nlpsetup.backends import find_uv  # noqa: E402
 from test_asof import PY38, RECIPE, _agedlib  # noqa: E402
+
+from nlpsetup.backends import find_uv  # noqa: E402
 
 
 def index(root: Path) -> tuple[installkit.JsonIndex, Path]:

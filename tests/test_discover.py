@@ -107,7 +107,8 @@ def test_nothing_works_is_exit_3_with_each_blocker_and_the_next_command(cli, hom
 def test_a_name_the_index_does_not_have_is_exit_2_in_one_line(cli, home, index):
     code, out, err = _run(cli, index, "install", "nosuchthing")
     assert code == 2, out + err
-    assert err.splitlines()[0] == f"nlpsetup: error: no recipe and no package 'nosuchthing' on the index {index}"
+    assert err.splitlines()[0] == ("nlpsetup: error: unknown tool 'nosuchthing': no recipe, and no package of that "
+                                   f"name on the index {index}")
     assert "searching" not in err and not (home / "envs").exists()
 
 

@@ -208,7 +208,8 @@ def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
 
     book, host = _book(), _host(platform, arch, host_file, glibc)
     if cli_discover.no_recipe(book, tool):  # a package no recipe covers: what a search would try first
-        return cli_discover.plan(tool, host, as_json)
+        with cli_discover.suggesting(book, tool):
+            return cli_discover.plan(tool, host, as_json)
     p = planning.with_backend([planning.plan_one(book, tool, host, planning.Choices(**choices), _home())], backend)[0]
     _echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
@@ -246,11 +247,12 @@ def install(tools, platform, arch, glibc, host_file, backend, no_pip, kernel, fo
     if from_lock or from_bundle:
         plans = [planning.plan_from_lock(from_lock, choices["env_name"], host, root, from_bundle)]
     elif len(tools) == 1 and cli_discover.no_recipe(book := _book(), tools[0]):  # no recipe: search for an env
-        if dry_run:
-            return cli_discover.plan(tools[0], host, as_json)
-        return cli_discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
-                                    backend=backend, force=force, max_attempts=max_attempts, time_limit=time_limit,
-                                    as_json=as_json, quiet=quiet)
+        with cli_discover.suggesting(book, tools[0]):
+            if dry_run:
+                return cli_discover.plan(tools[0], host, as_json)
+            return cli_discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
+                                        backend=backend, force=force, max_attempts=max_attempts,
+                                        time_limit=time_limit, as_json=as_json, quiet=quiet)
     else:
         plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours

@@ -3,13 +3,14 @@ covers, and `recipe new PKG`. Same shape as cli.py: options in, one core call, l
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from nlpsetup.cli import _echo_json, _home, json_option, search_limits
 from nlpsetup.cli_authors import recipe
-from nlpsetup.errors import EXIT_FAILED, EXIT_OK
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
 from nlpsetup.redact import escape_controls
 
 
@@ -18,6 +19,17 @@ def no_recipe(book, spec: str) -> bool:
     from nlpsetup import resolve
 
     return book.find(resolve.parse_tool(spec).name) is None
+
+
+@contextmanager
+def suggesting(book, spec: str):
+    """A name neither a recipe nor the index has: suggest the close recipe names, as `show` does."""
+    try:
+        yield
+    except NlpsetupError as exc:
+        if exc.message.startswith("unknown tool") and (close := book.suggest(spec.partition("==")[0])):
+            exc.hint = f"did you mean {' or '.join(close)}?"
+        raise
 
 
 def _attempt_line(a) -> None:

@@ -65,7 +65,8 @@ def project(index: str, name: str) -> tuple[str, list[discover.Release]]:
         body, content_type = web.get(url, accept=_ACCEPT, timeout=60)
     except web.FetchError as exc:
         if ": HTTP 404" in str(exc) or "No such file" in str(exc):
-            raise NlpsetupError(f"no recipe and no package {name!r} on the index {mask_text(index)}",
+            raise NlpsetupError(f"unknown tool {name!r}: no recipe, and no package of that name on the index "
+                                f"{mask_text(index)}",
                                 hint="check the spelling (see: nlpsetup list)", exit_code=EXIT_USAGE) from None
         raise NlpsetupError(f"cannot read the index page for {name}: {exc}", hint="check the network or the index URL") from None
     if "json" in content_type:
