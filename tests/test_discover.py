@@ -125,3 +125,19 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     assert retried[0].pins == (("setuptools<81", gone.why),)
     found = discover.Found("demo", retried[0], ("demo",), (), "h", "2026-01-01")
     assert f'req = "setuptools<81"\nwhy = "{gone.why}"' in discover.recipe_text(found)
+
+
+def test_candidates_follow_the_index_newest_release_and_python_first_latest_before_a_cutoff():
+    doc = {"files": [
+        {"filename": "demo-2.0.0rc1-py3-none-any.whl", "upload-time": "2024-01-01T00:00:00Z"},
+        {"filename": "demo-1.5.0-py3-none-any.whl", "upload-time": "2023-01-01T00:00:00Z", "yanked": "broken"},
+        {"filename": "demo-1.0.0-cp38-cp38-manylinux1_x86_64.whl", "upload-time": "2020-05-02T00:00:00Z"},
+        {"filename": "demo-1.0.0-cp37-cp37m-manylinux1_x86_64.whl", "upload-time": "2020-05-01T00:00:00Z"},
+        {"filename": "demo-0.9.tar.gz", "upload-time": "2019-01-01T00:00:00Z", "requires-python": ">=3.9"},
+    ]}
+    rels = discover.releases(doc)
+    assert [r.version for r in rels] == ["1.0.0", "0.9"]  # no pre-release, nothing yanked
+    got = [(c.version, c.python, c.as_of, c.binary_only) for c in discover.candidates(rels, ["3.8", "3.12", "3.10"])]
+    assert got == [("1.0.0", "3.8", None, True), ("1.0.0", "3.8", "2020-06-30", True),
+                   ("0.9", "3.12", None, False), ("0.9", "3.12", "2019-03-02", False),
+                   ("0.9", "3.10", None, False), ("0.9", "3.10", "2019-03-02", False)]

@@ -31,6 +31,7 @@ class Release:
     uploaded: dt.date | None  # the earliest upload time of its files
     requires_python: str | None
     wheel_pythons: frozenset[str] | None  # minors ("3.8") its wheels are tagged for; None: a pure or abi3 wheel, or an sdist
+    has_wheels: bool = True  # False: sdists only, so a wheels-only candidate cannot work
 
     def fits(self, minor: str) -> bool:
         if self.requires_python:
@@ -73,7 +74,8 @@ def releases(doc: dict) -> list[Release]:
             minors = None if wheel is None or minors is None else minors | wheel
         rp = next((f.get("requires-python") for f in files if isinstance(f.get("requires-python"), str)), None)
         out.append(Release(str(version), dt.date.fromisoformat(times[0]) if times else None, rp or None,
-                           frozenset(minors) if minors is not None else None))
+                           frozenset(minors) if minors is not None else None,
+                           any(f["filename"].endswith(".whl") for f in files)))
     return out
 
 
@@ -111,9 +113,9 @@ def candidates(rels: list[Release], minors: list[str], asked: str | None = None,
         for minor in sorted(set(minors), key=_minor_key, reverse=True):
             if not r.fits(minor):
                 continue
-            out.append(Candidate(r.version, minor, None))
+            out.append(Candidate(r.version, minor, None, r.has_wheels))
             if (date := cutoff_for(r)) and r.uploaded and r.uploaded < dt.date.today() - CUTOFF_MARGIN:
-                out.append(Candidate(r.version, minor, date))
+                out.append(Candidate(r.version, minor, date, r.has_wheels))
     return out
 
 

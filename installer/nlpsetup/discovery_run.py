@@ -201,7 +201,9 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
 
     try:
         while queue and len(attempts) < limits.max_attempts and time.monotonic() - start < limits.time_limit:
-            for ahead in queue[:_PROBES]:  # resolution-only probes of the next candidates, several at once
+            # Resolution-only probes of the next candidates, several at once once the first has failed
+            # (most searches end at the first; extra probes would only slow its install down).
+            for ahead in queue[:_PROBES if attempts else 1]:
                 probe_of(ahead)
             c = queue.pop(0)
             ok, out = probe_of(c).result()
