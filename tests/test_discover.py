@@ -99,7 +99,8 @@ def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home
 def test_nothing_works_is_exit_3_with_each_blocker_and_the_next_command(cli, home, index):
     code, out, err = _run(cli, index, "install", "needsgcc", "--max-attempts", "3")
     assert code == 3, out + err
-    assert "no working env found for needsgcc after 3 attempts" in err and "C compiler" in err
+    # the first build meets the missing compiler; every other build of the release would too: one attempt
+    assert "no working env found for needsgcc after 1 attempt;" in err and "C compiler" in err
     assert "build-essential" in err  # the next command
     assert not (home / "envs" / "needsgcc").exists() and not (home / "recipes" / "discovered" / "needsgcc.toml").exists()
 

@@ -250,7 +250,7 @@ def refusal(name: str, attempts: list[Attempt], rels: list[discover.Release], mi
     if wanted:
         fixes.append(f"pyenv install {wanted[-1]} (the newest Python {name}'s wheels are for), then run the command again")
     bound = " (time limit reached)" if timed_out else ""
-    return NlpsetupError(f"no working env found for {name} after {len(attempts)} attempts{bound}; blockers: "
+    return NlpsetupError(f"no working env found for {name} after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}{bound}; blockers: "
                          + "; ".join(blockers),
                          hint="next: " + ("; or ".join(fixes) if fixes else "raise --max-attempts or --time-limit"),
                          exit_code=EXIT_REFUSED)
