@@ -142,3 +142,16 @@ def test_candidates_follow_the_index_newest_release_and_python_first_latest_befo
     assert got == [("1.0.0", "3.8", None, True), ("1.0.0", "3.8", "2020-06-30", True),
                    ("0.9", "3.12", None, False), ("0.9", "3.12", "2019-03-02", False),
                    ("0.9", "3.10", None, False), ("0.9", "3.10", "2019-03-02", False)]
+
+
+def test_a_resolution_with_torch_makes_it_a_framework_so_the_host_gets_its_cpu_or_cuda_build():
+    from nlpsetup import recipes
+
+    resolved = "numpy==2.1.0\n    # via torch\ntorch==2.5.1\n    # via pytorch-nlp\n"
+    c = discover.Candidate("0.5.0", "3.12", "2021-01-01", pins=(("numpy<2", "built against numpy 1.x"),),
+                           torch=discover.torch_in(resolved))
+    text = discover.recipe_text(discover.Found("pytorch-nlp", c, ("torchnlp",), (), "h", "2026-01-01"))
+    recipe = recipes.parse(text, "pytorch-nlp.toml", stem="pytorch-nlp")  # the schema `recipe check` applies
+    v = recipe.variants[0]
+    assert v.framework == (("torch", "==2.5.1"),) and str(v.python) and v.smoke.imports == ("torchnlp",)
+    assert [(p.req, p.why) for p in v.pins] == [("numpy<2", "built against numpy 1.x")]

@@ -86,15 +86,22 @@ class Candidate:
     as_of: str | None  # "2021-12-31", or None for the newest dependencies
     binary_only: bool = True
     pins: tuple[tuple[str, str], ...] = ()  # (requirement, why) a diagnosis added
+    torch: str | None = None  # the torch release the probe resolved: installed as a framework (CPU or CUDA build)
 
     def label(self) -> str:
         return (f"{self.version}  Python {self.python}  {'deps as of ' + self.as_of if self.as_of else 'latest'}"
                 f"  {'wheels only' if self.binary_only else 'builds allowed'}"
-                + "".join(f"  +{req}" for req, _ in self.pins))
+                + "".join(f"  +{req}" for req, _ in self.pins) + (f"  torch {self.torch} (CPU/CUDA build)" if self.torch else ""))
 
 
 def _minor_key(minor: str) -> tuple[int, ...]:
     return tuple(int(x) for x in minor.split("."))
+
+
+def torch_in(resolved: str) -> str | None:
+    """The torch version in a probe's resolution (`uv pip compile` output), without a local tag."""
+    m = re.search(r"^torch==([\w.]+)", resolved, re.M)
+    return m.group(1) if m else None
 
 
 def cutoff_for(release: Release) -> str | None:
@@ -251,6 +258,8 @@ def recipe_text(found: Found, code: str | None = None) -> str:
         f"python_reason = {_toml_str(f'discovered: verified with Python {c.python} on this host')}",
         f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
     ]
+    if c.torch:  # from PyTorch's index, the CPU or CUDA build this host needs (as the hand-written recipes do)
+        lines.append(f"framework = {{ torch = {_toml_str('==' + c.torch)} }}")
     if c.as_of:
         why = found.as_of_why or "the newest dependencies did not resolve or verify"
         lines.append(f"as_of = {_toml_str(c.as_of)}  # {why}".replace("\n", " "))

@@ -215,7 +215,9 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
             if not ok:
                 d = discover.diagnose(out)
                 attempt = Attempt(c, "probe", False, d.why, d)
-            else:
+            elif (torch := discover.torch_in(out)) and uv:
+                c = replace(c, torch=torch)
+            if ok:
                 verified, why, env_path = install(name, c, host, home, env_name or canonicalize_name(name),
                                                   backend, force, reporter)
                 if verified:
