@@ -112,7 +112,7 @@ def candidates(rels: list[Release], minors: list[str], asked: str | None = None,
                max_releases: int = 3) -> list[Candidate]:
     """Every candidate in the order they are tried: release, then Python, then cutoff."""
     if asked is not None:
-        rels = [r for r in rels if _same(r.version, asked)]
+        rels = [r for r in rels if same_version(r.version, asked)]
     else:
         rels = rels[:max_releases]
     out = []
@@ -126,7 +126,7 @@ def candidates(rels: list[Release], minors: list[str], asked: str | None = None,
     return out
 
 
-def _same(a: str, b: str) -> bool:
+def same_version(a: str, b: str) -> bool:
     try:
         return Version(a) == Version(b)
     except InvalidVersion:

@@ -179,7 +179,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
     name, _, asked = spec.partition("==")
     index = index_of(host)
     name, rels = project(index, name.strip())
-    if asked and not any(discover._same(r.version, asked) for r in rels):
+    if asked and not any(discover.same_version(r.version, asked) for r in rels):
         raise NlpsetupError(f"{name} has no release {asked} on the index {mask_text(index)}",
                             hint=f"the newest is {rels[0].version}: nlpsetup install {name}", exit_code=EXIT_USAGE)
     minors = [python] if python else host_minors(host)
