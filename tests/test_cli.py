@@ -107,8 +107,8 @@ def test_host_file_round_trip(run_cli, tmp_path):
     (["plan", "spacy", "--host-file", "/nonexistent.json"], "--host-file"),
     (["show", "nope"], "unknown tool 'nope'"),
 ])
-def test_usage_errors_exit_2_with_one_line_and_no_traceback(run_cli, args, words):
-    code, out, err = run_cli(*args)
+def test_usage_errors_exit_2_with_one_line_and_no_traceback(run_cli, args, words, tmp_path):
+    code, out, err = run_cli(*args, env={"PIP_INDEX_URL": tmp_path.as_uri()})  # an unknown name: not on the index either
     assert code == 2, (out, err)
     assert words in err and "Traceback" not in err
     assert err.startswith("nlpsetup: error:")
@@ -176,8 +176,8 @@ def test_tools_that_agree_share_one_plan(run_cli):
     assert {p["env"]["name"] for p in plans} == {"adaptnlp-spacy"}
 
 
-def test_json_errors_are_one_document_on_stdout_with_the_exit_code(run_cli):
-    code, out, err = run_cli("plan", "nosuchtool", "--json")
+def test_json_errors_are_one_document_on_stdout_with_the_exit_code(run_cli, tmp_path):
+    code, out, err = run_cli("plan", "nosuchtool", "--json", env={"PIP_INDEX_URL": tmp_path.as_uri()})
     doc = json.loads(out)
     assert code == 2 and doc["error"]["exit_code"] == 2 and "nosuchtool" in doc["error"]["message"]
     assert doc["error"]["hint"] and "Traceback" not in err

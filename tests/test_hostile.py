@@ -115,7 +115,8 @@ def test_a_broken_recipe_in_a_user_folder_cannot_break_plan_of_others(tmp_path):
     (folder / "evil.toml").write_text('name = "evil"\nsummary = "s"\nhomepage = "h"\nstatus = "active"\n'
                                       '[[variants]]\npython = ">=3"\npackages = ["--index-url=http://evil"]\n')
     (folder / "big.toml").write_bytes(b"#" * 2_000_000)
-    code, out, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder)}, "plan", "evil", home=tmp_path / "h")
+    code, out, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder), "PIP_INDEX_URL": tmp_path.as_uri()}, "plan", "evil",
+                         home=tmp_path / "h")  # an empty index: "evil" is neither a recipe nor a package
     figures.add("hostile inputs tried", 2)
     assert code == 2 and "unknown tool 'evil'" in err
     code, out, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder)}, "plan", "spacy", "--json", home=tmp_path / "h")

@@ -202,6 +202,14 @@ _simulate_options = _options(
 )
 
 
+def search_limits(f):
+    """The bounds of the search for a package no recipe covers (cli_discover)."""
+    f = click.option("--time-limit", type=click.IntRange(10, 24 * 3600), default=1800, show_default=True,
+                     help="A package without a recipe: stop searching after this many seconds.")(f)
+    return click.option("--max-attempts", type=click.IntRange(1, 200), default=12, show_default=True,
+                        help="A package without a recipe: try at most this many candidates.")(f)
+
+
 _backend_option = click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto",
                                show_default=True, help="Installer: uv when found (auto), or pip.")
 
@@ -251,6 +259,9 @@ def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
     from nlpsetup import planning, render
 
     book, host = _book(), _host(platform, arch, host_file, glibc)
+    if cli_discover.no_recipe(book, tool):  # a package no recipe covers: what a search would try first
+        with cli_discover.suggesting(book, tool):
+            return cli_discover.plan(tool, host, as_json)
     p = planning.with_backend([planning.plan_one(book, tool, host, planning.Choices(**choices), _home())], backend)[0]
     _echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
@@ -268,12 +279,13 @@ def plan(tool, platform, arch, glibc, host_file, backend, as_json, **choices):
 @click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
 @click.option("--from-lock", "from_lock", type=click.Path(dir_okay=False), help="Rebuild an env from a lock file.")
 @click.option("--from-bundle", type=click.Path(file_okay=False), help="Build an env from `nlpsetup bundle` output, offline.")
+@search_limits
 @json_option
 @click.option("-v", "--verbose", is_flag=True, help="Stream each step's output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
 @click.option("--ci", "ci_mode", is_flag=True, help="CI mode (also on when CI is set).")
 def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_timeout,
-            no_wait, from_lock, from_bundle, as_json, verbose, quiet, ci_mode, **choices):
+            no_wait, from_lock, from_bundle, max_attempts, time_limit, as_json, verbose, quiet, ci_mode, **choices):
     """Build, verify and record an env for TOOL (several tools share one env when their Pythons agree).
 
     Exit 0 when every smoke check passed, 1 when a step or check failed (nothing is lost: a failed
@@ -285,6 +297,13 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
     if from_lock or from_bundle:
         lock, find_links = planning.load_lock(from_lock, from_bundle)
         plans = [planning.plan_from_lock(lock, choices["env_name"], host, root, find_links)]
+    elif len(tools) == 1 and cli_discover.no_recipe(book := _book(), tools[0]):  # no recipe: search for an env
+        with cli_discover.suggesting(book, tools[0]):
+            if dry_run:
+                return cli_discover.plan(tools[0], host, as_json)
+            return cli_discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
+                                        backend=backend, force=force, max_attempts=max_attempts,
+                                        time_limit=time_limit, as_json=as_json, quiet=quiet)
     else:
         plans = planning.plan_tools(book := _book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
@@ -506,7 +525,7 @@ def host_cmd(as_json: bool) -> None:
 
 # More commands, beside this module in the same shape: for recipe authors and CI (matrix, ci, recipe),
 # for changing an env (add, upgrade, kernel) and for handing it on (lock, export, bundle, completion).
-from nlpsetup import cli_authors, cli_change, cli_image, cli_share  # noqa: E402,F401
+from nlpsetup import cli_authors, cli_change, cli_discover, cli_image, cli_share  # noqa: E402,F401
 
 
 def main() -> None:

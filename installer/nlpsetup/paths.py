@@ -129,7 +129,12 @@ def builtin_recipes_dir() -> Path:
 
 
 def recipe_dirs(env: dict[str, str] | None = None) -> list[Path]:
-    """Extra folders first: a recipe there overrides a built-in one of the same name."""
+    """Extra folders first: a recipe there overrides a built-in one of the same name; the recipes
+    discovery wrote (NLPSETUP_HOME/recipes/discovered) come last, for tools no other recipe covers."""
     env = os.environ if env is None else env
     extra = [Path(p).expanduser() for p in env.get("NLPSETUP_RECIPES_PATH", "").split(os.pathsep) if p]
-    return [*extra, builtin_recipes_dir()]
+    return [*extra, builtin_recipes_dir(), discovered_recipes_dir(home(env))]
+
+
+def discovered_recipes_dir(root: Path) -> Path:
+    return root / "recipes" / "discovered"

@@ -253,6 +253,7 @@ def availability(book: RecipeBook, host: Host, home: Path) -> list[dict]:
             "reason": None if ok else result.one_line(),
             "status": recipe.status,
             "summary": recipe.summary,
+            "discovered": Path(recipe.path).parent == paths.discovered_recipes_dir(home),
         })
     return rows
 

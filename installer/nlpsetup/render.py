@@ -258,7 +258,8 @@ def doctor_markdown(host: dict, groups: list[tuple[str, list]], env: dict[str, s
 def list_text(rows: list[dict]) -> str:
     width = max((len(r["name"]) for r in rows), default=10)
     return "\n".join(f"{r['name']:<{width}}  " + (f"ok  {r['variant']} on Python {r['python']}" if r["available"]
-                                                   else f"no  {r['reason']}") for r in rows)
+                                                   else f"no  {r['reason']}")
+                     + ("  (discovered)" if r.get("discovered") else "") for r in rows)
 
 
 def mb(size_bytes: int | None) -> str:

@@ -1,0 +1,157 @@
+"""A package no recipe covers (issue 24), discovered for real from a local PEP 691 index over HTTP
+with PEP 700 upload times: agedtool 1.0.0 (2021) breaks with agedlib 2.0.0 (2023), so the search
+finds the cutoff; oldpy has wheels for CPython 3.8 only, so it finds that Python; needsgcc is an
+sdist whose build needs a compiler, so the search refuses with the blocker and the next command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import installkit
+import wheelhouse
+from nlpsetup import backends, discover
+
+PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
+needs_uv = pytest.mark.skipif(backends.find_uv() is None, reason="uv probes the candidates")
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("discover")
+    build = root / "build"
+    tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef main():\n    print(greet())\n"}
+    lib = "VERSION = {!r}\n"
+    dists = {
+        wheelhouse.build_wheel(build, "agedlib", "1.0.0", files={
+            "agedlib/__init__.py": lib.format("1.0.0") + "\n\ndef greet():\n    return 'hello'\n"}): "2021-06-01T12:00:00Z",
+        wheelhouse.build_wheel(build, "agedlib", "2.0.0", files={
+            "agedlib/__init__.py": lib.format("2.0.0")}): "2023-03-01T12:00:00Z",
+        wheelhouse.build_wheel(build, "agedtool", "1.0.0", files=tool, requires=["agedlib"],
+                               entry_points={"agedtool": "agedtool:main"}): "2021-07-01T09:30:00Z",
+        wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
+            "2022-01-01T00:00:00Z",
+    }
+    # oldpy's only wheel is for CPython 3.8 (as an old compiled package's would be)
+    pure = wheelhouse.build_wheel(build / "oldpy", "oldpy", "1.0.0", files={"oldpy/__init__.py": "OK = True\n"})
+    dists[shutil.copyfile(pure, build / "oldpy-1.0.0-cp38-cp38-manylinux1_x86_64.whl")] = "2020-05-01T00:00:00Z"
+    bundled = sorted((PY38.parent.parent / "lib" / "python3.8" / "ensurepip" / "_bundled").glob("pip-*.whl"))
+    if bundled:  # Python 3.8 envs are held at pip 25.0.1: the offline index carries a stand-in for it
+        dists[wheelhouse.rewrap_wheel(bundled[-1], build / "pip", "pip", "25.0.1")] = "2025-02-17T00:00:00Z"
+    served = installkit.JsonIndex(root / "timed", dists)
+    yield served.url
+    served.close()
+
+
+def _run(cli, index, *args):
+    return cli(*args, env={"PIP_INDEX_URL": index}, timeout=900)
+
+
+def _manifest(home, env) -> dict:
+    return json.loads((home / "envs" / env / "nlpsetup.json").read_text())
+
+
+@needs_uv
+def test_newest_dependency_breaks_the_import_so_discovery_finds_the_cutoff_and_keeps_it(cli, home, index):
+    code, out, err = _run(cli, index, "install", "agedtool")
+    assert code == 0, out + err
+    assert "no recipe for agedtool: searching" in err
+    tries = [line for line in err.splitlines() if line.startswith("  try ")]
+    assert "latest" in tries[0] and "failed at install" in tries[0] and "newest dependencies" in tries[0]
+    assert "deps as of 2021-08-30" in tries[-1] and tries[-1].endswith("verified"), err
+    assert _manifest(home, "agedtool")["distributions"]["agedlib"] == "1.0.0"
+    # (d) the recipe it wrote is valid, names the date, the import and the command, and is used next time
+    written = home / "recipes" / "discovered" / "agedtool.toml"
+    text = written.read_text()
+    assert ('as_of = "2021-08-30"  # its import fails with the newest dependencies: ImportError: cannot import '
+            "name 'greet' from 'agedlib'") in text and 'imports = ["agedtool"]' in text and '["agedtool", "--help"]' in text
+    code, out, err = _run(cli, index, "recipe", "check", str(written))
+    assert code == 0, out + err
+    code, out, err = _run(cli, index, "install", "agedtool", "--name", "again")
+    assert code == 0, out + err
+    assert "searching" not in err and _manifest(home, "again")["distributions"]["agedlib"] == "1.0.0"
+    code, out, _ = _run(cli, index, "list")
+    assert any(line.startswith("agedtool") and "(discovered)" in line for line in out.splitlines()), out
+    code, out, _ = _run(cli, index, "show", "agedtool")
+    assert code == 0 and "discovered on" in out
+
+
+@needs_uv
+@pytest.mark.skipif(not PY38.exists(), reason="needs pyenv's Python 3.8.18")
+def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home, index, tmp_path):
+    code, out, err = _run(cli, index, "plan", "oldpy")
+    assert code == 0 and "Python 3.8" in out and "Python 3.13" not in out, out + err
+    code, out, err = _run(cli, index, "install", "oldpy")
+    assert code == 0, out + err
+    assert _manifest(home, "oldpy")["interpreter"]["version"].startswith("3.8.")
+    assert 'python = ">=3.8,<3.9"' in (home / "recipes" / "discovered" / "oldpy.toml").read_text()
+    # recipe new: the same search in a temporary home, the recipe written where asked
+    code, out, err = _run(cli, index, "recipe", "new", "oldpy", "-o", str(tmp_path / "oldpy.toml"))
+    assert code == 0, out + err
+    assert 'imports = ["oldpy"]' in (tmp_path / "oldpy.toml").read_text()
+    assert sorted(p.name for p in (home / "envs").iterdir()) == ["oldpy"]  # its env was temporary
+
+
+@needs_uv
+def test_nothing_works_is_exit_3_with_each_blocker_and_the_next_command(cli, home, index):
+    code, out, err = _run(cli, index, "install", "needsgcc", "--max-attempts", "3")
+    assert code == 3, out + err
+    # the first build meets the missing compiler; every other build of the release would too: one attempt
+    assert "no working env found for needsgcc after 1 attempt;" in err and "C compiler" in err
+    assert "build-essential" in err  # the next command
+    assert not (home / "envs" / "needsgcc").exists() and not (home / "recipes" / "discovered" / "needsgcc.toml").exists()
+
+
+def test_a_name_the_index_does_not_have_is_exit_2_in_one_line(cli, home, index):
+    code, out, err = _run(cli, index, "install", "nosuchthing")
+    assert code == 2, out + err
+    assert err.splitlines()[0] == ("nlpsetup: error: unknown tool 'nosuchthing': no recipe, and no package of that "
+                                   f"name on the index {index}")
+    assert "searching" not in err and not (home / "envs").exists()
+
+
+def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
+    abi = discover.diagnose("A module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.0.2 as it may crash")
+    assert abi.kind == "numpy-abi" and abi.pin[0] == "numpy<2"
+    gone = discover.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
+    assert gone.pin == ("setuptools<81", gone.why)
+    header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
+    assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
+    assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
+    c = discover.Candidate("1.0", "3.12", None)
+    retried = discover.next_after(c, gone, [discover.Candidate("1.0", "3.11", None)])
+    assert retried[0].pins == (("setuptools<81", gone.why),)
+    found = discover.Found("demo", retried[0], ("demo",), (), "h", "2026-01-01")
+    assert f'req = "setuptools<81"\nwhy = "{gone.why}"' in discover.recipe_text(found)
+
+
+def test_candidates_follow_the_index_newest_release_and_python_first_latest_before_a_cutoff():
+    doc = {"files": [
+        {"filename": "demo-2.0.0rc1-py3-none-any.whl", "upload-time": "2024-01-01T00:00:00Z"},
+        {"filename": "demo-1.5.0-py3-none-any.whl", "upload-time": "2023-01-01T00:00:00Z", "yanked": "broken"},
+        {"filename": "demo-1.0.0-cp38-cp38-manylinux1_x86_64.whl", "upload-time": "2020-05-02T00:00:00Z"},
+        {"filename": "demo-1.0.0-cp37-cp37m-manylinux1_x86_64.whl", "upload-time": "2020-05-01T00:00:00Z"},
+        {"filename": "demo-0.9.tar.gz", "upload-time": "2019-01-01T00:00:00Z", "requires-python": ">=3.9"},
+    ]}
+    rels = discover.releases(doc)
+    assert [r.version for r in rels] == ["1.0.0", "0.9"]  # no pre-release, nothing yanked
+    got = [(c.version, c.python, c.as_of, c.binary_only) for c in discover.candidates(rels, ["3.8", "3.12", "3.10"])]
+    assert got == [("1.0.0", "3.8", None, True), ("1.0.0", "3.8", "2020-06-30", True),
+                   ("0.9", "3.12", None, False), ("0.9", "3.12", "2019-03-02", False),
+                   ("0.9", "3.10", None, False), ("0.9", "3.10", "2019-03-02", False)]
+
+
+def test_a_resolution_with_torch_makes_it_a_framework_so_the_host_gets_its_cpu_or_cuda_build():
+    from nlpsetup import recipes
+
+    resolved = "numpy==2.1.0\n    # via torch\ntorch==2.5.1\n    # via pytorch-nlp\n"
+    c = discover.Candidate("0.5.0", "3.12", "2021-01-01", pins=(("numpy<2", "built against numpy 1.x"),),
+                           torch=discover.torch_in(resolved))
+    text = discover.recipe_text(discover.Found("pytorch-nlp", c, ("torchnlp",), (), "h", "2026-01-01"))
+    recipe = recipes.parse(text, "pytorch-nlp.toml", stem="pytorch-nlp")  # the schema `recipe check` applies
+    v = recipe.variants[0]
+    assert v.framework == (("torch", "==2.5.1"),) and str(v.python) and v.smoke.imports == ("torchnlp",)
+    assert [(p.req, p.why) for p in v.pins] == [("numpy<2", "built against numpy 1.x")]
