@@ -213,18 +213,21 @@ def test_no_wait_fails_at_once_when_the_env_is_busy(kit, home):
 
 
 def _start_slow_install(kit, home, *extra):
+    """Start installing `slowbuild` (its build hangs) and return once the install step is under way:
+    its transaction begun (the journal written) and pip started. Polled, never a fixed wait: a
+    reinstall's home already holds a log with "## install" in it, from the first install."""
     env = installkit.environ(kit, home)
+    old_logs = set((home / "logs").glob("*.log")) if (home / "logs").exists() else set()
     p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "slowbuild", "--backend", "pip", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        logs = list((home / "logs").glob("*.log")) if (home / "logs").exists() else []
-        if logs and "## install" in logs[0].read_text():
-            time.sleep(1.0)  # pip is now inside the hanging build
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None:
+        logs = set((home / "logs").glob("*.log")) - old_logs if (home / "logs").exists() else set()
+        if (home / "journal" / "slowbuild.json").exists() and any("## install" in x.read_text() for x in logs):
             return p
-        time.sleep(0.1)
+        time.sleep(0.05)
     p.kill()
-    raise AssertionError("the install never reached its install step")
+    raise AssertionError(f"the install never reached its install step: {p.communicate()[1][-2000:]}")
 
 
 def _kill_leftovers(home: Path) -> None:
