@@ -318,3 +318,20 @@ def test_quiet_install_prints_the_result_only(cli):
     assert "create" not in err and "installing" not in err
     code, out, err = cli("verify", "tinytool", "-q")
     assert code == 0 and "ok " not in err
+
+
+def test_install_prints_the_plans_warnings_that_dry_run_shows(cli, kit, home, tmp_path):
+    """A lock without hashes installs with no hash check: the user is told, in text and in --json."""
+    assert cli("install", "tinytool", "--backend", BACKEND)[0] == 0
+    lock_file = tmp_path / "lock.json"
+    assert cli("lock", "tinytool", "-o", str(lock_file))[0] == 0
+    lock = json.loads(lock_file.read_text())
+    del lock["hashes"]  # as an older nlpsetup wrote it (schema 1)
+    lock["schema_version"] = 1
+    lock_file.write_text(json.dumps(lock))
+    code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "plain")
+    assert code == 0, err
+    assert "nlpsetup: warning: this lock has no hashes" in err
+    code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "plain2", "--json", "-q")
+    assert code == 0, err
+    assert any("no hashes" in w for w in json.loads(out)["warnings"])

@@ -333,6 +333,12 @@ def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, boo
     return out
 
 
+def plan_warnings(plans) -> list[str]:
+    """The plans' warnings, each once; named by tool where an env holds several."""
+    tagged = [f"{p.tool}: {w}" if len(plans) > 1 else w for p in plans for w in p.warnings]
+    return list(dict.fromkeys(tagged))
+
+
 @_terminal
 def install_start(plans) -> str:
     p = plans[0]
