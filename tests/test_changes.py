@@ -211,6 +211,51 @@ def test_a_kill_while_uv_seeds_pip_leaves_no_half_env(kit, tmp_path, point):
     assert not (home / "envs" / "tinytool").exists()
 
 
+def _wait_for(predicate, what: str, p, timeout: float = 120) -> None:
+    """Poll until `predicate()` holds (never a fixed sleep: the machine may be loaded)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"never saw {what} (exit {p.poll()})")
+        time.sleep(0.05)
+
+
+def test_add_reads_the_manifest_under_the_lock_after_an_install_force_replaced_the_env(pinned, kit, tmp_path):
+    """`add` waiting for the env's lock while `install --force` replaces the env must act on the new
+    env's recipe (here its pin tinydep<2 refuses the addition), never on the pins read before."""
+    import shutil
+    import subprocess
+
+    from filelock import FileLock
+
+    run, home, _ = pinned
+    (tmp_path / "recipes" / "loose.toml").write_text(
+        PINNED.format(main="uptool>=1.0,<2").replace('"pinned"', '"loose"').split("[[variants.pins]]")[0]
+        + '[variants.smoke]\ncode = "import uptool"\n')
+    assert run("install", "pinned", "--name", "x", "--backend", "pip")[0] == 0
+    newer = tmp_path / "x.new"  # the env an install --force will have put in place (built at envs/x)
+    shutil.move(home / "envs" / "x", newer)
+    assert run("install", "loose", "--name", "x", "--backend", "pip")[0] == 0  # no pins: tinydep 2 would go in
+
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=os.pathsep.join([str(tmp_path / "recipes"),
+                                                                               kit["recipes"]]),
+                             PIP_EXTRA_INDEX_URL=run.extra_index)
+    err_file = tmp_path / "add.err"
+    with FileLock(str(home / "locks" / "x.lock")), open(err_file, "w") as err_out:
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "add", "x", "tinydep==2.0.0"], env=env,
+                             stdout=subprocess.PIPE, stderr=err_out, text=True)
+        _wait_for(lambda: "waiting for it to finish" in err_file.read_text(), "add waiting for the lock", p)
+        shutil.move(home / "envs" / "x", tmp_path / "x.old")  # what install --force does, under the lock
+        shutil.move(newer, home / "envs" / "x")
+    out, _ = p.communicate(timeout=300)
+    err = err_file.read_text()
+    assert p.returncode == 1, out + err
+    assert "tinydep<2" in err and "pinned's parser breaks on tinydep 2's API" in err
+    assert _manifest(home, "x")["tools"][0]["name"] == "pinned" and "tinydep" not in _dists(home, "x")
+
+
 def _dists(home: Path, env: str) -> dict:
     from nlpsetup.env import Env
 

@@ -124,34 +124,75 @@ def check_packages(packages: list[str]) -> list[str]:
     return list(packages)
 
 
+# What a change runs and records, planned from the manifest read under the env's lock: the install
+# commands for the env's python, the manifest update, and the pins a resolver failure is matched to.
+Prepared = tuple[Callable[[str], list[tuple[str, list[str]]]], Callable[[dict], None], list[Pin]]
+
+
 def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporter, *, wait: bool = True) -> Change:
     """Install `packages` into env `name` under its recipe's pins, then verify; roll back on failure."""
     packages = check_packages(packages)
-    path = store.existing(name)
-    data = _manifest(path)
-    pins = recipe_pins(data, book)
+    store.existing(name)
     cfile = paths.cache_dir(store.home) / f"{name}-add-constraints.txt"
 
-    def commands(env_python: str) -> list[tuple[str, list[str]]]:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        cfile.write_text("".join(f"{p.req}\n" for p in pins))
-        argv = [env_python, "-m", "pip", "install", *packages, *(["-c", str(cfile)] if pins else [])]
-        return [(f"install {', '.join(packages)} under the env's pins", argv)]
+    def prepare(data: dict, path: Path) -> Prepared:
+        pins = recipe_pins(data, book)
 
-    def record(new: dict) -> None:
-        kept = [a for a in new.get("additions", []) if _name(a) not in {_name(p) for p in packages}]
-        new["additions"] = kept + packages
+        def commands(env_python: str) -> list[tuple[str, list[str]]]:
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            cfile.write_text("".join(f"{p.req}\n" for p in pins))
+            argv = [env_python, "-m", "pip", "install", *packages, *(["-c", str(cfile)] if pins else [])]
+            return [(f"install {', '.join(packages)} under the env's pins", argv)]
 
-    return _change(store, name, "add", commands, record, reporter, wait=wait, pins=pins)
+        def record(new: dict) -> None:
+            kept = [a for a in new.get("additions", []) if _name(a) not in {_name(p) for p in packages}]
+            new["additions"] = kept + packages
+
+        return commands, record, pins
+
+    return _change(store, name, "add", prepare, reporter, wait=wait)
 
 
 def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait: bool = True) -> Change:
     """Re-resolve env `name` within its recipe variants (their current pins; additions kept) to the
     newest releases they allow, then verify; roll back on failure."""
+    store.existing(name)
+
+    def prepare(data: dict, path: Path) -> Prepared:
+        plans = upgrade_plans(name, data, book, host, store.home)
+        additions = list(data.get("additions", []))
+        constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
+
+        def commands(env_python: str) -> list[tuple[str, list[str]]]:
+            env = Env.at(path)
+            if constraints:  # the recipe's pins as they are now; atomic: the old file is in the snapshot
+                tmp = env.constraints_path.with_suffix(".tmp")
+                tmp.write_text("\n".join(constraints) + "\n")
+                os.replace(tmp, env.constraints_path)
+            out = []
+            steps = [s for p in plans for s in p.steps if s.name in ("framework", "install")]
+            for i, s in enumerate(steps):
+                extra = additions if i == len(steps) - 1 else []
+                out.append((s.description.replace("install", "upgrade", 1),
+                            [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
+            return out
+
+        def record(new: dict) -> None:
+            new["constraints"] = constraints
+            by_name = {p.tool: p for p in plans}
+            for t in new.get("tools", []):
+                if (p := by_name.get(t.get("name"))) is not None:
+                    t["recipe_digest"], t["smoke"] = p.recipe_digest, p.variant.smoke.to_dict()
+
+        return commands, record, recipe_pins(data, book)
+
+    return _change(store, name, "upgrade", prepare, reporter, wait=wait)
+
+
+def upgrade_plans(name: str, data: dict, book, host, home: Path) -> list:
+    """The plans that rebuild each tool of the env on its recorded variant and interpreter."""
     from nlpsetup import planning
 
-    path = store.existing(name)
-    data = _manifest(path)
     interp = data.get("interpreter", {})
     plans = []
     for tool in data.get("tools", []):
@@ -160,32 +201,8 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
                                 hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
         choice = planning.Choices(variant=tool["variant"], python=interp.get("path") or interp.get("version"),
                                   env_name=name)
-        plans.append(planning.plan_one(book, tool.get("request") or tool["name"], host, choice, store.home))
-    additions = list(data.get("additions", []))
-    constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
-
-    def commands(env_python: str) -> list[tuple[str, list[str]]]:
-        env = Env.at(path)
-        if constraints:  # the recipe's pins as they are now; atomic: the old file is in the snapshot
-            tmp = env.constraints_path.with_suffix(".tmp")
-            tmp.write_text("\n".join(constraints) + "\n")
-            os.replace(tmp, env.constraints_path)
-        out = []
-        steps = [s for p in plans for s in p.steps if s.name in ("framework", "install")]
-        for i, s in enumerate(steps):
-            extra = additions if i == len(steps) - 1 else []
-            out.append((s.description.replace("install", "upgrade", 1),
-                        [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
-        return out
-
-    def record(new: dict) -> None:
-        new["constraints"] = constraints
-        by_name = {p.tool: p for p in plans}
-        for t in new.get("tools", []):
-            if (p := by_name.get(t.get("name"))) is not None:
-                t["recipe_digest"], t["smoke"] = p.recipe_digest, p.variant.smoke.to_dict()
-
-    return _change(store, name, "upgrade", commands, record, reporter, wait=wait, pins=recipe_pins(data, book))
+        plans.append(planning.plan_one(book, tool.get("request") or tool["name"], host, choice, home))
+    return plans
 
 
 def _manifest(path: Path) -> dict:
@@ -204,8 +221,8 @@ def changed(before: dict[str, str], after: dict[str, str]) -> list[dict]:
             for k in sorted(a.keys() | b.keys()) if (b.get(k) or (0, None))[1] != (a.get(k) or (0, None))[1]]
 
 
-def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], list[tuple[str, list[str]]]],
-            record: Callable[[dict], None], reporter: Reporter, *, wait: bool, pins: list[Pin]) -> Change:
+def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Path], Prepared],
+            reporter: Reporter, *, wait: bool) -> Change:
     from nlpsetup.host import pip_index_settings
 
     with store.lock(name, wait=wait, on_wait=lambda: reporter.waiting(name)):
@@ -213,7 +230,8 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
             reporter.warn(f"env {name}: {recovered.action}")
         path = store.existing(name)
         env = Env.at(path)
-        data = _manifest(path)
+        data = _manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
+        commands, record, pins = prepare(data, path)
         interp = data.get("interpreter", {})
         env_python, version = interp.get("env_python") or str(env.python), interp.get("version", "3")
         uv_path = backends.find_uv()
