@@ -289,6 +289,50 @@ def test_outdated_then_upgrade_keeps_additions_and_rolls_back_a_broken_release(p
     assert _dists(home, "pinned")["uptool"] == "1.1.0"
 
 
+def test_upgrade_all_and_verify_pass_over_odd_envs_with_a_note_and_finish_the_rest(pinned, kit, tmp_path):
+    """A lock-built env, a user's folder, a folder with a name nlpsetup never gives and an env removed
+    while the batch waited are each skipped with one line; the others are upgraded and verified; a
+    summary ends it; the user's folder is never offered to a command that would delete it."""
+    import subprocess
+
+    from filelock import FileLock
+
+    run, home, rebuild = pinned
+    assert run("install", "pinned", "--backend", "pip")[0] == 0
+    assert run("install", "tinytool", "--name", "t", "--backend", "pip")[0] == 0
+    assert run("lock", "t", "-o", str(tmp_path / "t.lock.json"))[0] == 0
+    assert run("install", "--from-lock", str(tmp_path / "t.lock.json"), "--name", "fromlock")[0] == 0
+    (home / "envs" / "proj").mkdir()
+    (home / "envs" / "proj" / "data.txt").write_text("mine")
+    (home / "envs" / "odd name").mkdir()
+    code, out, err = run("verify")
+    assert code == 0, err
+    assert "proj: skipped: not built by nlpsetup" in err and "odd name: skipped: not an env nlpsetup made" in err
+    assert "pinned: ok" in out and "verify: 3 ok, 0 failed, 2 skipped" in out
+
+    rebuild(uptool=("1.0.0", "1.1.0"))
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=os.pathsep.join([str(tmp_path / "recipes"),
+                                                                               kit["recipes"]]),
+                             PIP_EXTRA_INDEX_URL=run.extra_index, UV_NO_CACHE="1")
+    err_file = tmp_path / "upgrade.err"
+    with FileLock(str(home / "locks" / "t.lock")), open(err_file, "w") as err_out:  # t comes last (sorted)
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "upgrade", "--all"], env=env,
+                             stdout=subprocess.PIPE, stderr=err_out, text=True)
+        _wait_for(lambda: "env t is being changed" in err_file.read_text(), "upgrade --all waiting for t", p)
+        (home / "envs" / "t").rename(tmp_path / "t.gone")  # removed meanwhile (as remove does, under the lock)
+    out, _ = p.communicate(timeout=600)
+    err = err_file.read_text()
+    assert p.returncode == 0, out + err
+    assert "uptool 1.0.0 -> 1.1.0" in out and _manifest(home, "pinned")["distributions"]["uptool"] == "1.1.0"
+    for name in ("fromlock", "proj", "odd name", "t"):
+        assert f"nlpsetup: skipped {name}: " in err, err
+    assert "nlpsetup: upgrade: 1 upgraded, 0 already newest, 4 skipped, 0 failed" in out
+    assert "--force" not in "".join(line for line in err.splitlines() if "proj" in line)
+    assert (home / "envs" / "proj" / "data.txt").read_text() == "mine"
+    code, _, err = run("upgrade", "proj")  # named alone: bad input, and still no deleting hint
+    assert code == 2 and "not built by nlpsetup" in err and "--force" not in err
+
+
 # --- 4. Jupyter kernels --------------------------------------------------------------------------
 
 

@@ -32,6 +32,11 @@ from nlpsetup.redact import mask_text
 _CONFLICT = re.compile(r"conflict|unsatisfiable|ResolutionImpossible|No solution found|incompatible", re.I)
 
 
+class Skipped(NlpsetupError):
+    """An env a change cannot apply to, which a batch (`upgrade --all`) passes over with a note: not
+    nlpsetup's, built from a lock, or removed meanwhile. Named alone, it is bad input (exit 2)."""
+
+
 @dataclass
 class Change:
     ok: bool
@@ -46,9 +51,10 @@ class Change:
     tail: tuple[str, ...] = ()
     conflicts: list[dict] = field(default_factory=list)  # the pins an addition ran into, with why
     smoke: list[smoke.CheckResult] = field(default_factory=list)
+    skipped: bool = False  # passed over by a batch (message: why); ok, as nothing was tried
 
     def to_dict(self) -> dict:
-        return {"schema_version": 1, "ok": self.ok, "env": self.env, "action": self.action,
+        return {"schema_version": 1, "ok": self.ok, "env": self.env, "action": self.action, "skipped": self.skipped,
                 "message": self.message, "changed": self.changed, "log": self.log, "backend": self.backend,
                 "failed_step": self.failed_step, "diagnosis": self.diagnosis, "tail": list(self.tail),
                 "conflicts": self.conflicts, "smoke": [r.to_dict() for r in self.smoke]}
@@ -132,7 +138,7 @@ Prepared = tuple[Callable[[str], list[tuple[str, list[str]]]], Callable[[dict], 
 def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporter, *, wait: bool = True) -> Change:
     """Install `packages` into env `name` under its recipe's pins, then verify; roll back on failure."""
     packages = check_packages(packages)
-    store.existing(name)
+    _usable(store, name)
     cfile = paths.cache_dir(store.home) / f"{name}-add-constraints.txt"
 
     def prepare(data: dict, path: Path) -> Prepared:
@@ -156,7 +162,7 @@ def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporte
 def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait: bool = True) -> Change:
     """Re-resolve env `name` within its recipe variants (their current pins; additions kept) to the
     newest releases they allow, then verify; roll back on failure."""
-    store.existing(name)
+    _usable(store, name)
 
     def prepare(data: dict, path: Path) -> Prepared:
         plans = upgrade_plans(name, data, book, host, store.home)
@@ -197,12 +203,23 @@ def upgrade_plans(name: str, data: dict, book, host, home: Path) -> list:
     plans = []
     for tool in data.get("tools", []):
         if str(tool.get("variant", "")).startswith("lock:"):
-            raise NlpsetupError(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
-                                hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
+            raise Skipped(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
+                          hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
         choice = planning.Choices(variant=tool["variant"], python=interp.get("path") or interp.get("version"),
                                   env_name=name)
         plans.append(planning.plan_one(book, tool.get("request") or tool["name"], host, choice, home))
     return plans
+
+
+def _usable(store: EnvStore, name: str) -> Path:
+    """The env's folder, or Skipped: no such env (removed meanwhile), or a folder that is not nlpsetup's."""
+    try:
+        path = store.existing(name)
+    except NlpsetupError as exc:
+        raise Skipped(exc.message, hint=exc.hint) from None
+    if why := store.odd(name):
+        raise Skipped(f"{name}: {why}")
+    return path
 
 
 def _manifest(path: Path) -> dict:
@@ -228,7 +245,7 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
     with store.lock(name, wait=wait, on_wait=lambda: reporter.waiting(name)):
         if recovered := store.recover(name):
             reporter.warn(f"env {name}: {recovered.action}")
-        path = store.existing(name)
+        path = _usable(store, name)
         env = Env.at(path)
         data = _manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
         commands, record, pins = prepare(data, path)

@@ -277,7 +277,7 @@ def verify(envs, as_json, quiet):
     reporter = progress.TermReporter()
 
     def show(r):  # each env's checks together, in order, as soon as they are done
-        if not (as_json or (quiet and r["ok"])):
+        if not (as_json or (quiet and r["ok"]) or r["status"] == "skipped"):
             click.echo(f"{r['env']}:", err=True)
             for c in r["smoke"]:
                 reporter.smoke_result(smoke.CheckResult(**c))

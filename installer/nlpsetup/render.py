@@ -273,7 +273,12 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
         if any(d.values()):
             out.append((f"{r['env']}: drift since install: " + "; ".join(
                 f"{k} {', '.join(v)}" for k, v in d.items() if v), True))
-        out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
+        if r.get("status") != "skipped":  # its note above is all there is to say
+            out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
+    if len(results) > 1:
+        skipped = sum(r.get("status") == "skipped" for r in results)
+        failed = sum(not r["ok"] for r in results)
+        out.append((f"verify: {len(results) - skipped - failed} ok, {failed} failed, {skipped} skipped", False))
     return out
 
 
