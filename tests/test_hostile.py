@@ -39,6 +39,8 @@ HOSTILE_ARGS = [
     (["install", "spacy", "--name", "CON"], "reserved device name"),
     (["install", "spacy", "--name", "x\x07y"], "invalid env name"),
     (["install", "spacy", "--name", ".."], "invalid env name"),
+    (["install", "spacy", "--name", "x\n"], "invalid env name"),  # a full match: `$` admits a final newline
+    (["plan", "spacy", "--name", "x\n"], "invalid env name"),
     (["install", "spacy", "--name", ""], "invalid env name ''"),  # not a request for the default name
     (["install", "spacy", "tinytool", "--name", ""], "invalid env name ''"),
     (["plan", "spacy", "--name", ""], "invalid env name ''"),

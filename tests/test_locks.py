@@ -104,6 +104,9 @@ HOSTILE_LOCKS = [
      "tools[0].smoke.commands"),
     ("timeout a bool", _with(tools=[{"name": "t", "smoke": {"timeout": True}}]), "tools[0].smoke.timeout"),
     ("newer schema", _with(schema_version=99), "'schema_version'"),
+    ("name ending in a newline", _with(distributions={"tinytool\n": "2.0.0"}, hashes={}), "distributions.tinytool"),
+    ("tool name ending in a newline", _with(tools=[{"name": "t\n"}]), "tools[0].name"),
+    ("hash ending in a newline", _with(hashes={"tinytool": ["sha256:" + "a" * 64 + "\n"]}), "hashes.tinytool"),
     ("100k-deep nesting", "[" * 100_000 + "]" * 100_000, "is not JSON"),
     ("not UTF-8", "\udcff", "not UTF-8"),
 ]
@@ -126,6 +129,8 @@ HOSTILE_PYLOCKS = [
     ("no hashes", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\n[[packages]]\nname = "x"\nversion = "1"\n'
                   'wheels = [{url = "https://evil/x-1-py3-none-any.whl"}]\n', "packages[0].wheels[0].hashes"),
     ("lock-version 2", 'lock-version = "2.0"\n', "'lock-version'"),
+    ("wheels a number", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\n[[packages]]\nname = "x"\nversion = "1"\n'
+                        'wheels = 5\n', "packages[0].wheels"),
     ("deep nesting", "a = " + "[" * 100_000 + "]" * 100_000 + "\n", "is not TOML"),
     ("foreign tool table", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\npackages = []\n'
                            '[tool.nlpsetup]\ninstall_env = {UV_INDEX_URL = "http://evil"}\n', "install_env.UV_INDEX_URL"),
