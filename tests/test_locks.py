@@ -280,6 +280,18 @@ def test_bundle_then_install_with_every_index_unreachable(cli, kit, home, tmp_pa
     assert code == 1 and not (home / "envs" / "tampered").exists()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_in_place_of_a_bundled_wheel_is_refused_at_once(cli, home, tmp_path):
+    out = tmp_path / "B"
+    assert cli("bundle", "tinytool", "-o", str(out))[0] == 0
+    (wheel,) = (out / "wheels").iterdir()
+    wheel.unlink()
+    os.mkfifo(wheel)  # pip would block on it until the step limit
+    code, _, err = cli("install", "--from-bundle", str(out), "--name", "f", timeout=60)
+    assert code == 2 and f"wheels/{wheel.name} is not a regular file" in err
+    assert not (home / "envs" / "f").exists()
+
+
 def test_bundle_for_another_host_holds_its_wheels_and_refuses_to_install_here(cli, tmp_path):
     out = tmp_path / "mac"
     code, stdout, err = cli("bundle", "tinytool", "-o", str(out), "--platform", "macos", "--arch", "arm64",

@@ -79,12 +79,15 @@ def write(env_name: str, env_path: Path, data: dict, main: str | None = None) ->
 
 def _ours(folder: Path) -> dict | None:
     """metadata.nlpsetup of a kernelspec nlpsetup wrote, else None (not ours: never touched)."""
-    try:
-        meta = json.loads((folder / "kernel.json").read_text(encoding="utf-8")).get("metadata", {})
-    except (OSError, ValueError, AttributeError):
+    from nlpsetup.files import MAX_JSON_BYTES, read_regular
+
+    try:  # read_regular: a FIFO kernel.json would block doctor forever
+        meta = json.loads(read_regular(folder / "kernel.json", MAX_JSON_BYTES).decode("utf-8")).get("metadata", {})
+    except (OSError, ValueError, AttributeError, RecursionError):
         return None
     mine = meta.get("nlpsetup") if isinstance(meta, dict) else None
-    return mine if isinstance(mine, dict) and mine.get("env") else None
+    ok = isinstance(mine, dict) and isinstance(mine.get("env"), str) and isinstance(mine.get("path", ""), str)
+    return mine if ok and mine["env"] else None
 
 
 def remove(env_name: str) -> Path | None:
