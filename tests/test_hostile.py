@@ -222,6 +222,38 @@ class _CutHandler(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+class _DeepJsonHandler(http.server.BaseHTTPRequestHandler):
+    """An index whose every page is PEP 691 JSON nested 100,000 deep: json.loads runs out of stack."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = b"[" * 100_000 + b"]" * 100_000
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
+    from nlpsetup import indexfiles
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        indexfiles.parse_page(b"[" * 100_000 + b"]" * 100_000, "application/vnd.pypi.simple.v1+json",
+                              "https://index.example/simple/x/")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DeepJsonHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"PIP_INDEX_URL": f"http://127.0.0.1:{server.server_address[1]}/simple"}
+        code, out, err = nlp(env, "recipe", "outdated", "spacy", home=tmp_path / "h")
+    finally:
+        server.shutdown()
+    figures.add("hostile inputs tried")
+    assert code == 1 and "nested too deeply" in out + err and "Traceback" not in err, (out, err)
+
+
 @pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.parametrize("fault", ["unreachable", "cut", "corrupt", "enospc"])
 def test_network_and_disk_faults_fail_cleanly_and_keep_the_old_env(kit, tmp_path, fault, backend):
@@ -486,6 +518,8 @@ def test_a_recipe_folder_of_hostile_files_never_hangs_or_crashes(tmp_path):
     for name, words in made.items():
         line = next(ln for ln in err.splitlines() if str(folder / name) in ln)
         assert words in line, line
+    code, out, err = nlp(env, "list", "--json", home=tmp_path / "h")  # its cache key stats each file
+    assert code == 0 and any(r["name"] == "spacy" for r in json.loads(out)) and "Traceback" not in err, err
     code, out, err = nlp(env, "recipe", "check", *(str(folder / n) for n in made if n != "folder.toml"),
                          home=tmp_path / "h")
     assert code == 2 and "Traceback" not in err and all(str(folder / n) in out + err for n in made
