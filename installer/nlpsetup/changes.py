@@ -222,7 +222,7 @@ def _usable(store: EnvStore, name: str) -> Path:
     return path
 
 
-def _manifest(path: Path) -> dict:
+def read_manifest(path: Path) -> dict:
     try:
         return manifest.read(path)
     except manifest.ManifestError as exc:
@@ -247,7 +247,7 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
             reporter.warn(f"env {name}: {recovered.action}")
         path = _usable(store, name)
         env = Env.at(path)
-        data = _manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
+        data = read_manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
         commands, record, pins = prepare(data, path)
         interp = data.get("interpreter", {})
         env_python, version = interp.get("env_python") or str(env.python), interp.get("version", "3")
@@ -342,8 +342,6 @@ def _run(action, description, argv, backend, base, path, log, reporter) -> None:
 def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
     """One row per env tool whose main package has a newer release on the index that its recipe
     variant allows (its requirement and pins) than the env holds."""
-    from packaging.version import Version
-
     from nlpsetup import outdated as releases
     from nlpsetup.host import pip_index_settings
 
@@ -376,9 +374,19 @@ def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
                 rows.append({"env": name, "tool": tool["name"], "package": pkg, "error": errors[0]})
                 continue
             allowed = [v for v in found if all(s.contains(v, prereleases=True) for s in specs)]
-            installed = have.get(pkg)
-            if allowed and installed and max(allowed) > Version(installed):
-                rows.append({"env": name, "tool": tool["name"], "package": pkg, "installed": installed,
+            installed = _version(have.get(pkg))
+            if allowed and installed and max(allowed) > installed:
+                rows.append({"env": name, "tool": tool["name"], "package": pkg, "installed": have[pkg],
                              "newest": str(max(allowed)), "upgrade": f"nlpsetup upgrade {name}"})
     return rows
 
+
+
+def _version(text: str | None):
+    """A recorded version, or None where there is none or it is no PEP 440 version (a legacy one)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None

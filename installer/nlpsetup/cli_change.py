@@ -137,16 +137,16 @@ def kernel(env, remove_spec, no_wait, quiet, as_json):
 
 def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = True, quiet: bool = False) -> int:
     """ipykernel into the env (an addition, so upgrade keeps it), then the kernelspec."""
-    from nlpsetup import changes, kernels, manifest
+    from nlpsetup import changes, kernels
 
     store = _store()
     path = store.existing(env)
-    data = manifest.read(path)
+    data = changes.read_manifest(path)  # a corrupt one: one line naming the field, never a traceback
     if "ipykernel" not in {k.lower() for k in data.get("distributions", {})}:
         change = changes.add(store, env, ["ipykernel"], _book(), _reporter(as_json, quiet), wait=wait)
         if not change.ok:
             return _finish([change], as_json) if echo else EXIT_FAILED
-        data = manifest.read(path)
+        data = changes.read_manifest(path)
     main = changes.main_package(data, _book())
     folder = kernels.write(env, path, data, main)
     doc = {"env": env, "kernel": f"{kernels.PREFIX}{env}", "display_name": kernels.display_name(env, data, main),
