@@ -94,6 +94,41 @@ def test_keep_failed_keeps_the_env_for_inspection(cli, home):
     assert (home / "envs" / "brokenimport" / "pyvenv.cfg").exists()
 
 
+BANNER_RECIPE = r'''
+name = "banner"
+summary = "a tool whose smoke check fails as nltk does without its data: a flood, then a banner"
+homepage = "https://example.org/banner"
+status = "active"
+
+[[variants]]
+id = "1"
+python = ">=3.8"
+packages = ["tinytool==2.0.0"]
+[variants.smoke]
+code = """
+import tinytool
+for i in range(5000):
+    print("loading part", i, "x" * 200)
+raise LookupError("\\n" + "*" * 70 + "\\n  Resource punkt_tab not found.\\n  Please use the NLTK Downloader\\n" + "*" * 70)
+"""
+'''
+
+
+def test_a_failed_smoke_check_names_its_exception_and_prints_a_capped_tail(cli, kit, home, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "banner.toml").write_text(BANNER_RECIPE)
+    code, _, err = cli("install", "banner", "--backend", "pip",
+                       env={"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])})
+    assert code == 1
+    assert "smoke check failed: code: import tinytool: LookupError: Resource punkt_tab not found." in err, err
+    assert "--keep-failed" in err
+    assert not [ln for ln in err.splitlines() if ln.strip() and set(ln.strip()) <= set("*")], "no banner of asterisks"
+    assert len(err) < 8000, f"{len(err)} characters: the output must be capped"
+    log = err.split("full log: ")[1].split()[0]
+    assert "loading part 4999" in Path(log).read_text(), "the log keeps the whole output"
+
+
 @pytest.mark.parametrize("backend", ["pip", pytest.param("uv", marks=needs_uv)])
 def test_a_failed_reinstall_puts_the_old_env_back(cli, home, backend):
     assert cli("install", "nlpdemo", "--name", "shared", "--backend", backend)[0] == 0

@@ -287,7 +287,7 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
                 reporter.step_end("smoke", not failed, sum(r.seconds for r in results))
                 if failed:
                     lines = failed[0].detail.splitlines()
-                    raise StepFailed("smoke", None, f"smoke check failed: {failed[0].name}",
+                    raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
                 after = env.distributions() or {}
                 new = dict(data)

@@ -37,7 +37,10 @@ def change_text(c) -> str:
               for x in c.conflicts]
     if c.diagnosis:
         lines.append(f"  likely cause: {c.diagnosis}")
-    lines += ["  last lines:", *[f"    {t}" for t in c.tail[-10:]]] if c.tail else []
+    from nlpsetup.smoke import last_lines
+
+    shown = last_lines(list(c.tail), 10)  # capped: the log has it all
+    lines += ["  last lines:", *[f"    {t}" for t in shown]] if shown else []
     lines += [f"  full log: {c.log}"] if c.log else []
     return "\n".join(lines)
 

@@ -192,14 +192,18 @@ def outcome_text(o) -> str:
                 f"  use it:   nlpsetup run {o.env} -- python\n"
                 f"  or:       {activate}\n"
                 f"  check it: nlpsetup verify {o.env}")
+    from nlpsetup.smoke import last_lines
+
     lines = [f"nlpsetup: install failed: {o.message}"]
     if o.diagnosis:
         lines.append(f"  likely cause: {o.diagnosis}")
-    if o.tail:
+    if shown := last_lines(list(o.tail), 10):  # capped: a package may print megabytes; the log has it all
         lines.append("  last lines:")
-        lines.extend(f"    {line}" for line in o.tail[-10:])
+        lines.extend(f"    {line}" for line in shown)
     if o.log:
         lines.append(f"  full log: {o.log}")
+    if o.failed_step == "smoke" and "kept at" not in o.message:
+        lines.append("  to inspect the env, keep it: run the install again with --keep-failed")
     return "\n".join(lines)
 
 
