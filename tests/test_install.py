@@ -249,8 +249,10 @@ def test_no_wait_fails_at_once_when_the_env_is_busy(kit, home):
 
 def _start_slow_install(kit, home, *extra):
     """Start installing `slowbuild` (its build hangs) and return once the install step is under way:
-    its transaction begun (the journal written) and pip started. Polled, never a fixed wait: a
-    reinstall's home already holds a log with "## install" in it, from the first install."""
+    its transaction begun (the journal written) and pip running (its first line in the step's log).
+    Polled, never a fixed wait: a reinstall's home already holds a log with "## install" in it, from
+    the first install; and a signal that lands while pip is being forked is lost in Python's at-fork
+    hooks, so the step's header alone is too early."""
     env = installkit.environ(kit, home)
     old_logs = set((home / "logs").glob("*.log")) if (home / "logs").exists() else set()
     p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "slowbuild", "--backend", "pip", *extra],
@@ -258,11 +260,18 @@ def _start_slow_install(kit, home, *extra):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and p.poll() is None:
         logs = set((home / "logs").glob("*.log")) - old_logs if (home / "logs").exists() else set()
-        if (home / "journal" / "slowbuild.json").exists() and any("## install" in x.read_text() for x in logs):
+        if (home / "journal" / "slowbuild.json").exists() and any(_pip_running(x.read_text()) for x in logs):
             return p
         time.sleep(0.05)
     p.kill()
     raise AssertionError(f"the install never reached its install step: {p.communicate()[1][-2000:]}")
+
+
+def _pip_running(log: str) -> bool:
+    """Whether the log's install step has output from pip (lines after its header that are not
+    nlpsetup's own '#' notes)."""
+    _, found, after = log.partition("\n## install")
+    return bool(found) and any(ln.strip() and not ln.startswith("#") for ln in after.splitlines()[1:])
 
 
 def _kill_leftovers(home: Path) -> None:
