@@ -211,6 +211,51 @@ def test_a_kill_while_uv_seeds_pip_leaves_no_half_env(kit, tmp_path, point):
     assert not (home / "envs" / "tinytool").exists()
 
 
+def _wait_for(predicate, what: str, p, timeout: float = 120) -> None:
+    """Poll until `predicate()` holds (never a fixed sleep: the machine may be loaded)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if p.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"never saw {what} (exit {p.poll()})")
+        time.sleep(0.05)
+
+
+def test_add_reads_the_manifest_under_the_lock_after_an_install_force_replaced_the_env(pinned, kit, tmp_path):
+    """`add` waiting for the env's lock while `install --force` replaces the env must act on the new
+    env's recipe (here its pin tinydep<2 refuses the addition), never on the pins read before."""
+    import shutil
+    import subprocess
+
+    from filelock import FileLock
+
+    run, home, _ = pinned
+    (tmp_path / "recipes" / "loose.toml").write_text(
+        PINNED.format(main="uptool>=1.0,<2").replace('"pinned"', '"loose"').split("[[variants.pins]]")[0]
+        + '[variants.smoke]\ncode = "import uptool"\n')
+    assert run("install", "pinned", "--name", "x", "--backend", "pip")[0] == 0
+    newer = tmp_path / "x.new"  # the env an install --force will have put in place (built at envs/x)
+    shutil.move(home / "envs" / "x", newer)
+    assert run("install", "loose", "--name", "x", "--backend", "pip")[0] == 0  # no pins: tinydep 2 would go in
+
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=os.pathsep.join([str(tmp_path / "recipes"),
+                                                                               kit["recipes"]]),
+                             PIP_EXTRA_INDEX_URL=run.extra_index)
+    err_file = tmp_path / "add.err"
+    with FileLock(str(home / "locks" / "x.lock")), open(err_file, "w") as err_out:
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "add", "x", "tinydep==2.0.0"], env=env,
+                             stdout=subprocess.PIPE, stderr=err_out, text=True)
+        _wait_for(lambda: "waiting for it to finish" in err_file.read_text(), "add waiting for the lock", p)
+        shutil.move(home / "envs" / "x", tmp_path / "x.old")  # what install --force does, under the lock
+        shutil.move(newer, home / "envs" / "x")
+    out, _ = p.communicate(timeout=300)
+    err = err_file.read_text()
+    assert p.returncode == 1, out + err
+    assert "tinydep<2" in err and "pinned's parser breaks on tinydep 2's API" in err
+    assert _manifest(home, "x")["tools"][0]["name"] == "pinned" and "tinydep" not in _dists(home, "x")
+
+
 def _dists(home: Path, env: str) -> dict:
     from nlpsetup.env import Env
 
@@ -242,6 +287,50 @@ def test_outdated_then_upgrade_keeps_additions_and_rolls_back_a_broken_release(p
     assert code == 1 and "smoke check failed" in err and "back in place" in err
     assert _manifest(home, "pinned")["distributions"]["uptool"] == "1.1.0"
     assert _dists(home, "pinned")["uptool"] == "1.1.0"
+
+
+def test_upgrade_all_and_verify_pass_over_odd_envs_with_a_note_and_finish_the_rest(pinned, kit, tmp_path):
+    """A lock-built env, a user's folder, a folder with a name nlpsetup never gives and an env removed
+    while the batch waited are each skipped with one line; the others are upgraded and verified; a
+    summary ends it; the user's folder is never offered to a command that would delete it."""
+    import subprocess
+
+    from filelock import FileLock
+
+    run, home, rebuild = pinned
+    assert run("install", "pinned", "--backend", "pip")[0] == 0
+    assert run("install", "tinytool", "--name", "t", "--backend", "pip")[0] == 0
+    assert run("lock", "t", "-o", str(tmp_path / "t.lock.json"))[0] == 0
+    assert run("install", "--from-lock", str(tmp_path / "t.lock.json"), "--name", "fromlock")[0] == 0
+    (home / "envs" / "proj").mkdir()
+    (home / "envs" / "proj" / "data.txt").write_text("mine")
+    (home / "envs" / "odd name").mkdir()
+    code, out, err = run("verify")
+    assert code == 0, err
+    assert "proj: skipped: not built by nlpsetup" in err and "odd name: skipped: not an env nlpsetup made" in err
+    assert "pinned: ok" in out and "verify: 3 ok, 0 failed, 2 skipped" in out
+
+    rebuild(uptool=("1.0.0", "1.1.0"))
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=os.pathsep.join([str(tmp_path / "recipes"),
+                                                                               kit["recipes"]]),
+                             PIP_EXTRA_INDEX_URL=run.extra_index, UV_NO_CACHE="1")
+    err_file = tmp_path / "upgrade.err"
+    with FileLock(str(home / "locks" / "t.lock")), open(err_file, "w") as err_out:  # t comes last (sorted)
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "upgrade", "--all"], env=env,
+                             stdout=subprocess.PIPE, stderr=err_out, text=True)
+        _wait_for(lambda: "env t is being changed" in err_file.read_text(), "upgrade --all waiting for t", p)
+        (home / "envs" / "t").rename(tmp_path / "t.gone")  # removed meanwhile (as remove does, under the lock)
+    out, _ = p.communicate(timeout=600)
+    err = err_file.read_text()
+    assert p.returncode == 0, out + err
+    assert "uptool 1.0.0 -> 1.1.0" in out and _manifest(home, "pinned")["distributions"]["uptool"] == "1.1.0"
+    for name in ("fromlock", "proj", "odd name", "t"):
+        assert f"nlpsetup: skipped {name}: " in err, err
+    assert "nlpsetup: upgrade: 1 upgraded, 0 already newest, 4 skipped, 0 failed" in out
+    assert "--force" not in "".join(line for line in err.splitlines() if "proj" in line)
+    assert (home / "envs" / "proj" / "data.txt").read_text() == "mine"
+    code, _, err = run("upgrade", "proj")  # named alone: bad input, and still no deleting hint
+    assert code == 2 and "not built by nlpsetup" in err and "--force" not in err
 
 
 # --- 4. Jupyter kernels --------------------------------------------------------------------------

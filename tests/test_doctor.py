@@ -81,6 +81,23 @@ def test_doctor_on_an_empty_home_exits_0(kit, tmp_path):
     assert all({"id", "status", "message", "fix"} <= set(c) for c in data["checks"])
 
 
+@pytest.mark.parametrize("kind", ["fifo", "path not a string"])
+def test_a_hostile_kernelspec_neither_hangs_nor_crashes_doctor(kit, tmp_path, kind):
+    import os
+
+    spec = tmp_path / "jupyter" / "kernels" / "nlpsetup-x" / "kernel.json"
+    spec.parent.mkdir(parents=True)
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("FIFOs are POSIX")
+        os.mkfifo(spec)  # reading it blocks until a writer comes: never
+    else:
+        spec.write_text(json.dumps({"argv": [], "metadata": {"nlpsetup": {"env": "x", "path": 5}}}))
+    code, out, err = nlp(kit, tmp_path / "home", "doctor", "--quick", "--json", timeout=60,
+                         JUPYTER_DATA_DIR=str(tmp_path / "jupyter"))
+    assert code in (0, 1) and "Traceback" not in err and json.loads(out)["checks"]
+
+
 def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, tmp_path):
     home = tmp_path / "home"
     for name in ("healthy", "drifted", "gone", "corrupt"):

@@ -7,6 +7,7 @@ import functools
 import http.server
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,6 +40,8 @@ HOSTILE_ARGS = [
     (["install", "spacy", "--name", "CON"], "reserved device name"),
     (["install", "spacy", "--name", "x\x07y"], "invalid env name"),
     (["install", "spacy", "--name", ".."], "invalid env name"),
+    (["install", "spacy", "--name", "x\n"], "invalid env name"),  # a full match: `$` admits a final newline
+    (["plan", "spacy", "--name", "x\n"], "invalid env name"),
     (["install", "spacy", "--name", ""], "invalid env name ''"),  # not a request for the default name
     (["install", "spacy", "tinytool", "--name", ""], "invalid env name ''"),
     (["plan", "spacy", "--name", ""], "invalid env name ''"),
@@ -219,6 +222,38 @@ class _CutHandler(http.server.SimpleHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         super().do_GET()
+
+
+class _DeepJsonHandler(http.server.BaseHTTPRequestHandler):
+    """An index whose every page is PEP 691 JSON nested 100,000 deep: json.loads runs out of stack."""
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        body = b"[" * 100_000 + b"]" * 100_000
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
+    from nlpsetup import indexfiles
+
+    with pytest.raises(ValueError, match="nested too deeply"):
+        indexfiles.parse_page(b"[" * 100_000 + b"]" * 100_000, "application/vnd.pypi.simple.v1+json",
+                              "https://index.example/simple/x/")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DeepJsonHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {"PIP_INDEX_URL": f"http://127.0.0.1:{server.server_address[1]}/simple"}
+        code, out, err = nlp(env, "recipe", "outdated", "spacy", home=tmp_path / "h")
+    finally:
+        server.shutdown()
+    figures.add("hostile inputs tried")
+    assert code == 1 and "nested too deeply" in out + err and "Traceback" not in err, (out, err)
 
 
 @pytest.mark.parametrize("backend", ["pip", "uv"])
@@ -485,6 +520,8 @@ def test_a_recipe_folder_of_hostile_files_never_hangs_or_crashes(tmp_path):
     for name, words in made.items():
         line = next(ln for ln in err.splitlines() if str(folder / name) in ln)
         assert words in line, line
+    code, out, err = nlp(env, "list", "--json", home=tmp_path / "h")  # its cache key stats each file
+    assert code == 0 and any(r["name"] == "spacy" for r in json.loads(out)) and "Traceback" not in err, err
     code, out, err = nlp(env, "recipe", "check", *(str(folder / n) for n in made if n != "folder.toml"),
                          home=tmp_path / "h")
     assert code == 2 and "Traceback" not in err and all(str(folder / n) in out + err for n in made
@@ -617,3 +654,119 @@ def test_a_damaged_cache_is_rebuilt_never_fatal(tmp_path, content):
         code, out, err = nlp({}, *args, home=home)  # nlp() has a time limit: a FIFO must not hang it
         figures.add("hostile inputs tried")
         assert code == 0 and "spacy" in out and "Traceback" not in err, (args, err)
+
+
+# --- every command that reads a manifest or a lock, against each field dropped or retyped -------------
+
+_DROP = object()
+_RETYPED = [_DROP, None, 5, True, "", "not a version", [], {}, ["x"], {"x": "y"}]
+
+
+def _key_paths(doc, prefix=()) -> list[tuple]:
+    """Every key of a JSON document (a list by its first item), as a path of keys."""
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in [(*prefix, k), *_key_paths(v, (*prefix, k))]]
+    if isinstance(doc, list) and doc:
+        return [(*prefix, 0), *_key_paths(doc[0], (*prefix, 0))]
+    return []
+
+
+def _mutated(doc, path: tuple, value):
+    doc = json.loads(json.dumps(doc))
+    *head, last = path
+    target = doc
+    for k in head:
+        target = target[k]
+    if value is _DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return doc
+
+
+def _run_main(env: dict, *args: str) -> tuple[int, str, str]:
+    """`nlpsetup ARGS` in this process, through the same main() a user's shell runs (fast enough for
+    a property test); any exception but SystemExit is a crash and fails the test with its traceback."""
+    import signal
+
+    from click.testing import CliRunner
+
+    from nlpsetup.cli import main
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    argv = sys.argv
+    try:
+        with CliRunner().isolation(env=env) as (out, err, _):
+            sys.argv = ["nlpsetup", *args]
+            try:
+                main()
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            return code, out.getvalue().decode(), err.getvalue().decode()
+    finally:
+        sys.argv = argv
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+def _assert_clean(cmd, code: int, out: str, err: str) -> None:
+    assert code in (0, 1, 2, 3), (cmd, code, out, err)
+    assert "Traceback" not in out + err, (cmd, err)
+    assert len([ln for ln in err.splitlines() if ln.startswith("nlpsetup: error:")]) <= 1, (cmd, err)
+
+
+@pytest.fixture(scope="module")
+def built(kit, tmp_path_factory):
+    """One env (tinytool), its manifest and its lock; the environment of a user of the local index
+    (every other variable of pip's or uv's unset)."""
+    root = tmp_path_factory.mktemp("fields")
+    home = root / "home"
+    assert nlp({}, "install", "tinytool", "--name", "e", "--backend", "pip", home=home, kit=kit)[0] == 0
+    code, out, _ = nlp({}, "lock", "e", home=home, kit=kit)
+    assert code == 0
+    (root / "empty-index").mkdir()  # from here on pip finds nothing: add, kernel and upgrade fail fast
+    env = {**{k: None for k in os.environ if k.startswith(("PIP_", "UV_"))},
+           **installkit.environ(kit, home, JUPYTER_DATA_DIR=str(root / "jupyter"),
+                                PIP_INDEX_URL=(root / "empty-index").as_uri())}
+    manifest = home / "envs" / "e" / "nlpsetup.json"
+    return {"root": root, "env": env, "manifest": manifest, "data": json.loads(manifest.read_text()),
+            "lock": json.loads(out)}
+
+
+_MANIFEST_COMMANDS = [["envs"], ["envs", "--json"], ["envs", "--outdated"], ["verify", "e"], ["doctor", "--quick"],
+                      ["lock", "e"], ["export", "e"], ["kernel", "e"], ["upgrade", "e"], ["upgrade", "--all"],
+                      ["add", "e", "no-such-package-anywhere"]]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])  # ~15 s each
+@given(st.data())
+def test_every_command_reading_a_manifest_survives_any_field_dropped_or_retyped(built, data):
+    path = data.draw(st.sampled_from(_key_paths(built["data"])), label="field")
+    value = data.draw(st.sampled_from(_RETYPED), label="value")
+    built["manifest"].write_text(json.dumps(_mutated(built["data"], path, value)))
+    try:
+        for cmd in _MANIFEST_COMMANDS:
+            _assert_clean(cmd, *_run_main(built["env"], *cmd))
+        bundle = built["root"] / "bundle"
+        shutil.rmtree(bundle, ignore_errors=True)
+        _assert_clean("bundle", *_run_main(built["env"], "bundle", "e", "-o", str(bundle)))
+        p = subprocess.run([sys.executable, "-m", "nlpsetup", "run", "e", "--", "python", "-c", "pass"],
+                           capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in {**os.environ, **built["env"]}.items() if v is not None})
+        _assert_clean("run", p.returncode, p.stdout, p.stderr)  # in a child: run becomes the command (exec)
+    finally:
+        built["manifest"].write_text(json.dumps(built["data"]))
+    figures.add("hostile inputs tried")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_install_from_a_lock_survives_any_field_dropped_or_retyped(built, data):
+    path = data.draw(st.sampled_from(_key_paths(built["lock"])), label="field")
+    value = data.draw(st.sampled_from(_RETYPED), label="value")
+    lock = built["root"] / "lock.json"
+    lock.write_text(json.dumps(_mutated(built["lock"], path, value)))
+    _assert_clean("install --from-lock", *_run_main(built["env"], "install", "--from-lock", str(lock), "--name", "z",
+                                                     "--dry-run", "--json"))
+    figures.add("hostile inputs tried")

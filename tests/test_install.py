@@ -94,6 +94,41 @@ def test_keep_failed_keeps_the_env_for_inspection(cli, home):
     assert (home / "envs" / "brokenimport" / "pyvenv.cfg").exists()
 
 
+BANNER_RECIPE = r'''
+name = "banner"
+summary = "a tool whose smoke check fails as nltk does without its data: a flood, then a banner"
+homepage = "https://example.org/banner"
+status = "active"
+
+[[variants]]
+id = "1"
+python = ">=3.8"
+packages = ["tinytool==2.0.0"]
+[variants.smoke]
+code = """
+import tinytool
+for i in range(5000):
+    print("loading part", i, "x" * 200)
+raise LookupError("\\n" + "*" * 70 + "\\n  Resource punkt_tab not found.\\n  Please use the NLTK Downloader\\n" + "*" * 70)
+"""
+'''
+
+
+def test_a_failed_smoke_check_names_its_exception_and_prints_a_capped_tail(cli, kit, home, tmp_path):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "banner.toml").write_text(BANNER_RECIPE)
+    code, _, err = cli("install", "banner", "--backend", "pip",
+                       env={"NLPSETUP_RECIPES_PATH": os.pathsep.join([str(recipes), kit["recipes"]])})
+    assert code == 1
+    assert "smoke check failed: code: import tinytool: LookupError: Resource punkt_tab not found." in err, err
+    assert "--keep-failed" in err
+    assert not [ln for ln in err.splitlines() if ln.strip() and set(ln.strip()) <= set("*")], "no banner of asterisks"
+    assert len(err) < 8000, f"{len(err)} characters: the output must be capped"
+    log = err.split("full log: ")[1].split()[0]
+    assert "loading part 4999" in Path(log).read_text(), "the log keeps the whole output"
+
+
 @pytest.mark.parametrize("backend", ["pip", pytest.param("uv", marks=needs_uv)])
 def test_a_failed_reinstall_puts_the_old_env_back(cli, home, backend):
     assert cli("install", "nlpdemo", "--name", "shared", "--backend", backend)[0] == 0
@@ -213,18 +248,30 @@ def test_no_wait_fails_at_once_when_the_env_is_busy(kit, home):
 
 
 def _start_slow_install(kit, home, *extra):
+    """Start installing `slowbuild` (its build hangs) and return once the install step is under way:
+    its transaction begun (the journal written) and pip running (its first line in the step's log).
+    Polled, never a fixed wait: a reinstall's home already holds a log with "## install" in it, from
+    the first install; and a signal that lands while pip is being forked is lost in Python's at-fork
+    hooks, so the step's header alone is too early."""
     env = installkit.environ(kit, home)
+    old_logs = set((home / "logs").glob("*.log")) if (home / "logs").exists() else set()
     p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "slowbuild", "--backend", "pip", *extra],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        logs = list((home / "logs").glob("*.log")) if (home / "logs").exists() else []
-        if logs and "## install" in logs[0].read_text():
-            time.sleep(1.0)  # pip is now inside the hanging build
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and p.poll() is None:
+        logs = set((home / "logs").glob("*.log")) - old_logs if (home / "logs").exists() else set()
+        if (home / "journal" / "slowbuild.json").exists() and any(_pip_running(x.read_text()) for x in logs):
             return p
-        time.sleep(0.1)
+        time.sleep(0.05)
     p.kill()
-    raise AssertionError("the install never reached its install step")
+    raise AssertionError(f"the install never reached its install step: {p.communicate()[1][-2000:]}")
+
+
+def _pip_running(log: str) -> bool:
+    """Whether the log's install step has output from pip (lines after its header that are not
+    nlpsetup's own '#' notes)."""
+    _, found, after = log.partition("\n## install")
+    return bool(found) and any(ln.strip() and not ln.startswith("#") for ln in after.splitlines()[1:])
 
 
 def _kill_leftovers(home: Path) -> None:

@@ -108,6 +108,9 @@ HOSTILE_LOCKS = [
      "tools[0].smoke.commands"),
     ("timeout a bool", _with(tools=[{"name": "t", "smoke": {"timeout": True}}]), "tools[0].smoke.timeout"),
     ("newer schema", _with(schema_version=99), "'schema_version'"),
+    ("name ending in a newline", _with(distributions={"tinytool\n": "2.0.0"}, hashes={}), "distributions.tinytool"),
+    ("tool name ending in a newline", _with(tools=[{"name": "t\n"}]), "tools[0].name"),
+    ("hash ending in a newline", _with(hashes={"tinytool": ["sha256:" + "a" * 64 + "\n"]}), "hashes.tinytool"),
     ("100k-deep nesting", "[" * 100_000 + "]" * 100_000, "is not JSON"),
     ("not UTF-8", "\udcff", "not UTF-8"),
 ]
@@ -130,6 +133,8 @@ HOSTILE_PYLOCKS = [
     ("no hashes", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\n[[packages]]\nname = "x"\nversion = "1"\n'
                   'wheels = [{url = "https://evil/x-1-py3-none-any.whl"}]\n', "packages[0].wheels[0].hashes"),
     ("lock-version 2", 'lock-version = "2.0"\n', "'lock-version'"),
+    ("wheels a number", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\n[[packages]]\nname = "x"\nversion = "1"\n'
+                        'wheels = 5\n', "packages[0].wheels"),
     ("deep nesting", "a = " + "[" * 100_000 + "]" * 100_000 + "\n", "is not TOML"),
     ("foreign tool table", 'lock-version = "1.0"\nrequires-python = "==3.12.*"\npackages = []\n'
                            '[tool.nlpsetup]\ninstall_env = {UV_INDEX_URL = "http://evil"}\n', "install_env.UV_INDEX_URL"),
@@ -286,6 +291,18 @@ def test_bundle_then_install_with_every_index_unreachable(cli, kit, home, tmp_pa
         assert "nlpdemo==1.0.0" in err and "the bundle was altered" in err and "clear the cache" not in err, err
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_in_place_of_a_bundled_wheel_is_refused_at_once(cli, home, tmp_path):
+    out = tmp_path / "B"
+    assert cli("bundle", "tinytool", "-o", str(out))[0] == 0
+    (wheel,) = (out / "wheels").iterdir()
+    wheel.unlink()
+    os.mkfifo(wheel)  # pip would block on it until the step limit
+    code, _, err = cli("install", "--from-bundle", str(out), "--name", "f", timeout=60)
+    assert code == 2 and f"wheels/{wheel.name} is not a regular file" in err
+    assert not (home / "envs" / "f").exists()
+
+
 def test_bundle_for_another_host_holds_its_wheels_and_refuses_to_install_here(cli, tmp_path):
     out = tmp_path / "mac"
     code, stdout, err = cli("bundle", "tinytool", "-o", str(out), "--platform", "macos", "--arch", "arm64",
@@ -362,3 +379,20 @@ def test_a_lock_may_name_only_the_users_own_indexes_or_pytorchs(cli, kit, home, 
     lock_file.write_text(json.dumps(lock))
     code, _, err = cli("install", "--from-lock", str(lock_file), "--name", "mine", "--dry-run")
     assert code == 0, err
+
+
+def test_install_prints_the_plans_warnings_that_dry_run_shows(cli, kit, home, tmp_path):
+    """A lock without hashes installs with no hash check: the user is told, in text and in --json."""
+    assert cli("install", "tinytool", "--backend", BACKEND)[0] == 0
+    lock_file = tmp_path / "lock.json"
+    assert cli("lock", "tinytool", "-o", str(lock_file))[0] == 0
+    lock = json.loads(lock_file.read_text())
+    del lock["hashes"]  # as an older nlpsetup wrote it (schema 1)
+    lock["schema_version"] = 1
+    lock_file.write_text(json.dumps(lock))
+    code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "plain")
+    assert code == 0, err
+    assert "nlpsetup: warning: this lock has no hashes" in err
+    code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "plain2", "--json", "-q")
+    assert code == 0, err
+    assert any("no hashes" in w for w in json.loads(out)["warnings"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +254,13 @@ Without nlpsetup: `python -m venv ENV && ENV/bin/pip install --no-index --find-l
 """
 
 
+def _regular(entry: os.DirEntry) -> bool:
+    try:
+        return stat.S_ISREG(entry.stat().st_mode)
+    except OSError:  # a dangling link
+        return False
+
+
 def check_folder(folder: str) -> tuple[str, str]:
     """(lock file, wheels folder) of a bundle, or exit 2 naming what is missing."""
     root = Path(folder)
@@ -262,4 +270,8 @@ def check_folder(folder: str) -> tuple[str, str]:
     if not lock.is_file() or not wheels.is_dir():
         raise NlpsetupError(f"--from-bundle {folder}: no {LOCK} and {WHEELS}/ in it",
                             hint="pass a folder written by: nlpsetup bundle TOOL -o DIR")
+    for entry in os.scandir(wheels):  # pip would block reading a FIFO, or read a device forever
+        if not _regular(entry):
+            raise NlpsetupError(f"--from-bundle {folder}: {WHEELS}/{entry.name} is not a regular file",
+                                hint="write the bundle again: nlpsetup bundle TOOL -o DIR")
     return str(lock), str(wheels.resolve())

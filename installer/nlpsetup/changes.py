@@ -32,6 +32,11 @@ from nlpsetup.redact import mask_text
 _CONFLICT = re.compile(r"conflict|unsatisfiable|ResolutionImpossible|No solution found|incompatible", re.I)
 
 
+class Skipped(NlpsetupError):
+    """An env a change cannot apply to, which a batch (`upgrade --all`) passes over with a note: not
+    nlpsetup's, built from a lock, or removed meanwhile. Named alone, it is bad input (exit 2)."""
+
+
 @dataclass
 class Change:
     ok: bool
@@ -46,9 +51,10 @@ class Change:
     tail: tuple[str, ...] = ()
     conflicts: list[dict] = field(default_factory=list)  # the pins an addition ran into, with why
     smoke: list[smoke.CheckResult] = field(default_factory=list)
+    skipped: bool = False  # passed over by a batch (message: why); ok, as nothing was tried
 
     def to_dict(self) -> dict:
-        return {"schema_version": 1, "ok": self.ok, "env": self.env, "action": self.action,
+        return {"schema_version": 1, "ok": self.ok, "env": self.env, "action": self.action, "skipped": self.skipped,
                 "message": self.message, "changed": self.changed, "log": self.log, "backend": self.backend,
                 "failed_step": self.failed_step, "diagnosis": self.diagnosis, "tail": list(self.tail),
                 "conflicts": self.conflicts, "smoke": [r.to_dict() for r in self.smoke]}
@@ -124,25 +130,33 @@ def check_packages(packages: list[str]) -> list[str]:
     return list(packages)
 
 
+# What a change runs and records, planned from the manifest read under the env's lock: the install
+# commands for the env's python, the manifest update, and the pins a resolver failure is matched to.
+Prepared = tuple[Callable[[str], list[tuple[str, list[str]]]], Callable[[dict], None], list[Pin]]
+
+
 def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporter, *, wait: bool = True) -> Change:
     """Install `packages` into env `name` under its recipe's pins, then verify; roll back on failure."""
     packages = check_packages(packages)
-    path = store.existing(name)
-    data = _manifest(path)
-    pins = recipe_pins(data, book)
+    _usable(store, name)
     cfile = paths.cache_dir(store.home) / f"{name}-add-constraints.txt"
 
-    def commands(env_python: str) -> list[tuple[str, list[str]]]:
-        cfile.parent.mkdir(parents=True, exist_ok=True)
-        cfile.write_text("".join(f"{p.req}\n" for p in pins))
-        argv = [env_python, "-m", "pip", "install", *packages, *(["-c", str(cfile)] if pins else [])]
-        return [(f"install {', '.join(packages)} under the env's pins", argv)]
+    def prepare(data: dict, path: Path) -> Prepared:
+        pins = recipe_pins(data, book)
 
-    def record(new: dict) -> None:
-        kept = [a for a in new.get("additions", []) if _name(a) not in {_name(p) for p in packages}]
-        new["additions"] = kept + packages
+        def commands(env_python: str) -> list[tuple[str, list[str]]]:
+            cfile.parent.mkdir(parents=True, exist_ok=True)
+            cfile.write_text("".join(f"{p.req}\n" for p in pins))
+            argv = [env_python, "-m", "pip", "install", *packages, *(["-c", str(cfile)] if pins else [])]
+            return [(f"install {', '.join(packages)} under the env's pins", argv)]
 
-    return _change(store, name, "add", commands, record, reporter, wait=wait, pins=pins)
+        def record(new: dict) -> None:
+            kept = [a for a in new.get("additions", []) if _name(a) not in {_name(p) for p in packages}]
+            new["additions"] = kept + packages
+
+        return commands, record, pins
+
+    return _change(store, name, "add", prepare, reporter, wait=wait)
 
 
 def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait: bool = True,
@@ -150,50 +164,69 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
     """Re-resolve env `name` within its recipe variants (their current pins; additions kept) to the
     newest releases they allow, as of the env's recorded date unless `as_of` (a date, latest) says
     otherwise, then verify; roll back on failure."""
+    _usable(store, name)
 
+    def prepare(data: dict, path: Path) -> Prepared:
+        plans = upgrade_plans(name, data, book, host, store.home, as_of)
+        additions = list(data.get("additions", []))
+        constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
+
+        def commands(env_python: str) -> list[tuple[str, list[str]]]:
+            env = Env.at(path)
+            if constraints:  # the recipe's pins as they are now; atomic: the old file is in the snapshot
+                tmp = env.constraints_path.with_suffix(".tmp")
+                tmp.write_text("\n".join(constraints) + "\n")
+                os.replace(tmp, env.constraints_path)
+            out = []
+            steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")]
+            for i, s in enumerate(steps):
+                extra = additions if i == len(steps) - 1 else []
+                if s.name == "resolve":  # uv resolves again as of the date, for a pip that cannot
+                    from nlpsetup.backends import find_uv
+
+                    out.append((s.description, [find_uv() or "uv", *s.argv[1:]]))
+                    continue
+                out.append((s.description.replace("install", "upgrade", 1),
+                            [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
+            return out
+
+        def record(new: dict) -> None:
+            new["constraints"] = constraints
+            new["as_of"] = plans[0].as_of.to_dict() if plans and plans[0].as_of else None
+            by_name = {p.tool: p for p in plans}
+            for t in new.get("tools", []):
+                if (p := by_name.get(t.get("name"))) is not None:
+                    t["recipe_digest"], t["smoke"] = p.recipe_digest, p.variant.smoke.to_dict()
+
+        return commands, record, recipe_pins(data, book)
+
+    return _change(store, name, "upgrade", prepare, reporter, wait=wait)
+
+
+def upgrade_plans(name: str, data: dict, book, host, home: Path, as_of: str | None = None) -> list:
+    """The plans that rebuild each tool of the env on its recorded variant and interpreter, as of its
+    recorded date unless `as_of` says otherwise; Skipped for an env built from a lock."""
     from nlpsetup import planning
 
-    path = store.existing(name)
-    data = _manifest(path)
     for tool in data.get("tools", []):
         if str(tool.get("variant", "")).startswith("lock:"):
-            raise NlpsetupError(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
-                                hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
-    plans = planning.rebuild(data, name, book, host, store.home, as_of=as_of)
-    additions = list(data.get("additions", []))
-    constraints = list(dict.fromkeys(c for p in plans for c in p.constraints))
-
-    def commands(env_python: str) -> list[tuple[str, list[str]]]:
-        env = Env.at(path)
-        if constraints:  # the recipe's pins as they are now; atomic: the old file is in the snapshot
-            tmp = env.constraints_path.with_suffix(".tmp")
-            tmp.write_text("\n".join(constraints) + "\n")
-            os.replace(tmp, env.constraints_path)
-        out = []
-        steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")]
-        for i, s in enumerate(steps):
-            extra = additions if i == len(steps) - 1 else []
-            if s.name == "resolve":  # uv resolves again as of the date, for a pip that cannot
-                from nlpsetup.backends import find_uv
-
-                out.append((s.description, [find_uv() or "uv", *s.argv[1:]]))
-                continue
-            out.append((s.description.replace("install", "upgrade", 1),
-                        [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
-        return out
-
-    def record(new: dict) -> None:
-        new["constraints"] = constraints
-        new["as_of"] = plans[0].as_of.to_dict() if plans and plans[0].as_of else None
-        by_name = {p.tool: p for p in plans}
-        for t in new.get("tools", []):
-            if (p := by_name.get(t.get("name"))) is not None:
-                t["recipe_digest"], t["smoke"] = p.recipe_digest, p.variant.smoke.to_dict()
-
-    return _change(store, name, "upgrade", commands, record, reporter, wait=wait, pins=recipe_pins(data, book))
+            raise Skipped(f"{name} was built from a lock, which pins every version: nothing to upgrade within",
+                          hint=f"rebuild it from its recipe: nlpsetup install {tool['name']} --name {name} --force")
+    return planning.rebuild(data, name, book, host, home, as_of=as_of)
 
 
-def _manifest(path: Path) -> dict:
+def _usable(store: EnvStore, name: str) -> Path:
+    """The env's folder, or Skipped: no such env (removed meanwhile), or a folder that is not nlpsetup's."""
+    try:
+        path = store.existing(name)
+    except NlpsetupError as exc:
+        raise Skipped(exc.message, hint=exc.hint) from None
+    if why := store.odd(name):
+        raise Skipped(f"{name}: {why}")
+    return path
+
+
+def read_manifest(path: Path) -> dict:
     try:
         return manifest.read(path)
     except manifest.ManifestError as exc:
@@ -209,16 +242,17 @@ def changed(before: dict[str, str], after: dict[str, str]) -> list[dict]:
             for k in sorted(a.keys() | b.keys()) if (b.get(k) or (0, None))[1] != (a.get(k) or (0, None))[1]]
 
 
-def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], list[tuple[str, list[str]]]],
-            record: Callable[[dict], None], reporter: Reporter, *, wait: bool, pins: list[Pin]) -> Change:
+def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Path], Prepared],
+            reporter: Reporter, *, wait: bool) -> Change:
     from nlpsetup.host import pip_index_settings
 
     with store.lock(name, wait=wait, on_wait=lambda: reporter.waiting(name)):
         if recovered := store.recover(name):
             reporter.warn(f"env {name}: {recovered.action}")
-        path = store.existing(name)
+        path = _usable(store, name)
         env = Env.at(path)
-        data = _manifest(path)
+        data = read_manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
+        commands, record, pins = prepare(data, path)
         interp = data.get("interpreter", {})
         env_python, version = interp.get("env_python") or str(env.python), interp.get("version", "3")
         uv_path = backends.find_uv()
@@ -257,7 +291,7 @@ def _change(store: EnvStore, name: str, action: str, commands: Callable[[str], l
                 reporter.step_end("smoke", not failed, sum(r.seconds for r in results))
                 if failed:
                     lines = failed[0].detail.splitlines()
-                    raise StepFailed("smoke", None, f"smoke check failed: {failed[0].name}",
+                    raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
                 after = env.distributions() or {}
                 new = dict(data)
@@ -313,8 +347,6 @@ def _run(action, description, argv, backend, base, path, log, reporter) -> None:
 def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
     """One row per env tool whose main package has a newer release on the index that its recipe
     variant allows (its requirement and pins) than the env holds."""
-    from packaging.version import Version
-
     from nlpsetup import outdated as releases
     from nlpsetup.host import pip_index_settings
 
@@ -348,9 +380,19 @@ def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
                 rows.append({"env": name, "tool": tool["name"], "package": pkg, "error": errors[0]})
                 continue
             allowed = [v for v in found if all(s.contains(v, prereleases=True) for s in specs)]
-            installed = have.get(pkg)
-            if allowed and installed and max(allowed) > Version(installed):
-                rows.append({"env": name, "tool": tool["name"], "package": pkg, "installed": installed,
+            installed = _version(have.get(pkg))
+            if allowed and installed and max(allowed) > installed:
+                rows.append({"env": name, "tool": tool["name"], "package": pkg, "installed": have[pkg],
                              "newest": str(max(allowed)), "upgrade": f"nlpsetup upgrade {name}"})
     return rows
 
+
+
+def _version(text: str | None):
+    """A recorded version, or None where there is none or it is no PEP 440 version (a legacy one)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None

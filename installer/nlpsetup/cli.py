@@ -321,6 +321,9 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
     reporter = progress.reporter_for(os.environ, quiet=as_json, verbose=verbose, silent=quiet, watch=watch)
     if not (as_json or quiet):
         click.echo(render.install_start(plans), err=True)
+    warnings = render.plan_warnings(plans)  # what --dry-run shows (no hash check, a missing tool, an EOL Python)
+    for w in warnings:
+        reporter.warn(w)
     opts = execute.Options(backend=backend, force=force, keep_failed=keep_failed, step_timeout=step_timeout,
                            wait=not no_wait, verbose=verbose or isinstance(reporter, progress.GithubReporter),
                            python_asked=bool(choices.get("python") or from_lock), pip=not no_pip,
@@ -333,7 +336,7 @@ def install(tools, backend, no_pip, kernel, force, keep_failed, dry_run, step_ti
         click.echo(line)
     if as_json:
         error = {} if outcome.ok else _error_doc(outcome.message, outcome.diagnosis, EXIT_FAILED)
-        _echo_json({**outcome.to_dict(), **error})
+        _echo_json({**outcome.to_dict(), "warnings": warnings, **error})
     else:
         click.echo(render.outcome_text(outcome), err=not outcome.ok)
     if kernel and outcome.ok:
@@ -410,7 +413,7 @@ def verify(envs, as_json, quiet):
     reporter = progress.TermReporter()
 
     def show(r):  # each env's checks together, in order, as soon as they are done
-        if not (as_json or (quiet and r["ok"])):
+        if not (as_json or (quiet and r["ok"]) or r["status"] == "skipped"):
             click.echo(f"{r['env']}:", err=True)
             for c in r["smoke"]:
                 reporter.smoke_result(smoke.CheckResult(**c))

@@ -11,7 +11,7 @@ import click
 
 from nlpsetup import completion
 from nlpsetup.cli import _book, _echo_json, _error_doc, _host, _store, cli, json_option
-from nlpsetup.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
+from nlpsetup.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
 
 _NO_WAIT = click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
 _QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
@@ -26,6 +26,8 @@ def _reporter(as_json: bool, quiet: bool = False):
 
 def change_text(c) -> str:
     """The end of an add or upgrade: what changed (name old -> new), or what failed and why."""
+    if c.skipped:
+        return f"nlpsetup: skipped {c.env}: {c.message}"
     if c.ok:
         lines = [f"nlpsetup: {c.env}: {c.action} done, smoke checks passed ({c.backend})."]
         lines += [f"  {x['name']} {x['old'] or '(new)'} -> {x['new'] or '(removed)'}" for x in c.changed]
@@ -35,7 +37,10 @@ def change_text(c) -> str:
               for x in c.conflicts]
     if c.diagnosis:
         lines.append(f"  likely cause: {c.diagnosis}")
-    lines += ["  last lines:", *[f"    {t}" for t in c.tail[-10:]]] if c.tail else []
+    from nlpsetup.smoke import last_lines
+
+    shown = last_lines(list(c.tail), 10)  # capped: the log has it all
+    lines += ["  last lines:", *[f"    {t}" for t in shown]] if shown else []
     lines += [f"  full log: {c.log}"] if c.log else []
     return "\n".join(lines)
 
@@ -85,8 +90,34 @@ def upgrade(envs, all_envs, no_wait, quiet, as_of, as_json):
     if not names:
         raise NlpsetupError("name an env to upgrade, or pass --all", hint="see the envs: nlpsetup envs --outdated")
     book, host, reporter = _book(), _host(), _reporter(as_json, quiet)
-    return _finish([changes.upgrade(store, n, book, host, reporter, wait=not no_wait, as_of=as_of)
-                    for n in names], as_json)
+    if len(names) == 1 and not all_envs:
+        return _finish([changes.upgrade(store, names[0], book, host, reporter, wait=not no_wait, as_of=as_of)], as_json)
+    done = []
+    for n in names:  # a batch: each env's result as soon as it is there; an odd env is passed over
+        try:
+            c = changes.upgrade(store, n, book, host, reporter, wait=not no_wait, as_of=as_of)
+        except changes.Skipped as exc:
+            c = changes.Change(True, n, "upgrade", exc.message, skipped=True)
+        except NlpsetupError as exc:  # tried and failed before it began (its recipe gone, busy): the rest go on
+            c = changes.Change(False, n, "upgrade", f"upgrade {n} failed: {exc.message}", diagnosis=exc.hint)
+        done.append(c)
+        if not as_json:
+            click.echo(change_text(c), err=not c.ok or c.skipped)
+    if as_json:
+        _finish(done, as_json)
+    else:
+        click.echo(batch_summary(done))
+    if not all(c.ok for c in done):
+        return EXIT_FAILED
+    return EXIT_USAGE if not all_envs and any(c.skipped for c in done) else EXIT_OK  # an env the user named
+
+
+def batch_summary(done: list) -> str:
+    """The last line of a batch: how many envs were changed, unchanged, skipped and failed."""
+    counts = {"upgraded": sum(c.ok and not c.skipped and bool(c.changed) for c in done),
+              "already newest": sum(c.ok and not c.skipped and not c.changed for c in done),
+              "skipped": sum(c.skipped for c in done), "failed": sum(not c.ok for c in done)}
+    return "nlpsetup: upgrade: " + ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
 @cli.command()
@@ -110,16 +141,16 @@ def kernel(env, remove_spec, no_wait, quiet, as_json):
 
 def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = True, quiet: bool = False) -> int:
     """ipykernel into the env (an addition, so upgrade keeps it), then the kernelspec."""
-    from nlpsetup import changes, kernels, manifest
+    from nlpsetup import changes, kernels
 
     store = _store()
     path = store.existing(env)
-    data = manifest.read(path)
+    data = changes.read_manifest(path)  # a corrupt one: one line naming the field, never a traceback
     if "ipykernel" not in {k.lower() for k in data.get("distributions", {})}:
         change = changes.add(store, env, ["ipykernel"], _book(), _reporter(as_json, quiet), wait=wait)
         if not change.ok:
             return _finish([change], as_json) if echo else EXIT_FAILED
-        data = manifest.read(path)
+        data = changes.read_manifest(path)
     main = changes.main_package(data, _book())
     folder = kernels.write(env, path, data, main)
     doc = {"env": env, "kernel": folder.name, "display_name": kernels.display_name(env, data, main),

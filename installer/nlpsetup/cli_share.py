@@ -55,7 +55,7 @@ def export(env, fmt, output):
     if output in (None, "-"):
         click.echo(text, nl=False)
         return
-    if fmt == "pylock" and not _PYLOCK_NAME.match(Path(output).name):
+    if fmt == "pylock" and not _PYLOCK_NAME.fullmatch(Path(output).name):
         click.echo(f"nlpsetup: warning: PEP 751 names lock files pylock.toml or pylock.NAME.toml; "
                    f"uv and pip recognise {Path(output).name} only by such a name", err=True)
     from nlpsetup.files import write_text_atomic

@@ -305,7 +305,7 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     if fresh:
         smoke.save(path, fp, smoke=[r.to_dict() for r in results])
     out.append(Finding("env.smoke", FAILURE if failed else OK,
-                       f"{name}: smoke check failed: {failed[0].name}{when}" if failed
+                       f"{name}: {smoke.failure_message(failed[0])}{when}" if failed
                        else f"{name}: {len(results)} smoke check(s) pass{when}",
                        f"rebuild it: {rebuild}" if failed else "", name))
     return out

@@ -97,9 +97,17 @@ def verify(env_path: Path, on_result=None, cancel=None) -> dict:
 def verify_envs(store, names: list[str], on_ready=None) -> list[dict]:
     """verify() for each named env (every env when none is named), several at once (one per CPU,
     the costliest first); `on_ready` gets each result as soon as it is done."""
-    paths = [store.existing(name) for name in (names or store.names())]
-    return smoke.in_parallel(lambda p, cancel: verify(p, cancel=cancel), paths, on_ready=on_ready,
-                             cost=smoke.expected_seconds)
+    everything = not names
+    names = names or store.names()
+    odd = {n: why for n in names if everything and (why := store.odd(n))}  # named envs are checked as named
+    paths = [store.existing(name) for name in names if name not in odd]
+    skipped = [{"env": n, "path": str(store.path(n)), "ok": True, "status": "skipped", "problems": [why],
+                "smoke": [], "drift": None} for n, why in odd.items()]
+    for row in skipped:
+        if on_ready:
+            on_ready(row)
+    return skipped + smoke.in_parallel(lambda p, cancel: verify(p, cancel=cancel), paths, on_ready=on_ready,
+                                       cost=smoke.expected_seconds)
 
 
 def repair_command(name: str, data: dict | None) -> str:

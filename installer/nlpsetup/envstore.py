@@ -85,6 +85,23 @@ class EnvStore:
         except OSError:
             return []
 
+    def odd(self, name: str) -> str | None:
+        """Why a folder in envs/ is no env for a batch (`upgrade --all`, `verify`) to touch, or None:
+        a name nlpsetup never gives an env, or a user's folder (no manifest, no marker). Either is
+        passed over with this note and left alone, never deleted."""
+        from nlpsetup.env import Env
+
+        try:
+            from nlpsetup.resolve import check_env_name
+
+            check_env_name(name)
+        except NlpsetupError as exc:
+            return f"not an env nlpsetup made ({exc.message.split(': ', 1)[-1]}): left alone"
+        env = Env.at(self.path(name))
+        if not env.manifest_path.exists() and not env.built_by_nlpsetup():
+            return f"not built by nlpsetup (no manifest, no marker): left alone; move it out of {self.envs} if it is yours"
+        return None
+
     # --- locking ------------------------------------------------------------------------
 
     @contextlib.contextmanager

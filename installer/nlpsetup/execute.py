@@ -142,7 +142,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                 failed = [r for r in results if not r.passed]
                 if failed:
                     lines = failed[0].detail.splitlines()
-                    raise StepFailed("smoke", None, f"smoke check failed: {failed[0].name}",
+                    raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
                 # Doctor reuses this result while the env's files stay as installed.
                 smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),

@@ -120,16 +120,31 @@ class Map:
         self.value = value
 
 
+class Required:
+    """In a table's shape: a key that must be there (its readers index it), of the given shape."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 def shape_problem(value, shape, where: str = "") -> str | None:
     """The first place where a loaded document differs from its shape, as 'key: must be X, got Y'.
     A shape is a type, a tuple of types (None for null), [shape] for a list of it, {key: shape}
-    for a table whose listed keys, where present, have those shapes, or Map(shape)."""
+    for a table whose listed keys, where present (always, for Required(shape)), have those
+    shapes, or Map(shape)."""
     at = where or "the file"
     if isinstance(shape, dict):
         if not isinstance(value, dict):
             return f"{at}: must be a table, got {_tname(value)}"
-        return next((m for k, sub in shape.items() if k in value
-                     for m in [shape_problem(value[k], sub, f"{where}.{k}" if where else k)] if m), None)
+        for k, sub in shape.items():
+            key = f"{where}.{k}" if where else k
+            if k not in value:
+                if isinstance(sub, Required):
+                    return f"{key}: is missing"
+                continue
+            if m := shape_problem(value[k], sub.value if isinstance(sub, Required) else sub, key):
+                return m
+        return None
     if isinstance(shape, list):
         if not isinstance(value, list):
             return f"{at}: must be a list, got {_tname(value)}"

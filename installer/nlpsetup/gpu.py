@@ -147,7 +147,7 @@ def _mib(value: str | None) -> int | None:
     value = _na(value)
     if value is None:
         return None
-    m = re.match(r"(\d+)\s*(MiB)?$", value)
+    m = re.fullmatch(r"(\d+)\s*(MiB)?", value)
     return int(m.group(1)) if m else None
 
 

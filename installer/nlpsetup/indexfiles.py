@@ -10,7 +10,6 @@ record of which archive it fetched; so the index, asked for the exact release, i
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -108,7 +107,7 @@ def parse_page(body: bytes, content_type: str, page_url: str) -> list[tuple[str,
     """(filename, absolute url, sha256 or None, upload time or None) of every file a project page links."""
     out = []
     if "json" in content_type:
-        doc = json.loads(body)
+        doc = web.json_of(body, page_url)
         for f in doc.get("files", []) if isinstance(doc, dict) else []:
             if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
                 digest = (f.get("hashes") or {}).get("sha256") if isinstance(f.get("hashes"), dict) else None

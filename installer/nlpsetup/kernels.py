@@ -119,14 +119,15 @@ def write(env_name: str, env_path: Path, data: dict, main: str | None = None) ->
 
 def _ours(folder: Path) -> dict | None:
     """metadata.nlpsetup of a kernelspec nlpsetup wrote, else None (not ours: never touched)."""
-    from nlpsetup.files import NotAFile, read_regular
+    from nlpsetup.files import MAX_JSON_BYTES, NotAFile, read_regular
 
-    try:
-        meta = json.loads(read_regular(folder / "kernel.json", 2**20)).get("metadata", {})
-    except (OSError, NotAFile, ValueError, AttributeError):
+    try:  # read_regular: a FIFO kernel.json would block doctor forever
+        meta = json.loads(read_regular(folder / "kernel.json", MAX_JSON_BYTES).decode("utf-8")).get("metadata", {})
+    except (OSError, NotAFile, ValueError, AttributeError, RecursionError):
         return None
     mine = meta.get("nlpsetup") if isinstance(meta, dict) else None
-    return mine if isinstance(mine, dict) and isinstance(mine.get("env"), str) and mine["env"] else None
+    ok = isinstance(mine, dict) and isinstance(mine.get("env"), str) and isinstance(mine.get("path", ""), str)
+    return mine if ok and mine["env"] else None
 
 
 def has(env_name: str, env_path: Path) -> bool:

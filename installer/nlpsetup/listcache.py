@@ -32,7 +32,11 @@ def key(recipe_dirs: list[Path], env: dict[str, str] | None = None) -> str:
             continue
         for e in entries:
             if e.name.endswith(".toml"):
-                st = e.stat()
+                try:
+                    st = e.stat()
+                except OSError:  # a dangling or looping link: the book reports it; the key notes it
+                    files.append((e.path, None, None))
+                    continue
                 files.append((e.path, st.st_mtime_ns, st.st_size))
     pythons = []
     for path, _ in candidates(env):

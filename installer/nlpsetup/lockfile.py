@@ -289,7 +289,7 @@ def check(lock: object, source: str) -> dict:
     _check_tools(lock["tools"], source)
     dists = _str_dict(lock["distributions"], source, "distributions")
     for name, v in dists.items():
-        if not _DIST_NAME.match(name):
+        if not _DIST_NAME.fullmatch(name):
             raise _bad(source, f"distributions.{name[:60]}", "is not a distribution name (a lock pins name==version)")
         try:
             Version(v)
@@ -301,7 +301,7 @@ def check(lock: object, source: str) -> dict:
     for name, hs in hashes.items():
         if name not in dists:
             raise _bad(source, f"hashes.{name[:60]}", "names no distribution of the lock")
-        if not isinstance(hs, list) or not hs or not all(isinstance(h, str) and _SHA256.match(h) for h in hs):
+        if not isinstance(hs, list) or not hs or not all(isinstance(h, str) and _SHA256.fullmatch(h) for h in hs):
             raise _bad(source, f"hashes.{name}", "must be a list of sha256:<64 hex digits>")
     if version >= 2:
         if unhashed := [n for n in dists if canonicalize_name(n) not in _TOOLING | _SEEDED and n not in hashes]:
@@ -319,7 +319,7 @@ def _check_tools(tools, source: str) -> None:
         where = f"tools[{i}]"
         if not isinstance(t, dict) or not isinstance(t.get("name"), str):
             raise _bad(source, where, "must be a table with a name")
-        if not _TOOL_NAME.match(t["name"]):
+        if not _TOOL_NAME.fullmatch(t["name"]):
             raise _bad(source, f"{where}.name", "is not a tool name")
         for k in ("request", "variant", "recipe_digest"):
             _str_or_none(t.get(k), source, f"{where}.{k}")

@@ -7,7 +7,15 @@ import json
 import os
 from pathlib import Path
 
-from nlpsetup.files import MAX_JSON_BYTES, Map, NotAFile, read_regular, shape_problem, write_json_atomic
+from nlpsetup.files import (
+    MAX_JSON_BYTES,
+    Map,
+    NotAFile,
+    Required,
+    read_regular,
+    shape_problem,
+    write_json_atomic,
+)
 
 SCHEMA_VERSION = 1
 
@@ -21,14 +29,16 @@ class Corrupt(ManifestError):
 
 
 # What each key holds where present (older manifests lack some keys); see files.shape_problem.
+# Required: what readers index directly, written by every nlpsetup since the first manifest.
 _OPT_STR = (str, None)
 _SMOKE = {"imports": [str], "code": str, "commands": [[str]], "timeout": int, "env": Map(str)}
 _SHAPE = {
     "nlpsetup_version": _OPT_STR,
-    "env": {"name": str, "path": str},
-    "tools": [{"name": str, "request": str, "variant": str, "recipe_digest": _OPT_STR, "smoke": _SMOKE}],
-    "interpreter": {"version": str, "implementation": _OPT_STR, "path": _OPT_STR, "source": _OPT_STR,
-                    "env_python": str},
+    "env": Required({"name": Required(str), "path": str}),
+    "tools": Required([{"name": Required(str), "request": Required(str), "variant": Required(str),
+                        "recipe_digest": _OPT_STR, "smoke": _SMOKE}]),
+    "interpreter": Required({"version": Required(str), "implementation": _OPT_STR, "path": _OPT_STR,
+                             "source": _OPT_STR, "env_python": Required(str)}),
     "backend": _OPT_STR,
     "compute": {"backend": _OPT_STR, "reason": _OPT_STR, "index": _OPT_STR},
     "constraints": [str],
@@ -70,11 +80,25 @@ def read(env_path: Path) -> dict:
         raise ManifestError(f"{p} was written by a newer nlpsetup (schema {data['schema_version']})")
     if problem := shape_problem(data, _SHAPE):
         raise Corrupt(f"{p} is corrupt: {problem}")
+    if problem := _version_problem(data):
+        raise Corrupt(f"{p} is corrupt: {problem}")
     env_python = data.get("interpreter", {}).get("env_python")
     if env_python and not _inside(env_python, env_path):
         # verify, doctor and run start this program: it must be the env's own interpreter
         raise Corrupt(f"{p} is corrupt: interpreter.env_python {env_python!r} is not inside the env")
     return data
+
+
+def _version_problem(data: dict) -> str | None:
+    """interpreter.version is compared and split as a version by every reader: it must be one."""
+    from packaging.version import InvalidVersion, Version
+
+    version = data["interpreter"]["version"]
+    try:
+        Version(version)
+    except InvalidVersion:
+        return f"interpreter.version: {version[:40]!r} is not a version"
+    return None
 
 
 def _inside(path: str, folder: Path) -> bool:

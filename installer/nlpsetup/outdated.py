@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.parser
 import html.parser
-import json
 import re
 import zipfile
 from dataclasses import dataclass
@@ -51,9 +50,11 @@ def files(index_url: str, project: str) -> list[File]:
     body, ctype = web.get(page, accept="application/vnd.pypi.simple.v1+json, text/html;q=0.1")
     out = []
     if "json" in ctype:
-        for f in json.loads(body).get("files", []):
-            out.append((f["filename"], urljoin(page, f["url"]),
-                        bool(f.get("core-metadata") or f.get("dist-info-metadata")), f.get("yanked")))
+        doc = web.json_of(body, page)
+        for f in (doc.get("files") if isinstance(doc, dict) else None) or []:
+            if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
+                out.append((f["filename"], urljoin(page, f["url"]),
+                            bool(f.get("core-metadata") or f.get("dist-info-metadata")), f.get("yanked")))
     else:
         parser = _Links()
         parser.feed(body.decode("utf-8", "replace"))

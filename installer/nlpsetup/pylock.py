@@ -167,6 +167,8 @@ def to_lock(doc: dict, source: str) -> dict:
             continue
         if not isinstance(p.get("version"), str):
             raise _bad(source, f"{where}.version", "must be the release's version")
+        if not isinstance(p.get("wheels", []), list):
+            raise _bad(source, f"{where}.wheels", "must be an array of tables")
         files = [*([p["sdist"]] if "sdist" in p else []), *(p.get("wheels") or [])]
         found = []
         for j, f in enumerate(files):

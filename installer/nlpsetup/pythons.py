@@ -139,7 +139,7 @@ def candidates(env: dict[str, str] | None = None) -> list[tuple[str, str]]:
         except OSError:
             continue
         for name in names:
-            if name_re.match(name):
+            if name_re.fullmatch(name):
                 found.append((os.path.join(d, name), "path"))
     for root, source in ((pyenv / "versions", "pyenv"), (_uv_python_dir(env), "uv")):
         try:

@@ -291,7 +291,7 @@ def _requirement(v, problems, key):
 
 def _name(v, problems, key):
     s = _str(v, problems, key)
-    if s is not None and not _NAME_RE.match(s):
+    if s is not None and not _NAME_RE.fullmatch(s):
         problems.append((key, f"{s!r} is not a valid name (lowercase letters, digits, '.', '_', '-')"))
         return None
     return s
@@ -299,7 +299,7 @@ def _name(v, problems, key):
 
 def _variant_id(v, problems, key):
     s = _str(v, problems, key)
-    if s is not None and not _ID_RE.match(s):
+    if s is not None and not _ID_RE.fullmatch(s):
         problems.append((key, f"{s!r} is not a valid variant id (letters, digits, '.', '_', '+', '-')"))
         return None
     return s
@@ -354,7 +354,7 @@ def _str_table(value_check: Checker, key_re: re.Pattern | None = None, what: str
             return None
         out = []
         for k, val in v.items():
-            if key_re is not None and not key_re.match(k):
+            if key_re is not None and not key_re.fullmatch(k):
                 problems.append((f"{key}.{k}", f"{k!r} is not a valid {what}"))
                 continue
             checked = value_check(val, problems, f"{key}.{k}")

@@ -203,14 +203,18 @@ def outcome_text(o) -> str:
         lines += [f"  additions not carried over: {', '.join(o.dropped)}"] if o.dropped else []
         return "\n".join([*lines, f"  use it:   nlpsetup run {o.env} -- python", f"  or:       {activate}",
                           f"  check it: nlpsetup verify {o.env}"])
+    from nlpsetup.smoke import last_lines
+
     lines = [f"nlpsetup: install failed: {o.message}"]
     if o.diagnosis:
         lines.append(f"  likely cause: {o.diagnosis}")
-    if o.tail:
+    if shown := last_lines(list(o.tail), 10):  # capped: a package may print megabytes; the log has it all
         lines.append("  last lines:")
-        lines.extend(f"    {line}" for line in o.tail[-10:])
+        lines.extend(f"    {line}" for line in shown)
     if o.log:
         lines.append(f"  full log: {o.log}")
+    if o.failed_step == "smoke" and "kept at" not in o.message:
+        lines.append("  to inspect the env, keep it: run the install again with --keep-failed")
     return "\n".join(lines)
 
 
@@ -329,9 +333,14 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
         if any(d.values()):
             out.append((f"{r['env']}: drift since install: " + "; ".join(
                 f"{k} {', '.join(v)}" for k, v in d.items() if v), True))
-        out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
+        if r.get("status") != "skipped":  # its note above is all there is to say
+            out.append((f"{r['env']}: {'ok' if r['ok'] else 'FAILED'}", False))
         if r.get("repair"):
             out.append((f"  repair it: {r['repair']}", True))
+    if len(results) > 1:
+        skipped = sum(r.get("status") == "skipped" for r in results)
+        failed = sum(not r["ok"] for r in results)
+        out.append((f"verify: {len(results) - skipped - failed} ok, {failed} failed, {skipped} skipped", False))
     return out
 
 
@@ -392,6 +401,12 @@ def recipe_check_lines(results: list[tuple[str, object]]) -> list[tuple[str, boo
             out.append((f"{f}: ok ({r.name}, {len(r.variants)} variant(s))", False))
             out += [(f"{f}: warning: {w}", True) for w in recipe_warnings(r)]
     return out
+
+
+def plan_warnings(plans) -> list[str]:
+    """The plans' warnings, each once; named by tool where an env holds several."""
+    tagged = [f"{p.tool}: {w}" if len(plans) > 1 else w for p in plans for w in p.warnings]
+    return list(dict.fromkeys(tagged))
 
 
 @_terminal

@@ -85,7 +85,7 @@ def parse_tool(text: str) -> ToolRequest:
 def check_env_name(name: str) -> str:
     """Env names become directory names: a safe alphabet only, never a path."""
     bad = None
-    if not _ENV_NAME.match(name or ""):
+    if not _ENV_NAME.fullmatch(name or ""):
         bad = "use 1-64 letters, digits, '.', '_' or '-'"
     elif name in (".", "..") or name.startswith("."):
         bad = "it must not start with '.'"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -175,6 +176,7 @@ def main():
         except BaseException:
             passed = False
             kind, value, tb = sys.exc_info()
+            sys.stdout.flush()  # the check's own output first: the traceback must not land inside a line
             traceback.print_exception(kind, value, tb.tb_next)  # not the harness's own frame
         mark(nonce, "end", {"i": i, "passed": passed, "seconds": time.perf_counter() - t, "why": why})
     if children:
@@ -198,7 +200,8 @@ class CheckResult:
     passed: bool
     seconds: float
     import_seconds: float | None = None
-    detail: str = ""  # the last lines of output when it failed
+    detail: str = ""  # the last lines of output when it failed (capped: the whole is in the log)
+    error: str = ""  # the exception it ended in, "LookupError: Resource punkt_tab not found."
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -278,13 +281,53 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
 
 def _result(name: str, passed: bool, seconds: float, import_seconds: float | None, timed_out: bool,
             timeout: int, lines) -> CheckResult:
-    detail = ""
+    detail = error = ""
     if timed_out:
         detail = f"timed out after {timeout} s"
     elif not passed:
-        detail = "\n".join(list(lines)[-8:])
+        lines = list(lines)
+        detail, error = "\n".join(last_lines(lines, 8)), exception_of(lines)
     return CheckResult(name, passed, round(seconds, 3),
-                       round(import_seconds, 3) if import_seconds is not None else None, detail)
+                       round(import_seconds, 3) if import_seconds is not None else None, detail, error)
+
+
+def failure_message(r: CheckResult) -> str:
+    """"smoke check failed: import nltk: LookupError: Resource punkt_tab not found." """
+    return f"smoke check failed: {r.name}" + (f": {r.error}" if r.error else "")
+
+
+MAX_LINE = 300  # characters of one output line shown
+MAX_SHOWN = 2048  # characters of a failure's output shown in all; the log holds the whole
+_EXCEPTION = re.compile(r"([A-Za-z_][\w.]*[A-Z]\w*)(?::\s?(.*))?")  # ValueError: x / pkg.errors.Bad: x
+
+
+def _has_words(line: str) -> bool:
+    """Not a banner: nltk frames its messages in lines of asterisks."""
+    return re.search(r"\w", line) is not None
+
+
+def last_lines(lines: list[str], n: int) -> list[str]:
+    """The last n lines worth showing (banners skipped), each cut to MAX_LINE, MAX_SHOWN in all."""
+    out: list[str] = []
+    for line in reversed([x for x in lines if _has_words(x)][-n:]):
+        line = line if len(line) <= MAX_LINE else line[:MAX_LINE] + "..."
+        if sum(map(len, out)) + len(line) > MAX_SHOWN:
+            break
+        out.insert(0, line)
+    return out
+
+
+def exception_of(lines: list[str]) -> str:
+    """The exception a Python traceback ends in, with its message; a message that starts on the
+    next lines (nltk's LookupError, inside a banner) is taken from its first line of words."""
+    found, in_traceback = "", False
+    for i, line in enumerate(lines):
+        if "Traceback (most recent call last)" in line:  # stderr may land inside a line of stdout
+            in_traceback = True
+        elif in_traceback and (m := _EXCEPTION.fullmatch(line.rstrip())):
+            message = (m.group(2) or "").strip() or next((x.strip() for x in lines[i + 1:] if _has_words(x)), "")
+            found, in_traceback = f"{m.group(1)}: {message}" if message else m.group(1), False
+    return found[:MAX_LINE]
 
 
 def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: str, timeout: int, log,

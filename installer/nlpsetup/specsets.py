@@ -9,6 +9,8 @@ holds an interval that is not empty.
 
 from __future__ import annotations
 
+import re
+
 from packaging.specifiers import Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -56,15 +58,26 @@ def _intervals(s: Specifier) -> list[Interval]:
         return [(v, True, None, False)]
     if op == "<=":
         return [(None, False, _after_locals(v), True)]
-    if op == ">":  # excludes V's post-releases (unless V is one) and V's local versions
-        return [(v if v.is_postrelease else Version(f"{v.base_version}.post{_HUGE}"), False, None, False)]
-    if op == "<":  # excludes V's pre-releases unless V is one
-        return [(None, False, v if v.is_prerelease else Version(f"{v.base_version}.dev0"), False)]
+    if op == ">":
+        return [_above(v)]
+    if op == "<":  # excludes V's pre-releases unless V is one: 1.0.post1.dev0 for <1.0.post1, 1.0 stays in
+        return [(None, False, v if v.is_prerelease else Version(f"{v.public}.dev0"), False)]
     if op == "~=":  # ~=1.4.5 is >=1.4.5, ==1.4.*
         release = v.release[:-1]
         lo, hi = _prefix_range(".".join(map(str, release)))
         return [(v, True, hi, False)]
     raise ValueError(f"unknown operator {op!r}")
+
+
+def _above(v: Version) -> Interval:
+    """>V: the next version after V.devN is V.dev(N+1); after V.postN, V.post(N+1).dev0; otherwise
+    V's post-releases and local versions are excluded too (>1.0 admits no 1.0.post1, >1.0a1 does
+    admit 1.0)."""
+    if v.dev is not None:
+        return (Version(re.sub(r"dev\d+$", f"dev{v.dev + 1}", v.public)), True, None, False)
+    if v.post is not None:
+        return (Version(re.sub(r"post\d+$", f"post{v.post + 1}.dev0", v.public)), True, None, False)
+    return (Version(f"{v.public}.post{_HUGE}"), False, None, False)
 
 
 def _prefix_range(prefix: str) -> tuple[Version, Version]:
@@ -78,7 +91,7 @@ def _prefix_range(prefix: str) -> tuple[Version, Version]:
 
 def _after_locals(v: Version) -> Version:
     """== and <= admit V's local versions (1.0+cpu); they sort just above V, below V.post0.dev0."""
-    return Version(f"{v}+{'z' * 8}")
+    return Version(f"{v}+{_HUGE}")  # a number: numeric local labels sort above alphabetic ones
 
 
 def _complement(region: list[Interval]) -> list[Interval]:

@@ -285,3 +285,14 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
             return True, ""
         return False, str(exc).split(": ", 1)[-1]
     return True, ""
+
+
+def json_of(body: bytes, url: str):
+    """The JSON an index answered; ValueError (one masked line) for anything else, including a
+    document nested too deeply to parse (RecursionError, which is no ValueError)."""
+    import json
+
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError(f"{mask_text(url)}: the answer is JSON nested too deeply to read") from None
