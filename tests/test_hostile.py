@@ -121,7 +121,9 @@ def test_a_broken_recipe_in_a_user_folder_cannot_break_plan_of_others(tmp_path):
     code, out, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder), "PIP_INDEX_URL": tmp_path.as_uri()}, "plan", "evil",
                          home=tmp_path / "h")  # an empty index: "evil" is neither a recipe nor a package
     figures.add("hostile inputs tried", 2)
-    assert code == 2 and "unknown tool 'evil'" in err
+    # The user's own evil.toml is what they meant: its problem is the error (not "unknown tool", not a search)
+    assert code == 2 and f"nlpsetup: error: {folder / 'evil.toml'}: " in err and "cannot be a pip option" in err
+    assert "searching" not in err
     code, out, err = nlp({"NLPSETUP_RECIPES_PATH": str(folder)}, "plan", "spacy", "--json", home=tmp_path / "h")
     assert code == 0 and "evil.toml" in err and "cannot be a pip option" in err and "big.toml" in err
 

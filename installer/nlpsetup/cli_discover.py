@@ -18,7 +18,8 @@ def no_recipe(book, spec: str) -> bool:
     """Whether `spec` (NAME or NAME==VERSION) names a package no recipe (nor alias) covers."""
     from nlpsetup import resolve
 
-    return book.find(resolve.parse_tool(spec).name) is None
+    name = resolve.parse_tool(spec).name
+    return book.find(name) is None and book.broken_for(name) is None  # a broken NAME.toml is reported, not searched past
 
 
 @contextmanager

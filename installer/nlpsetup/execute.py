@@ -24,7 +24,7 @@ from nlpsetup.files import write_json_atomic
 from nlpsetup.host import Host
 from nlpsetup.recipes import TORCH_FAMILY, check_install_env
 from nlpsetup.redact import mask_argv, mask_text
-from nlpsetup.resolve import Plan, Step
+from nlpsetup.resolve import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS, Plan, Step
 
 DEFAULT_STEP_TIMEOUT = 1800  # seconds; recipes (step_timeout) and --step-timeout override it
 
@@ -224,6 +224,9 @@ class _Runner:
                     self.env.constraints_path.write_text("\n".join(constraints) + "\n")
                 if requirements := [r for p in self.plans for r in p.requirements]:
                     (self.env_path / "nlpsetup-requirements.in").write_text("\n".join(requirements) + "\n")
+                    (self.env_path / BUILD_IN).write_text("\n".join(BUILD_TOOLS) + "\n")
+            elif step.name == "resolve" and step.argv[-1].endswith(BUILD_IN):
+                self._build_constraints(step)
             elif step.name == "resolve":  # uv resolves as of a date for an env whose pip cannot
                 env = {**backends.uv_index_env(self.host.index, os.environ), **dict(step.env)}
                 self._run_as_backend(replace(step, env=tuple(env.items())))
@@ -237,6 +240,20 @@ class _Runner:
                     argv = fallback
                 self._run_as_backend(replace(step, argv=tuple(argv)))
             faults.point(f"after:{step.name}")
+
+    def _build_constraints(self, step: Step) -> None:
+        """setuptools and wheel as of the date, written as upper bounds for the isolated builds of
+        the sdists the install step meets (its PIP_CONSTRAINT / UV_BUILD_CONSTRAINT). An index
+        that has neither cannot build an sdist at all: then there is nothing to bound (empty file)."""
+        out = self.env_path / BUILD_CONSTRAINTS
+        env = proc.child_env({**backends.uv_index_env(self.host.index, os.environ), **dict(step.env)},
+                             base=self.base_env)
+        self.log.write(f"\n## {step.name}: {step.description}\n")
+        r = proc.run([self.uv_path or "uv", *step.argv[1:]], env=env, timeout=self._timeout(step), log=self.log)
+        text = out.read_text() if r.ok and out.is_file() else ""
+        if not r.ok:
+            self.log.write("# no build tools on the index as of the date: builds are not bounded\n")
+        out.write_text(text.replace("==", "<="))
 
     def _timeout(self, step: Step) -> int:
         return self.opts.step_timeout or step.timeout or DEFAULT_STEP_TIMEOUT

@@ -769,11 +769,18 @@ class RecipeBook:
     def get(self, name: str) -> Recipe:
         """The recipe for a tool name or alias, or an error that suggests close names."""
         recipe = self.find(name)
+        if recipe is None and (err := self.broken_for(name)) is not None:
+            raise err  # the user's recipe for this very tool: its problem, not "unknown tool"
         if recipe is None:
             close = self.suggest(name)
             hint = f"did you mean {' or '.join(close)}?" if close else "see the tools with: nlpsetup list"
             raise NlpsetupError(f"unknown tool {name!r}", hint=hint)
         return recipe
+
+    def broken_for(self, name: str) -> RecipeError | None:
+        """The error of a broken recipe file named after this tool (NAME.toml), if one was skipped."""
+        key = canonicalize_name(name)
+        return next((e for e in self.broken if canonicalize_name(Path(e.path).stem) == key), None)
 
     def pick(self, names) -> list[Recipe]:
         """The named recipes, or every recipe when none is named."""

@@ -539,6 +539,10 @@ def _cutoff_steps(as_of, pip, binary, wanted, constrained, description, install_
     return steps
 
 
+BUILD_TOOLS = ("setuptools", "wheel")  # what an sdist without pyproject.toml builds with
+BUILD_IN, BUILD_CONSTRAINTS = "nlpsetup-build.in", "nlpsetup-build-constraints.txt"
+
+
 def _pinned_steps(as_of, env: Env, pip, constrained, python, pre, install_env, timeout) -> list[Step]:
     """Where the env's pip cannot apply a cutoff (pip 26 needs Python 3.9+), uv resolves for the
     env's interpreter as of the date, and the env's pip installs exactly that list, nothing more.
@@ -554,9 +558,20 @@ def _pinned_steps(as_of, env: Env, pip, constrained, python, pre, install_env, t
                         f"resolve as of {as_of.date} with uv for Python {python.version} (its pip "
                         f"{_pip_after(pre, python.minor)} has no --uploaded-prior-to)", env=install_env,
                         timeout=timeout)
+    # An sdist in that list is built by the env's pip (or uv) in an isolated build env whose
+    # setuptools/wheel would come from today's index (pip < 26 cannot cut them): resolve those as
+    # of the date too and hand them over as build constraints (PIP_CONSTRAINT reaches pip's build
+    # env; UV_BUILD_CONSTRAINT is uv's), written as upper bounds so they never clash with the list.
+    build_out = str(env.path / BUILD_CONSTRAINTS)
+    build_step = Step("resolve", ("uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+                                  "--python", str(env.python), cutoff.UV_FLAG, as_of.instant, *lifted,
+                                  *constrained, "-o", build_out, str(env.path / BUILD_IN)),
+                      f"resolve the build tools ({', '.join(BUILD_TOOLS)}) as of {as_of.date} for sdists "
+                      "built at install", env=install_env, timeout=timeout)
+    build_env = (*install_env, ("PIP_CONSTRAINT", build_out), ("UV_BUILD_CONSTRAINT", build_out))
     install = Step("install", (*pip, "--no-deps", "-r", pinned),
-                   f"install exactly the versions uv resolved as of {as_of.date} ({as_of.source})", env=install_env, timeout=timeout)
-    return [resolve_step, install]
+                   f"install exactly the versions uv resolved as of {as_of.date} ({as_of.source})", env=build_env, timeout=timeout)
+    return [resolve_step, build_step, install]
 
 
 def _conda_plan(recipe, v, host, req, python, skipped, env_name, env, env_py) -> Plan:
