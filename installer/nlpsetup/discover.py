@@ -177,8 +177,8 @@ def diagnose(text: str) -> Diagnosis:
             fix = _FIXES.get(kind, "")
             if kind == "header":
                 fix = f"install the package that provides {found}: apt-file search {found} (Debian/Ubuntu)"
-            if kind == "import":  # the error itself, without the env's paths
-                line = text[text.rfind("\n", 0, m.start()) + 1:].split("\n", 1)[0].strip()
+            if kind == "import":  # the error itself (from its name on: not the check's label), without the env's paths
+                line = text[m.start():].split("\n", 1)[0].strip()
                 why = f"{why}: {line.split(' (/')[0][:160]}"
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
