@@ -73,6 +73,12 @@ def test_as_of_installs_the_dependency_of_its_date_and_latest_breaks_and_rolls_b
 def test_as_of_holds_on_python_38_whose_pip_cannot_apply_it(cli, home, aged, backend):
     code, out, err = _run(cli, aged, "plan", "agedtool", "--python", str(PY38), "--backend", backend)
     assert code == 0 and "resolve as of 2021-12-31 with uv" in out, out + err
+    # An sdist in that list is built in an isolated env whose setuptools/wheel pip < 26 would take from
+    # today's index: they are resolved as of the date too and reach the builds as constraints.
+    assert "resolve the build tools (setuptools, wheel) as of 2021-12-31" in out, out
+    code, out, err = _run(cli, aged, "plan", "agedtool", "--python", str(PY38), "--backend", backend, "--json")
+    (install,) = [s for s in json.loads(out)["steps"] if s["name"] == "install"]
+    assert install["env"]["PIP_CONSTRAINT"].endswith("nlpsetup-build-constraints.txt"), install
     code, out, err = _run(cli, aged, "install", "agedtool", "--python", str(PY38), "--backend", backend)
     assert code == 0, out + err
     m = _manifest(home)

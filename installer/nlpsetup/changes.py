@@ -27,6 +27,7 @@ from nlpsetup.envstore import EnvStore
 from nlpsetup.errors import NlpsetupError
 from nlpsetup.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
 from nlpsetup.redact import mask_text
+from nlpsetup.resolve import BUILD_IN
 
 # Words of a resolver's "cannot satisfy" answer (pip's ResolutionImpossible, uv's "No solution").
 _CONFLICT = re.compile(r"conflict|unsatisfiable|ResolutionImpossible|No solution found|incompatible", re.I)
@@ -178,7 +179,9 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
                 tmp.write_text("\n".join(constraints) + "\n")
                 os.replace(tmp, env.constraints_path)
             out = []
-            steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")]
+            # (not the build tools' resolve: its bounds ride in a step's env, which these commands do not carry)
+            steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")
+                     and not s.argv[-1].endswith(BUILD_IN)]
             for i, s in enumerate(steps):
                 extra = additions if i == len(steps) - 1 else []
                 if s.name == "resolve":  # uv resolves again as of the date, for a pip that cannot
