@@ -87,11 +87,23 @@ def stop_all() -> None:
             os.killpg(p.pid, signal.SIGKILL)
 
 
+# Held off while a child is forked: a signal handled during Python's at-fork hooks (logging registers
+# some) is reported as "ignored" there and never raised, so a Ctrl-C would be lost mid-install.
+_HELD = frozenset(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def _spawn(argv: list[str], **kw) -> subprocess.Popen:
     if _stopping.is_set():
         raise OSError(f"not started: nlpsetup is stopping ({argv[0]})")
-    p = subprocess.Popen(argv, start_new_session=True, preexec_fn=_die_with_parent(), **kw)
-    _running.add(p)
+    preexec = _die_with_parent()
+    held = preexec is not None and threading.current_thread() is threading.main_thread()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD) if held else None
+    try:
+        p = subprocess.Popen(argv, start_new_session=True, preexec_fn=preexec, **kw)
+        _running.add(p)  # tracked before a held Ctrl-C is raised, so it is stopped with the rest
+    finally:
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a signal that came meanwhile raises now
     return p
 
 
@@ -125,6 +137,7 @@ def _die_with_parent() -> Callable[[], None] | None:
     prctl, parent = _prctl, os.getpid()
 
     def preexec() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)  # the child gets its signals, as it would have
         prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         if os.getppid() != parent:  # the parent died before the signal was armed
             os._exit(137)
