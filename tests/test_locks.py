@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -396,3 +397,25 @@ def test_install_prints_the_plans_warnings_that_dry_run_shows(cli, kit, home, tm
     code, out, err = cli("install", "--from-lock", str(lock_file), "--name", "plain2", "--json", "-q")
     assert code == 0, err
     assert any("no hashes" in w for w in json.loads(out)["warnings"])
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_file_written_where_the_user_says_never_replaces_a_device_or_fifo(tmp_path):
+    """`lock -o /dev/null` as root renamed a plain file over /dev/null; a target that is not a regular
+    file is written to, as a shell redirection would (a FIFO stands in for the device here)."""
+    import threading
+
+    from nlpsetup import lockfile
+    from nlpsetup.files import write_text_atomic
+
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    for write in (lambda: write_text_atomic(fifo, "text\n"),
+                  lambda: lockfile.write(str(fifo), {"distributions": {}, "python": {"version": "3.13.0"}})):
+        got = []
+        reader = threading.Thread(target=lambda got=got: got.append(fifo.read_text()))
+        reader.start()
+        write()
+        reader.join(timeout=30)
+        assert got and got[0].strip() and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert not [p for p in tmp_path.iterdir() if p.name != "out"]  # no temporary file left beside it

@@ -83,7 +83,15 @@ def read_json(path: str | Path, what: str, hint: str):
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """A text file a user asked for (a pylock.toml, a requirements file), all or nothing."""
+    """A text file a user asked for (a pylock.toml, a requirements file), all or nothing. A target
+    that exists and is not a regular file (/dev/null, /dev/stdout, a FIFO) is written to, never
+    replaced: renaming over it would turn a root user's /dev/null into a plain file."""
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+            return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

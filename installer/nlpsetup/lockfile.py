@@ -6,6 +6,7 @@ builds the same env again, installing with `--require-hashes`."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import replace
@@ -185,9 +186,9 @@ def _unlockable(env_path: Path, exc: Exception) -> NlpsetupError:
 
 
 def write(output: str, data: dict) -> str:
-    from nlpsetup.files import write_json_atomic
+    from nlpsetup.files import write_text_atomic
 
-    write_json_atomic(Path(output), data)
+    write_text_atomic(Path(output), json.dumps(data, indent=2) + "\n")  # a user's path: /dev/null stays a device
     return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
 
 
