@@ -284,3 +284,14 @@ def test_ci_init_checks_the_install_spec_by_default(run_cli, tmp_path):
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli("ci", "init", "spacy", "-o", str(tmp_path / "wf.yml"), "--install-spec", SPEC, env=env)
     assert code == 2 and "does not resolve" in err and not (tmp_path / "wf.yml").exists()
+
+
+def test_ci_init_in_a_new_repository_without_a_remote_triggers_on_the_branch_it_is_on(run_cli, tmp_path):
+    """A fresh `git init` on master with no remote: a workflow for `main` would never run on a push."""
+    repo = tmp_path / "proj"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "master", str(repo)], check=True)
+    code, _, err = run_cli("ci", "init", "--no-check", "spacy", "--install-spec", SPEC, cwd=repo)
+    assert code == 0, err
+    doc = yaml.safe_load((repo / ".github" / "workflows" / "nlpsetup.yml").read_text())
+    assert doc[True]["push"] == {"branches": ["master"]}

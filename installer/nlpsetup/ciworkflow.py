@@ -69,12 +69,18 @@ def repo_root(start: Path) -> Path | None:
 
 
 def default_branch(root: Path | None) -> str:
-    """The remote's default branch as this clone knows it (origin/HEAD, no network), else main."""
+    """The remote's default branch as this clone knows it (origin/HEAD, no network); in a repository
+    with no remote yet, the branch it is on (a fresh `git init` may be on master); else main."""
     if root is None:
         return "main"
     code, out = proc.capture(["git", "-C", str(root), "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
                              env=proc.child_env(), timeout=10)
-    return out.strip().split("/", 1)[1] if code == 0 and "/" in out.strip() else "main"
+    if code == 0 and "/" in out.strip():
+        return out.strip().split("/", 1)[1]
+    code, remotes = proc.capture(["git", "-C", str(root), "remote"], env=proc.child_env(), timeout=10)
+    code2, head = proc.capture(["git", "-C", str(root), "symbolic-ref", "--quiet", "--short", "HEAD"],
+                               env=proc.child_env(), timeout=10)
+    return head.strip() if code == 0 and not remotes.strip() and code2 == 0 and head.strip() else "main"
 
 
 def default_path(provider: str, cwd: Path) -> str:
