@@ -134,7 +134,9 @@ def test_long_downloads_show_plain_progress_lines_of_what_was_written_not_the_di
     r = progress.TermReporter(stream=stream, ci=False, watch=[watched])
     r.step_start("install", "install spacy (3.8)")
     assert not stream.wrote.wait(0.5), "the disk's usage grew, but nothing was written where nlpsetup's children write"
-    (watched / "wheel.whl").write_bytes(b"x" * (3 << 20))  # a child writes 3 MB
+    # a child writes 3 MB; it lands whole (renamed in), so no look can see it half-written
+    (tmp_path / "wheel.whl").write_bytes(b"x" * (3 << 20))
+    (tmp_path / "wheel.whl").rename(watched / "wheel.whl")
     assert stream.wrote.wait(60)
     r.step_end("install", True, 0.7)
     lines = stream.getvalue().splitlines()
