@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import installkit  # noqa: E402
 from installkit import PY38  # noqa: E402
-from nlpsetup.backends import find_uv  # noqa: E402
+from nlpsetup.resolve.backends import find_uv  # noqa: E402
 from test_asof import RECIPE  # noqa: E402
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import installkit  # noqa: E402
 import wheelhouse  # noqa: E402
-from nlpsetup.backends import find_uv  # noqa: E402
+from nlpsetup.resolve.backends import find_uv  # noqa: E402
 
 
 def run(argv, env, cwd=None) -> float:

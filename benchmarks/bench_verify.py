@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 import installkit  # noqa: E402
-from nlpsetup.backends import find_uv  # noqa: E402
+from nlpsetup.resolve.backends import find_uv  # noqa: E402
 
 DOCTOR_ENVS = ["spacy", "cookiecutter-data-science", "datarobot"]
 ROWS: list[tuple[str, float, str, float | None, str]] = []  # figure, seconds, baseline, its seconds, target

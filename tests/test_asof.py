@@ -11,7 +11,7 @@ import pytest
 
 import installkit
 import wheelhouse
-from nlpsetup import backends
+from nlpsetup.resolve import backends
 
 PY38 = installkit.PY38
 needs_uv = pytest.mark.skipif(backends.find_uv() is None, reason="uv not installed")
@@ -186,7 +186,7 @@ def test_bump_date_writes_a_date_whose_build_passes_and_names_what_broke_otherwi
 def test_bundle_applies_the_date_with_its_own_pip_or_says_it_cannot(cli, aged, tmp_path):
     from importlib import metadata
 
-    from nlpsetup import cutoff
+    from nlpsetup.resolve import cutoff
 
     out = tmp_path / "bundle"
     code, stdout, err = _run(cli, aged, "bundle", "agedtool", "-o", str(out))

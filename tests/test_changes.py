@@ -15,7 +15,7 @@ import pytest
 
 import installkit
 import wheelhouse
-from nlpsetup.backends import find_uv
+from nlpsetup.resolve.backends import find_uv
 
 needs_uv = pytest.mark.skipif(find_uv() is None, reason="uv is not installed")
 
@@ -257,7 +257,7 @@ def test_add_reads_the_manifest_under_the_lock_after_an_install_force_replaced_t
 
 
 def _dists(home: Path, env: str) -> dict:
-    from nlpsetup.env import Env
+    from nlpsetup.envs.env import Env
 
     return Env.at(home / "envs" / env).distributions() or {}
 
@@ -338,7 +338,7 @@ def test_upgrade_all_and_verify_pass_over_odd_envs_with_a_note_and_finish_the_re
 
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_kernel_folder_follows_jupyter_cores_rules(platform, monkeypatch, tmp_path):
-    from nlpsetup import kernels
+    from nlpsetup.envs import kernels
 
     home = Path(os.path.realpath(os.path.expanduser("~")))
     assert kernels.data_dir({"JUPYTER_DATA_DIR": str(tmp_path)}, platform) == tmp_path
@@ -478,7 +478,7 @@ def test_a_change_through_a_link_restores_the_target_and_keeps_the_link(pinned, 
 
 
 def test_two_homes_sharing_an_env_through_links_exclude_each_other(tmp_path):
-    from nlpsetup.envstore import EnvBusy, EnvStore
+    from nlpsetup.envs.store import EnvBusy, EnvStore
 
     target = tmp_path / "disk" / "shared"
     target.mkdir(parents=True)
@@ -499,7 +499,7 @@ def test_two_homes_sharing_an_env_through_links_exclude_each_other(tmp_path):
 
 
 def test_kernelspecs_of_two_homes_never_overwrite_or_remove_each_other(tmp_path, monkeypatch):
-    from nlpsetup import kernels
+    from nlpsetup.envs import kernels
 
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
 

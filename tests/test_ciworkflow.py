@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlpsetup import ciworkflow, matrix
-from nlpsetup.errors import NlpsetupError
+from nlpsetup.authoring import ciworkflow, matrix
+from nlpsetup.base.errors import NlpsetupError
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = "nlpsetup[uv]==0.1.0"

@@ -16,7 +16,7 @@ def test_version(run_cli):
 
 
 def test_list_json_has_every_recipe_with_availability(run_cli):
-    from nlpsetup import paths
+    from nlpsetup.base import paths
 
     code, out, err = run_cli("list", "--json")
     assert code == 0, err
@@ -237,7 +237,7 @@ def test_the_verbs_users_type_are_aliases_and_a_typo_never_suggests_its_opposite
 
 
 def test_dash_output_means_stdout_for_every_file_writer_and_bundle_refuses_it(cli, tmp_path, monkeypatch):
-    from nlpsetup.backends import find_uv
+    from nlpsetup.resolve.backends import find_uv
 
     monkeypatch.chdir(tmp_path)  # where a file named "-" would land
     assert cli("install", "tinytool", "--backend", "uv" if find_uv() else "pip", "-q")[0] == 0

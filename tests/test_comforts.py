@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 import installkit
-from nlpsetup import diagnose, planning
-from nlpsetup.backends import find_uv
-from nlpsetup.env import Env
-from nlpsetup.errors import NlpsetupError
-from nlpsetup.host import Host
+from nlpsetup.base import diagnose
+from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.envs.env import Env
+from nlpsetup.facts.host import Host
+from nlpsetup.plan import planning
+from nlpsetup.resolve.backends import find_uv
 
 UV = find_uv()
 needs_uv = pytest.mark.skipif(not UV, reason="uv is not installed (pip install 'nlpsetup[uv]')")
@@ -96,7 +97,7 @@ def test_diagnosis_table(lines, words):
 
 
 def test_completion_of_tool_names_is_fast_and_needs_no_recipe_parsing(tmp_path, monkeypatch):
-    from nlpsetup import completion
+    from nlpsetup.cli import completion
 
     folder = tmp_path / "recipes"
     folder.mkdir()
@@ -113,7 +114,7 @@ def test_long_downloads_show_plain_progress_lines_of_what_was_written_not_the_di
     import shutil
     import threading
 
-    from nlpsetup import progress
+    from nlpsetup.ui import progress
 
     used = iter(range(0, 10**12, 4 << 20))  # other programs fill the disk by 4 MB at each look: not ours
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**12, next(used), 0))

@@ -10,10 +10,10 @@ import shutil
 import pytest
 
 import installkit
-from nlpsetup import doctor
-from nlpsetup.gpu import Gpu, GpuFacts
-from nlpsetup.host import Host, IndexSettings
-from nlpsetup.pythons import PythonInstall
+from nlpsetup.doctor import doctor
+from nlpsetup.facts.gpu import Gpu, GpuFacts
+from nlpsetup.facts.host import Host, IndexSettings
+from nlpsetup.facts.pythons import PythonInstall
 
 TODAY = dt.date(2026, 11, 24)
 VERSIONS = {"pip": "25.3", "virtualenv": "21.0", "uv": "0.13.9"}
@@ -169,7 +169,7 @@ def test_an_index_that_redirects_has_answered_in_one_round_trip():
     import http.server
     import threading
 
-    from nlpsetup.execute import reachable
+    from nlpsetup.execution.execute import reachable
 
     class Redirect(http.server.BaseHTTPRequestHandler):
         def do_HEAD(self):
@@ -201,7 +201,7 @@ def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, tmp_path, monkeyp
     (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
     (info / "RECORD").write_text("needy-1.0.dist-info/METADATA,,\nneedy-1.0.dist-info/RECORD,,\n")
     if checker == "pip":  # no uv anywhere: the env's own pip checks
-        monkeypatch.setattr("nlpsetup.backends.find_uv", lambda env=None: None)
+        monkeypatch.setattr("nlpsetup.resolve.backends.find_uv", lambda env=None: None)
     found = doctor._pip_check(env, str(env / "bin" / "python"), "pip")
     assert found.status == "warning" and "needy" in found.message and "missingdep" in found.message, found
     assert "Using Python" not in found.message

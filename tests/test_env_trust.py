@@ -15,7 +15,7 @@ import pytest
 
 import installkit
 import wheelhouse
-from nlpsetup.env import Env
+from nlpsetup.envs.env import Env
 
 TRUSTY = """\
 name = "trusty"

@@ -17,9 +17,9 @@ import pytest
 
 import figures
 import installkit
-from nlpsetup import proc
+from nlpsetup.base import proc
 
-HAS_UV = bool(__import__("nlpsetup.backends", fromlist=["find_uv"]).find_uv())
+HAS_UV = bool(__import__("nlpsetup.resolve.backends", fromlist=["find_uv"]).find_uv())
 
 
 def tool_of(home: Path, env: str) -> str:
@@ -216,7 +216,7 @@ def test_a_check_that_starts_its_own_session_is_still_stopped_at_its_time_limit(
 def test_a_child_dies_with_nlpsetup_even_after_sigkill(tmp_path):
     """The parent-death signal: a child in its own session is killed by the kernel when its parent dies."""
     script = f"echo $$ > {tmp_path / 'pid'}; exec sleep 300"
-    code = f"from nlpsetup import proc; proc.run(['sh', '-c', {script!r}], env=proc.child_env())"
+    code = f"from nlpsetup.base import proc; proc.run(['sh', '-c', {script!r}], env=proc.child_env())"
     parent = subprocess.Popen([sys.executable, "-c", code])
     end = time.monotonic() + 30
     while not (tmp_path / "pid").exists() or not (tmp_path / "pid").read_text().strip():

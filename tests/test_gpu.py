@@ -1,4 +1,4 @@
-"""nlpsetup.gpu: parsing recorded nvidia-smi output, detection through fake seams, build choice.
+"""nlpsetup.facts.gpu: parsing recorded nvidia-smi output, detection through fake seams, build choice.
 
 The fixtures in tests/data/nvidia-smi are real recorded outputs; README.md there names the source of
 each. Nothing here runs nvidia-smi or touches the network.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from nlpsetup import gpu
-from nlpsetup.gpu import Gpu, GpuFacts, InvalidComputeRequest
+from nlpsetup.facts import gpu
+from nlpsetup.facts.gpu import Gpu, GpuFacts, InvalidComputeRequest
 
 FIXTURES = Path(__file__).parent / "data" / "nvidia-smi"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nlpsetup import host as host_mod
-from nlpsetup import pythons
-from nlpsetup.errors import NlpsetupError
+from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.facts import host as host_mod
+from nlpsetup.facts import pythons
 
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
 
@@ -156,7 +156,9 @@ def test_a_named_platform_is_its_default_runner_machine_even_on_a_host_of_that_o
 
 
 def test_simulated_defaults_are_the_ones_matrix_uses():
-    from nlpsetup import matrix, paths, recipes
+    from nlpsetup.authoring import matrix
+    from nlpsetup.base import paths
+    from nlpsetup.recipes import model as recipes
 
     for os_name in host_mod.OSES:
         planned = host_mod.simulate(host_mod.Host(os="linux", arch="arm64"), os_name=os_name)
@@ -185,7 +187,7 @@ def test_pip_config_file_devnull_means_no_config(tmp_path):
 
 
 def test_redaction_covers_userinfo_and_query_tokens():
-    from nlpsetup.redact import mask_env, mask_text
+    from nlpsetup.base.redact import mask_env, mask_text
 
     text = ("pip: https://u:pw@h/simple https://tok@h/x?X-Amz-Signature=abc&X-Amz-Credential=def"
             "&X-Amz-Security-Token=ghi&sig=jkl&token=mno")
@@ -197,7 +199,7 @@ def test_redaction_covers_userinfo_and_query_tokens():
 
 
 def test_unwritable_or_file_home_is_a_clear_error(tmp_path):
-    from nlpsetup import paths
+    from nlpsetup.base import paths
 
     f = tmp_path / "file"
     f.write_text("")

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 import figures
 import installkit
 import wheelhouse
-from nlpsetup import recipes
-from nlpsetup.errors import RecipeError
+from nlpsetup.base.errors import RecipeError
+from nlpsetup.recipes import model as recipes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -242,7 +242,7 @@ class _DeepJsonHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
-    from nlpsetup import indexfiles
+    from nlpsetup.index import client as indexfiles
 
     with pytest.raises(ValueError, match="nested too deeply"):
         indexfiles.parse_page(b"[" * 100_000 + b"]" * 100_000, "application/vnd.pypi.simple.v1+json",
@@ -261,7 +261,7 @@ def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
 @pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.parametrize("fault", ["unreachable", "cut", "corrupt", "enospc"])
 def test_network_and_disk_faults_fail_cleanly_and_keep_the_old_env(kit, tmp_path, fault, backend):
-    from nlpsetup.backends import find_uv
+    from nlpsetup.resolve.backends import find_uv
 
     if backend == "uv" and not find_uv():
         pytest.skip("uv is not installed")
@@ -608,8 +608,9 @@ def _slots(node):
 @given(st.lists(st.tuples(st.integers(0, 10**6), _JSON_VALUES), min_size=1, max_size=3))
 def test_any_damaged_manifest_is_read_or_refused_as_corrupt_and_its_readers_never_crash(tmp_path_factory, edits):
     """Every reader of a manifest (status, smoke checks, drift) gets a document of the right shape."""
-    from nlpsetup import envinfo, manifest
-    from nlpsetup.env import Env, status
+    from nlpsetup.envs import manifest
+    from nlpsetup.envs.env import Env, status
+    from nlpsetup.execution import verify as envinfo
 
     env_path = tmp_path_factory.mktemp("m") / "env"
     python = Env.at(env_path).python
@@ -693,7 +694,7 @@ def _run_main(env: dict, *args: str) -> tuple[int, str, str]:
 
     from click.testing import CliRunner
 
-    from nlpsetup.cli import main
+    from nlpsetup.cli.main import main
 
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     argv = sys.argv

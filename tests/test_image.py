@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nlpsetup import image
-from nlpsetup.errors import NlpsetupError
+from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.image import spec as image
 
 DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "engine_errors"
@@ -56,8 +56,8 @@ def test_containerfile_context_installs_the_bundle_with_no_index_at_the_fixed_pr
     for name, path in wheels.items():
         assert f"--hash=sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}" in req, name
     # The manifest it carries has the shape every nlpsetup reader of an env's record expects.
-    from nlpsetup import manifest
-    from nlpsetup.files import shape_problem
+    from nlpsetup.base.files import shape_problem
+    from nlpsetup.envs import manifest
 
     record = json.loads((out / "bundle" / "nlpsetup.json").read_text())
     assert shape_problem(record, manifest._SHAPE) is None

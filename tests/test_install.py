@@ -15,7 +15,7 @@ import pytest
 
 import installkit
 
-HAS_UV = bool(__import__("nlpsetup.backends", fromlist=["find_uv"]).find_uv())
+HAS_UV = bool(__import__("nlpsetup.resolve.backends", fromlist=["find_uv"]).find_uv())
 needs_uv = pytest.mark.skipif(not HAS_UV, reason="uv is not installed (pip install 'nlpsetup[uv]')")
 
 
@@ -339,7 +339,7 @@ def test_a_killed_install_is_recovered_by_the_next_command(kit, home, cli, reins
     (["all good"], None),
 ])
 def test_diagnosis_of_common_failures(lines, words):
-    from nlpsetup.diagnose import diagnose
+    from nlpsetup.base.diagnose import diagnose
 
     found = diagnose(lines)
     assert (found is None) if words is None else (words in found)

@@ -23,7 +23,7 @@ import pytest
 
 import figures
 import installkit
-from nlpsetup.backends import find_uv
+from nlpsetup.resolve.backends import find_uv
 
 UV = find_uv()
 needs_uv = pytest.mark.skipif(not UV, reason="uv is not installed (pip install 'nlpsetup[uv]')")
@@ -405,8 +405,8 @@ def test_a_file_written_where_the_user_says_never_replaces_a_device_or_fifo(tmp_
     file is written to, as a shell redirection would (a FIFO stands in for the device here)."""
     import threading
 
-    from nlpsetup import lockfile
-    from nlpsetup.files import write_text_atomic
+    from nlpsetup.base.files import write_text_atomic
+    from nlpsetup.share import lockfile
 
     fifo = tmp_path / "out"
     os.mkfifo(fifo)

@@ -9,7 +9,9 @@ import sys
 import pytest
 import yaml
 
-from nlpsetup import matrix, paths, recipes
+from nlpsetup.authoring import matrix
+from nlpsetup.base import paths
+from nlpsetup.recipes import model as recipes
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 SIX = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]

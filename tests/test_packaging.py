@@ -30,9 +30,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_ships_package_and_recipes_but_no_installer_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    recipes = {Path(n).stem for n in names if n.startswith("nlpsetup/recipes/") and n.endswith(".toml")}
+    recipes = {Path(n).stem for n in names if n.startswith("nlpsetup/data/recipes/") and n.endswith(".toml")}
     assert recipes == {p.stem for p in (REPO / "recipes").glob("*.toml")}
-    assert "nlpsetup/data/cuda.toml" in names and "nlpsetup/cli.py" in names
+    assert "nlpsetup/data/cuda.toml" in names and "nlpsetup/cli/main.py" in names
     assert not any(n.startswith("installer/") for n in names), "installer/ is the source root, not a package"
 
 
@@ -50,7 +50,7 @@ def test_installed_wheel_lists_every_recipe_from_another_directory(wheel, tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    code = ("import json, nlpsetup, sys; from nlpsetup.cli import main; "
+    code = ("import json, nlpsetup, sys; from nlpsetup.cli.main import main; "
             "sys.argv = ['nlpsetup', 'list', '--json']; print(nlpsetup.__file__, file=sys.stderr); main()")
     p = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=elsewhere, env=env)
     assert p.returncode == 0, p.stderr

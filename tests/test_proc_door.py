@@ -1,7 +1,7 @@
 """Every process nlpsetup starts goes through `proc` (argument lists, scrubbed environment, time
 limits, process-group kills, masked logs). Proven by an audit hook over real commands, not by a
 grep: the hook sees every spawn, and the first frame outside the standard library that asked for
-it must be nlpsetup/proc.py, or a third-party library (python-discovery's own probes)."""
+it must be nlpsetup/base/proc.py, or a third-party library (python-discovery's own probes)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def hook(event, args):
     while f is not None and (f.f_code.co_filename.startswith(STDLIB) or f.f_code.co_filename.startswith("<")):
         f = f.f_back
     where = f.f_code.co_filename if f is not None else "?"
-    kind = "proc" if where == PKG + "proc.py" else "nlpsetup" if where.startswith(PKG) else "third-party"
+    kind = "proc" if where == PKG + "base/proc.py" else "nlpsetup" if where.startswith(PKG) else "third-party"
     with open(LOG, "a") as out:
         out.write(json.dumps({"event": event, "kind": kind, "where": f"{where}:{f.f_lineno if f else 0}"}) + "\n")
 

@@ -30,7 +30,7 @@ def nlpsetup(home, *args, timeout=900):
 
 @pytest.mark.parametrize("backend", [pytest.param("pip", marks=pytest.mark.ci), pytest.param("uv", marks=pytest.mark.ci)])
 def test_spacy_from_pypi_builds_and_passes_its_smoke_checks(tmp_path, backend):
-    from nlpsetup.backends import find_uv
+    from nlpsetup.resolve.backends import find_uv
 
     if backend == "uv" and not find_uv():
         pytest.skip("uv is not installed")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from nlpsetup import paths, recipes
-from nlpsetup.errors import RecipeError
+from nlpsetup.base import paths
+from nlpsetup.base.errors import RecipeError
+from nlpsetup.recipes import model as recipes
 
 BUILTIN = paths.builtin_recipes_dir()
 GOOD = """\

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nlpsetup import paths, recipes, resolve
-from nlpsetup.gpu import Gpu, GpuFacts
-from nlpsetup.host import Host
-from nlpsetup.pythons import PythonInstall, PythonRequest
+from nlpsetup.base import paths
+from nlpsetup.facts.gpu import Gpu, GpuFacts
+from nlpsetup.facts.host import Host
+from nlpsetup.facts.pythons import PythonInstall, PythonRequest
+from nlpsetup.recipes import model as recipes
+from nlpsetup.resolve import model as resolve
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 ENVS = Path("/envs")
@@ -99,7 +101,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize(("tool", "h", "opts", "words"), REFUSALS)
 def test_refusals_name_the_reason_and_the_way_out(tool, h, opts, words):
-    from nlpsetup import render
+    from nlpsetup.ui import render
 
     result = run(tool, h, **opts)
     assert isinstance(result, resolve.Refusal), result
@@ -244,7 +246,7 @@ def test_fetch_python_plans_a_uv_install_when_uv_is_present():
 
 
 def test_unknown_variant_is_a_usage_error():
-    from nlpsetup.errors import NlpsetupError
+    from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError, match="no variant 'nope'"):
         run("spacy", host(), variant="nope")
@@ -286,7 +288,7 @@ def test_safe_env_names_pass(name):
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "a\\b", "../x", "con", "NUL", "com1.txt",
                                   "a\nb", "x" * 65, "é", "a b"])
 def test_hostile_env_names_are_refused(name):
-    from nlpsetup.errors import NlpsetupError
+    from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError, match="invalid env name"):
         resolve.check_env_name(name)
@@ -295,7 +297,7 @@ def test_hostile_env_names_are_refused(name):
 @pytest.mark.parametrize("text", ["", "-e .", "--index-url=http://x", "spacy @ https://x/y.whl", "spacy; os_name=='nt'",
                                   "spa cy", "spacy[", "spacy>=>1"])
 def test_bad_tool_specifiers_are_usage_errors(text):
-    from nlpsetup.errors import NlpsetupError
+    from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError):
         resolve.parse_tool(text)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nlpsetup import recipes
-from nlpsetup.errors import RecipeError
+from nlpsetup.base.errors import RecipeError
+from nlpsetup.recipes import model as recipes
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "recipes" / "recipe.schema.json"
@@ -42,7 +42,7 @@ def test_shipped_schema_is_the_generated_one(run_cli):
 def _schema_accepts(text: str) -> bool:
     import jsonschema
 
-    from nlpsetup.recipes import tomllib
+    from nlpsetup.recipes.model import tomllib
 
     return jsonschema.Draft202012Validator(recipes.json_schema()).is_valid(tomllib.loads(text))
 
@@ -107,7 +107,7 @@ def test_variants_inherit_the_recipe_smoke_key_by_key():
 
 
 def test_taplo_config_points_editors_at_the_schema():
-    from nlpsetup.recipes import tomllib
+    from nlpsetup.recipes.model import tomllib
 
     cfg = tomllib.loads((REPO / ".taplo.toml").read_text())
     (rule,) = cfg["rule"]

@@ -36,7 +36,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.mark.parametrize("backend", ["pip", "uv"])
 def test_credentialed_index_urls_are_masked_in_every_output(kit, server, tmp_path, backend):
-    from nlpsetup.backends import find_uv
+    from nlpsetup.resolve.backends import find_uv
 
     if backend == "uv" and not find_uv():
         pytest.skip("uv is not installed")
@@ -101,7 +101,7 @@ def _cmdlines(own: int) -> list[str]:
 @pytest.mark.parametrize("backend", ["pip", "uv"])
 def test_credentials_never_reach_a_process_listing(kit, tmp_path, backend):
     """`ps` shows every user's argv: a token in an index URL must travel in the environment."""
-    from nlpsetup.backends import find_uv
+    from nlpsetup.resolve.backends import find_uv
 
     if backend == "uv" and not find_uv():
         pytest.skip("uv is not installed")
@@ -175,14 +175,14 @@ def test_proxies_and_raw_at_passwords_are_masked_in_host_doctor_reports_and_mani
     ("demo @ https://example.org/demo.whl", "demo @ https://example.org/demo.whl"),
 ])
 def test_masking_finds_the_whole_secret_and_only_secrets(text, masked):
-    from nlpsetup.redact import mask_text
+    from nlpsetup.base.redact import mask_text
 
     assert mask_text(text) == masked
     assert mask_text(masked) == masked  # masking twice changes nothing
 
 
 def test_credentialed_index_options_move_from_argv_to_the_environment():
-    from nlpsetup.backends import credentials_to_env
+    from nlpsetup.resolve.backends import credentials_to_env
 
     argv, env = credentials_to_env(["py", "-m", "pip", "install", "torch", "--index-url", "https://u:pw@m/simple",
                                     "--extra-index-url=https://plain/simple"], "pip")
@@ -228,7 +228,7 @@ def test_secret_values_printed_by_a_check_are_masked_in_terminal_logs_and_report
 
 
 def test_known_credentials_are_masked_standing_alone_and_everyday_values_are_not(tmp_path, monkeypatch):
-    from nlpsetup.redact import mask_text
+    from nlpsetup.base.redact import mask_text
 
     netrc = tmp_path / ".netrc"
     netrc.write_text("machine idx.example login bob password n3trcPassw0rd\n")

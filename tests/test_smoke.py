@@ -18,8 +18,8 @@ import pytest
 
 import installkit
 from conftest import PYENV_VERSIONS
-from nlpsetup import smoke
-from nlpsetup.recipes import Smoke
+from nlpsetup.execution import smoke
+from nlpsetup.recipes.model import Smoke
 
 
 @pytest.fixture(scope="module")

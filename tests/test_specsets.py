@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 
-from nlpsetup import specsets
+from nlpsetup.recipes import specsets
 
 CASES = [
     (">1.0,<1.0.1", ">=1", True),  # 1.0.0.1 is in both

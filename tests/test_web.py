@@ -114,7 +114,7 @@ def test_a_redirect_to_another_port_does_not_carry_the_credentials(kit, tmp_path
 
 
 def test_credentials_follow_only_a_same_origin_or_upgrading_redirect():
-    from nlpsetup.web import keeps_credentials
+    from nlpsetup.base.web import keeps_credentials
 
     assert keeps_credentials("https://idx.example/simple/", "https://idx.example/files/x.whl")
     assert keeps_credentials("http://idx.example/simple/", "https://idx.example/simple/")  # pip's upgrade rule

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 import wheeldata
-from nlpsetup import host as host_mod
-from nlpsetup import paths, recipes, resolve
-from nlpsetup.pythons import PythonRequest
+from nlpsetup.base import paths
+from nlpsetup.facts import host as host_mod
+from nlpsetup.facts.pythons import PythonRequest
+from nlpsetup.recipes import model as recipes
+from nlpsetup.resolve import model as resolve
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 

@@ -18,8 +18,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from nlpsetup import host as host_mod
-from nlpsetup.resolve import Plan
+from nlpsetup.facts import host as host_mod
+from nlpsetup.resolve.model import Plan
 
 RECORD = Path(__file__).with_name("data") / "wheels.json"
 TARGETS = tuple((o, a) for o in host_mod.OSES for a in host_mod.ARCHES)

@@ -25,7 +25,7 @@ import zipfile
 from pathlib import Path
 from urllib.parse import quote
 
-from nlpsetup.files import sha256_file
+from nlpsetup.base.files import sha256_file
 
 __all__ = [
     "build_wheel",

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "installer"))
-from nlpsetup import gpu  # noqa: E402
+from nlpsetup.facts import gpu  # noqa: E402
 
 DRIVERS = ("470", "495", "510", "515", "520", "525", "530", "535", "545", "550", "555", "560", "565",
            "570", "575", "580")

@@ -14,14 +14,14 @@ def main() -> None:
         print(f"nlpsetup {__version__}")
         return
     if sys.argv[1:] == ["list", "--json"]:  # the same answer as the command's, from its cache
-        from nlpsetup import listcache
+        from nlpsetup.cli import listcache
 
         if (answer := listcache.answer_json()) is not None:
             for warning in answer[1]:
                 print(warning, file=sys.stderr)
             print(answer[0])
             return
-    from nlpsetup.cli import main as cli_main
+    from nlpsetup.cli.main import main as cli_main
 
     cli_main()
 

@@ -1,0 +1,1 @@
+"""For recipe authors and CI: matrices, workflows, recipe tests, outdated pins, discovery."""

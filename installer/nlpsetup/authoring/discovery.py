@@ -1,0 +1,269 @@
+"""Finding a working env for a package no recipe covers (issue 24): the running part.
+
+One search: the index's page for the package is fetched once; the candidates (`discover`) are
+probed for resolution alone (`uv pip compile`, several at once); a candidate that resolves is
+installed through the ordinary install transaction (so a failure or Ctrl-C rolls back) with the
+derived checks as its smoke check; a failure's diagnosis picks the next attempt; the first verified
+candidate wins and is written as a recipe under NLPSETUP_HOME/recipes/discovered/. Attempts are
+reported through `on_attempt`, one line each; this module never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from nlpsetup.authoring import search as discover
+from nlpsetup.base import files, paths, proc, web
+from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE, NlpsetupError
+from nlpsetup.base.redact import mask_text
+from nlpsetup.facts.host import Host
+
+_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
+_PROBES = 4  # resolution-only probes at once: each is one uv process, mostly waiting on the index
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_attempts: int = 12
+    time_limit: float = 1800.0
+
+
+@dataclass
+class Attempt:
+    candidate: discover.Candidate
+    stage: str  # probe | install
+    ok: bool
+    why: str
+    diagnosis: discover.Diagnosis | None = None
+
+    def line(self) -> str:
+        verdict = "verified" if self.ok else f"failed at {self.stage}: {self.why}"
+        return f"  try {self.candidate.label()}: {verdict}"
+
+
+def index_of(host: Host) -> str:
+    from nlpsetup.index.client import PYPI
+
+    return host.index.index_url or PYPI
+
+
+def project(index: str, name: str) -> tuple[str, list[discover.Release]]:
+    """(the name as the index spells it, its releases), from one fetch of its project page; a name
+    the index does not have is a usage error (exit 2)."""
+    from nlpsetup.index.client import parse_page
+
+    url = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
+    try:
+        body, content_type = web.get(url, accept=_ACCEPT, timeout=60)
+    except web.FetchError as exc:
+        if ": HTTP 404" in str(exc) or "No such file" in str(exc):
+            raise NlpsetupError(f"unknown tool {name!r}: no recipe, and no package of that name on the index "
+                                f"{mask_text(index)}",
+                                hint="check the spelling (see: nlpsetup list)", exit_code=EXIT_USAGE) from None
+        raise NlpsetupError(f"cannot read the index page for {name}: {exc}", hint="check the network or the index URL") from None
+    if "json" in content_type:
+        doc = json.loads(body)
+    else:  # PEP 503 HTML: file names only, no upload times (so no cutoffs)
+        doc = {"name": name, "files": [{"filename": f} for f, *_ in parse_page(body, content_type, url)]}
+    rels = discover.releases(doc)
+    if not rels:
+        raise NlpsetupError(f"the index {mask_text(index)} has no final release of {name}",
+                            hint="name a release: nlpsetup install NAME==VERSION", exit_code=EXIT_USAGE)
+    return str(doc.get("name") or name), rels
+
+
+def host_minors(host: Host) -> list[str]:
+    """The CPython minors installed here (3.x only), newest first."""
+    minors = {".".join(p.version.split(".")[:2]) for p in host.pythons
+              if p.implementation == "CPython" and p.version.startswith("3.")}
+    return sorted(minors, key=lambda m: int(m.split(".")[1]), reverse=True)
+
+
+def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Path) -> tuple[bool, str]:
+    """Whether the candidate resolves (no install): `uv pip compile` for its Python and date."""
+    if not uv:
+        return True, "no uv to probe with: installing to find out"
+    req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}.in"
+    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n")
+    argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
+    if c.as_of:
+        argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z"]
+    if c.binary_only:
+        argv += ["--only-binary", ":all:"]
+    env = proc.child_env({**backends_env(host), "UV_NO_PROGRESS": "1"})
+    code, out = proc.capture(argv, env=env, timeout=300, merge_stderr=True)
+    return code == 0, mask_text(out)
+
+
+def backends_env(host: Host) -> dict[str, str]:
+    from nlpsetup.resolve.backends import uv_index_env
+
+    return uv_index_env(host.index, os.environ)
+
+
+def candidate_recipe(name: str, c: discover.Candidate, host_name: str):
+    """The candidate as a one-variant recipe whose smoke check is the derived checks."""
+    from nlpsetup.recipes import model as recipes
+
+    found = discover.Found(name, c, host=host_name)
+    return recipes.parse(discover.recipe_text(found, code=discover.derived_checks(name)), "<discovery>",
+                         stem=canonicalize_name(name))
+
+
+def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: str, backend: str,
+            force: bool, reporter) -> tuple[bool, str, str | None]:
+    """Install one candidate through the install transaction: (verified, why, env path)."""
+    from nlpsetup.execution import execute
+    from nlpsetup.facts import pythons
+    from nlpsetup.resolve import model as resolve
+
+    recipe = candidate_recipe(name, c, host_label())
+    request = resolve.Request(tool=resolve.ToolRequest(recipe.name), python=pythons.parse_request(c.python),
+                              env_name=env_name)
+    plan = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
+    if isinstance(plan, resolve.Refusal):
+        return False, plan.one_line(), None
+    outcome = execute.install([plan], host, home, execute.Options(backend=backend, force=force), reporter)
+    if outcome.ok:
+        return True, "verified", outcome.path
+    text = "\n".join([outcome.message, outcome.diagnosis or "", *outcome.tail, *(r.detail for r in outcome.smoke)])
+    return False, text, None
+
+
+def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the top-level packages, the console scripts) the derived checks covered in the env."""
+    from nlpsetup.envs.env import Env
+
+    env = Env.at(env_path)
+    code, out = proc.capture([str(env.python), "-c", discover.derived_checks(name)],
+                             env=proc.child_env({"NLPSETUP_DERIVE": "1"}), timeout=120)
+    try:
+        doc = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
+    except (ValueError, IndexError):
+        doc = {}
+    return tuple(doc.get("imports", ())), tuple(doc.get("commands", ()))
+
+
+def host_label() -> str:
+    import socket
+
+    return socket.gethostname() or "this host"
+
+
+def write_recipe(found: discover.Found, target: Path) -> Path:
+    files.write_text_atomic(target, discover.recipe_text(found))
+    return target
+
+
+@dataclass
+class Result:
+    found: discover.Found | None
+    attempts: list[Attempt]
+    env_path: str | None = None
+    recipe_path: Path | None = None
+
+
+def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, backend: str = "auto",
+           force: bool = False, python: str | None = None, limits: Limits = Limits(), reporter=None,
+           on_start: Callable[[str, int], None] = lambda name, n: None,
+           on_attempt: Callable[[Attempt], None] = lambda a: None, write_to: Path | None = None) -> Result:
+    """Search for a verified env of `spec` (NAME or NAME==VERSION); raises exit 3 when nothing works."""
+    from nlpsetup.resolve import backends
+    from nlpsetup.ui import progress
+
+    name, _, asked = spec.partition("==")
+    index = index_of(host)
+    name, rels = project(index, name.strip())
+    if asked and not any(discover.same_version(r.version, asked) for r in rels):
+        raise NlpsetupError(f"{name} has no release {asked} on the index {mask_text(index)}",
+                            hint=f"the newest is {rels[0].version}: nlpsetup install {name}", exit_code=EXIT_USAGE)
+    minors = [python] if python else host_minors(host)
+    queue = discover.candidates(rels, minors, asked or None)
+    on_start(name, len(queue))
+    reporter = reporter or progress.SilentReporter()
+    uv = backends.find_uv()
+    attempts: list[Attempt] = []
+    start = time.monotonic()
+    work = paths.cache_dir(home) / "discover" / f"{canonicalize_name(name)}-{os.getpid()}"  # requirement files for probes
+    work.mkdir(parents=True, exist_ok=True)
+    pool = ThreadPoolExecutor(_PROBES)
+    probes: dict[discover.Candidate, Future] = {}
+
+    def probe_of(c: discover.Candidate) -> Future:
+        if c not in probes:
+            probes[c] = pool.submit(probe, name, c, host, uv, work)
+        return probes[c]
+
+    try:
+        while queue and len(attempts) < limits.max_attempts and time.monotonic() - start < limits.time_limit:
+            # Resolution-only probes of the next candidates, several at once once the first has failed
+            # (most searches end at the first; extra probes would only slow its install down).
+            for ahead in queue[:_PROBES if attempts else 1]:
+                probe_of(ahead)
+            c = queue.pop(0)
+            ok, out = probe_of(c).result()
+            if not ok and c.binary_only and discover.may_build(c, [a.diagnosis for a in attempts
+                                                                   if a.candidate.version == c.version]):
+                built = replace(c, binary_only=False)
+                ok, out = probe_of(built).result()
+                c = built if ok else c
+            if not ok:
+                d = discover.diagnose(out)
+                attempt = Attempt(c, "probe", False, d.why, d)
+            elif (torch := discover.torch_in(out)) and uv:
+                c = replace(c, torch=torch)
+            if ok:
+                verified, why, env_path = install(name, c, host, home, env_name or canonicalize_name(name),
+                                                  backend, force, reporter)
+                if verified:
+                    imports, commands = derived(env_path, name)
+                    found = discover.Found(name, c, imports, commands, host_label(),
+                                           as_of_why=discover.why_cutoff(c, [(a.candidate, a.why) for a in attempts]))
+                    attempts.append(Attempt(c, "install", True, "verified"))
+                    on_attempt(attempts[-1])
+                    target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
+                    return Result(found, attempts, env_path, write_recipe(found, target))
+                d = discover.diagnose(why)
+                attempt = Attempt(c, "install", False, d.why, d)
+            attempts.append(attempt)
+            on_attempt(attempt)
+            queue = discover.next_after(c, attempt.diagnosis, queue)
+    except BaseException:  # Ctrl-C (the install rolled back already) or an error: running probes end now
+        proc.stop_all()
+        raise
+    finally:  # probes still queued are not started
+        pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(work, ignore_errors=True)
+    raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit)
+
+
+def refusal(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str],
+            timed_out: bool) -> NlpsetupError:
+    """Exit 3: each distinct blocker, and the next command a user can type."""
+    blockers = list(dict.fromkeys(a.why for a in attempts)) or ["no release has files for the Pythons on this host"]
+    fixes = list(dict.fromkeys(a.diagnosis.fix for a in attempts if a.diagnosis and a.diagnosis.fix))
+    wanted = sorted({m for r in rels[:3] if r.wheel_pythons for m in r.wheel_pythons} - set(minors),
+                    key=lambda m: int(m.split(".")[1]))
+    if wanted:
+        fixes.append(f"pyenv install {wanted[-1]} (the newest Python {name}'s wheels are for), then run the command again")
+    bound = " (time limit reached)" if timed_out else ""
+    return NlpsetupError(f"no working env found for {name} after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}{bound}; blockers: "
+                         + "; ".join(blockers),
+                         hint="next: " + ("; or ".join(fixes) if fixes else "raise --max-attempts or --time-limit"),
+                         exit_code=EXIT_REFUSED)
+
+
+def first_attempts(spec: str, host: Host, n: int = 5) -> tuple[str, list[discover.Candidate]]:
+    """What `plan` shows for a package without a recipe: the first candidates a search would try."""
+    name, _, asked = spec.partition("==")
+    name, rels = project(index_of(host), name.strip())
+    return name, discover.candidates(rels, host_minors(host), asked or None)[:n]

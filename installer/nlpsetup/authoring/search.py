@@ -1,0 +1,334 @@
+"""Finding a working env for a package no recipe covers (issue 24): the pure part.
+
+From the index's page for the package (PEP 691 JSON, PEP 700 upload times) to its releases; from
+releases and the host's Pythons to the candidates in the order an expert tries them (release newest
+first, Python newest first among those the release has wheels for, dependencies `latest` before
+a cutoff near the release's upload date); from a failed attempt's output to a diagnosis that picks
+the next attempt; from the winning candidate to recipe TOML. Running probes and installs is
+`discovery_run`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field, replace
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import parse_tag
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from nlpsetup.index.client import release_of
+
+CUTOFF_MARGIN = dt.timedelta(days=60)  # dependency fixes released shortly after the package still count
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    uploaded: dt.date | None  # the earliest upload time of its files
+    requires_python: str | None
+    wheel_pythons: frozenset[str] | None  # minors ("3.8") its wheels are tagged for; None: a pure or abi3 wheel, or an sdist
+    has_wheels: bool = True  # False: sdists only, so a wheels-only candidate cannot work
+
+    def fits(self, minor: str) -> bool:
+        if self.requires_python:
+            try:
+                if not SpecifierSet(self.requires_python).contains(f"{minor}.0", prereleases=True):
+                    return False
+            except InvalidSpecifier:
+                pass
+        return self.wheel_pythons is None or minor in self.wheel_pythons
+
+
+def _wheel_minors(filename: str) -> set[str] | None:
+    """The CPython minors a wheel is only for, or None when any Python 3 can take it (py3, abi3)."""
+    parts = filename[:-4].split("-")
+    minors: set[str] = set()
+    for tag in parse_tag("-".join(parts[-3:])):
+        if tag.interpreter.startswith(("py3", "py2.py3")) or tag.abi == "abi3":
+            return None
+        if m := re.fullmatch(r"cp3(\d+)", tag.interpreter):
+            minors.add(f"3.{m.group(1)}")
+    return minors
+
+
+def releases(doc: dict) -> list[Release]:
+    """The releases on a PEP 691 project page (as a dict), newest first, without yanked or pre-releases."""
+    by_version: dict[Version, list[dict]] = {}
+    for f in doc.get("files", []) if isinstance(doc, dict) else []:
+        if not isinstance(f, dict) or not isinstance(f.get("filename"), str) or f.get("yanked"):
+            continue
+        found = release_of(f["filename"])
+        if found and not found[1].is_prerelease and not found[1].is_devrelease:
+            by_version.setdefault(found[1], []).append(f)
+    out = []
+    for version in sorted(by_version, reverse=True):
+        files = by_version[version]
+        times = sorted(str(f["upload-time"])[:10] for f in files if isinstance(f.get("upload-time"), str))
+        minors: set[str] | None = set()
+        for f in files:
+            wheel = _wheel_minors(f["filename"]) if f["filename"].endswith(".whl") else None
+            minors = None if wheel is None or minors is None else minors | wheel
+        rp = next((f.get("requires-python") for f in files if isinstance(f.get("requires-python"), str)), None)
+        out.append(Release(str(version), dt.date.fromisoformat(times[0]) if times else None, rp or None,
+                           frozenset(minors) if minors is not None else None,
+                           any(f["filename"].endswith(".whl") for f in files)))
+    return out
+
+
+@dataclass(frozen=True)
+class Candidate:
+    version: str
+    python: str  # a minor: "3.8"
+    as_of: str | None  # "2021-12-31", or None for the newest dependencies
+    binary_only: bool = True
+    pins: tuple[tuple[str, str], ...] = ()  # (requirement, why) a diagnosis added
+    torch: str | None = None  # the torch release the probe resolved: installed as a framework (CPU or CUDA build)
+
+    def label(self) -> str:
+        return (f"{self.version}  Python {self.python}  {'deps as of ' + self.as_of if self.as_of else 'latest'}"
+                f"  {'wheels only' if self.binary_only else 'builds allowed'}"
+                + "".join(f"  +{req}" for req, _ in self.pins) + (f"  torch {self.torch} (CPU/CUDA build)" if self.torch else ""))
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in minor.split("."))
+
+
+def torch_in(resolved: str) -> str | None:
+    """The torch version in a probe's resolution (`uv pip compile` output), without a local tag."""
+    m = re.search(r"^torch==([\w.]+)", resolved, re.M)
+    return m.group(1) if m else None
+
+
+def cutoff_for(release: Release) -> str | None:
+    return (release.uploaded + CUTOFF_MARGIN).isoformat() if release.uploaded else None
+
+
+def candidates(rels: list[Release], minors: list[str], asked: str | None = None,
+               max_releases: int = 3) -> list[Candidate]:
+    """Every candidate in the order they are tried: release, then Python, then cutoff."""
+    if asked is not None:
+        rels = [r for r in rels if same_version(r.version, asked)]
+    else:
+        rels = rels[:max_releases]
+    out = []
+    for r in rels:
+        for minor in sorted(set(minors), key=_minor_key, reverse=True):
+            if not r.fits(minor):
+                continue
+            out.append(Candidate(r.version, minor, None, r.has_wheels))
+            if (date := cutoff_for(r)) and r.uploaded and r.uploaded < dt.date.today() - CUTOFF_MARGIN:
+                out.append(Candidate(r.version, minor, date, r.has_wheels))
+    return out
+
+
+def same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+# --- diagnosis -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    kind: str  # numpy-abi | pkg-resources | import | compiler | header | jvm | rust | no-wheels | resolve | other
+    why: str  # one line, also the `why` of the pin it leads to
+    fix: str = ""  # the next command a user can type, where the host lacks something
+    pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
+
+
+_RULES: tuple[tuple[str, str, str], ...] = (
+    # (kind, pattern, why): the first that matches the output wins
+    ("numpy-abi", r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x cannot be run in"
+                  r"|numpy\.dtype size changed|_ARRAY_API not found",
+     "built against numpy 1.x: the newest numpy breaks its import (numpy ABI mismatch)"),
+    ("pkg-resources", r"No module named '?pkg_resources'?",
+     "imports pkg_resources, which setuptools 81 removed"),
+    ("header", r"fatal error: ([\w./+-]+\.h): No such file", "a C header is missing: {0}"),
+    ("compiler", r"command '(\w*(?:gcc|cc|g\+\+|clang)\w*)' failed|error: (?:Microsoft Visual C\+\+|unable to find vcvarsall)"
+                 r"|No such file or directory: '(?:gcc|cc|g\+\+)'", "a build needs a C compiler ({0})"),
+    ("rust", r"can't find Rust compiler|rustc.*not found|cargo.*not found", "a build needs the Rust compiler"),
+    ("jvm", r"JAVA_HOME|No Java runtime|JVM DLL not found|libjvm", "it needs a Java runtime (JVM)"),
+    ("no-wheels", r"has no wheels with a matching Python|no matching distribution|only has (?:an )?sdist"
+                  r"|Requires-Python|requires-python", "no release files fit this Python"),
+    ("import", r"ImportError|ModuleNotFoundError|AttributeError|cannot import name",
+     "its import fails with the newest dependencies"),
+)
+
+_FIXES = {
+    "compiler": "install a C compiler: sudo apt-get install build-essential (Debian/Ubuntu)",
+    "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or your OS's rustc and cargo)",
+    "jvm": "install Java: sudo apt-get install default-jre (Debian/Ubuntu), then set JAVA_HOME",
+}
+
+
+def diagnose(text: str) -> Diagnosis:
+    for kind, pattern, why in _RULES:
+        if m := re.search(pattern, text, re.I if kind in ("no-wheels", "rust") else 0):
+            found = next((g for g in m.groups() if g), "") if m.groups() else ""
+            why = why.format(found or "gcc")
+            fix = _FIXES.get(kind, "")
+            if kind == "header":
+                fix = f"install the package that provides {found}: apt-file search {found} (Debian/Ubuntu)"
+            if kind == "import":  # the error itself (from its name on: not the check's label), without the env's paths
+                line = text[m.start():].split("\n", 1)[0].strip()
+                why = f"{why}: {line.split(' (/')[0][:160]}"
+            pin = ("setuptools<81", why) if kind == "pkg-resources" else \
+                  ("numpy<2", why) if kind == "numpy-abi" else None
+            return Diagnosis(kind, why, fix, pin)
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "no output")
+    return Diagnosis("other", last[:200])
+
+
+def blocks_builds(d: Diagnosis) -> bool:
+    """A failure that every other build of this release would meet too (the host lacks a tool)."""
+    return d.kind in ("compiler", "header", "rust", "jvm")
+
+
+def may_build(c: Candidate, earlier: list[Diagnosis | None]) -> bool:
+    """Whether a candidate without wheels for everything is worth a build: not when an earlier build
+    of the same release met a host that lacks a build tool."""
+    return not any(d is not None and blocks_builds(d) for d in earlier)
+
+
+def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate]) -> list[Candidate]:
+    """The queue after `failed` with its diagnosis: a pin retries the same candidate first; a
+    failure the newest dependencies cause moves a cutoff of the same release and Python ahead;
+    a host that lacks a build tool drops the other builds of the release."""
+    if d.pin and d.pin not in failed.pins:
+        return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
+    if blocks_builds(d):
+        return [c for c in queue if not (c.version == failed.version and not c.binary_only)]
+    return queue
+
+
+# --- the recipe it writes ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str  # as the index spells it
+    candidate: Candidate
+    imports: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    host: str = ""
+    date: str = field(default_factory=lambda: dt.date.today().isoformat())
+    summary: str = ""
+    as_of_why: str = ""  # what the newest dependencies did, when the winner has a cutoff
+
+
+def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
+    """Why the winner needs its cutoff: the failure of the same release and Python with the newest
+    dependencies (the diagnosis the next attempt followed)."""
+    return next((why for c, why in failed if c.as_of is None and (c.version, c.python) == (winner.version, winner.python)),
+                "")
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a TOML basic string is a JSON string for the characters used here
+
+
+def python_range(minor: str) -> str:
+    major, m = minor.split(".")
+    return f">={minor},<{major}.{int(m) + 1}"
+
+
+def recipe_text(found: Found, code: str | None = None) -> str:
+    """A recipe for what was found (`code` replaces the explicit checks while still searching)."""
+    c = found.candidate
+    name = canonicalize_name(found.name)
+    lines = [
+        f"# Discovered by nlpsetup on {found.host or 'this host'} on {found.date}: a verified env, not a hand-written recipe.",
+        f"name = {_toml_str(name)}",
+        f"summary = {_toml_str(found.summary or f'{found.name} (discovered)')}",
+        f"homepage = {_toml_str(f'https://pypi.org/project/{name}/')}",
+        'status = "active"',
+        f"notes = {_toml_str(f'discovered on {found.host or chr(63)} on {found.date}; nlpsetup recipe new {name} searches again')}",
+        "",
+        "[[variants]]",
+        f"id = {_toml_str(f'{c.version}-py{c.python}')}",
+        f"python = {_toml_str(python_range(c.python))}",
+        f"python_reason = {_toml_str(f'discovered: verified with Python {c.python} on this host')}",
+        f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
+    ]
+    if c.torch:  # from PyTorch's index, the CPU or CUDA build this host needs (as the hand-written recipes do)
+        lines.append(f"framework = {{ torch = {_toml_str('==' + c.torch)} }}")
+    if c.as_of:
+        why = found.as_of_why or "the newest dependencies did not resolve or verify"
+        lines.append(f"as_of = {_toml_str(c.as_of)}  # {why}".replace("\n", " "))
+    if c.binary_only:
+        lines.append('only_binary = [":all:"]  # verified from wheels alone: no build on the host')
+    for req, why in c.pins:
+        lines += ["[[variants.pins]]", f"req = {_toml_str(req)}", f"why = {_toml_str(why)}"]
+    lines.append("[variants.smoke]")
+    if code is not None:
+        lines.append(f"code = {_toml_str(code)}")
+    else:
+        lines.append(f"imports = [{', '.join(map(_toml_str, found.imports))}]")
+        if found.commands:
+            lines.append("commands = [" + ", ".join(f"[{_toml_str(s)}, \"--help\"]" for s in found.commands) + "]")
+    lines.append("timeout = 300")
+    return "\n".join(lines) + "\n"
+
+
+# The derived checks, run in the env's interpreter (Python 3.6+: no importlib.metadata): import every
+# top-level package the distribution installed (top_level.txt, else RECORD; no tests, no private
+# modules), run each console script with --help, and `pip check`. With NLPSETUP_DERIVE=1 it only
+# prints what it would check, as JSON.
+DERIVED_CHECKS = r'''
+# derived checks: imports, console scripts --help, pip check
+import glob, importlib, json, os, re, subprocess, sys
+NAME = %r
+info = None
+for d in sys.path:
+    for p in glob.glob(os.path.join(d or ".", "*.dist-info")):
+        base = os.path.basename(p)[:-len(".dist-info")].rsplit("-", 1)[0]
+        if re.sub(r"[-_.]+", "_", base).lower() == NAME:
+            info = p
+assert info, "no .dist-info for " + NAME + " in the env"
+def read(n):
+    f = os.path.join(info, n)
+    return open(f, encoding="utf-8").read() if os.path.exists(f) else ""
+tops = read("top_level.txt").split()
+if not tops:
+    for line in read("RECORD").splitlines():
+        path = line.split(",")[0]
+        first = path.split("/")[0]
+        if "/" not in path and first.endswith(".py"):
+            tops.append(first[:-3])
+        elif "/" in path and not first.endswith((".dist-info", ".data")) and path.endswith("/__init__.py"):
+            tops.append(first)
+tops = sorted({t for t in tops if t.isidentifier() and not t.startswith("_")
+               and t not in ("test", "tests", "testing", "docs", "examples", "benchmarks")})
+scripts, section = [], False
+for line in read("entry_points.txt").splitlines():
+    s = line.strip()
+    if s.startswith("["):
+        section = s == "[console_scripts]"
+    elif section and "=" in s:
+        scripts.append(s.split("=")[0].strip())
+if os.environ.get("NLPSETUP_DERIVE") == "1":
+    print(json.dumps({"imports": tops, "commands": scripts}))
+    sys.exit(0)
+for t in tops:
+    importlib.import_module(t)
+bindir = os.path.dirname(sys.executable)
+for s in scripts:
+    r = subprocess.run([os.path.join(bindir, s), "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       universal_newlines=True, timeout=120)
+    assert r.returncode == 0, s + " --help failed: " + r.stdout[-2000:]
+r = subprocess.run([sys.executable, "-m", "pip", "check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                   universal_newlines=True)
+assert r.returncode == 0 or "No module named pip" in r.stdout, "pip check: " + r.stdout[-2000:]
+'''
+
+
+def derived_checks(name: str) -> str:
+    return DERIVED_CHECKS % re.sub(r"[-_.]+", "_", name).lower()

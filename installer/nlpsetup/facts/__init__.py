@@ -1,0 +1,1 @@
+"""Host facts: the OS, CPU, the Python interpreters present, the GPU and its driver."""

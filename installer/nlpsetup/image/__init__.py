@@ -1,0 +1,1 @@
+"""Container images: a verified env carried to a cluster, built by an existing engine."""

@@ -1,0 +1,1 @@
+"""Recipes: the values a recipe holds, its schema checks, and loading the recipe book."""
