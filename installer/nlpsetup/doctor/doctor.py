@@ -23,9 +23,9 @@ from nlpsetup.envs.env import Env, interpreter_runs
 from nlpsetup.envs.store import EnvBusy, EnvStore
 from nlpsetup.execution import smoke
 from nlpsetup.execution import verify as envinfo
-from nlpsetup.facts import gpu
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import Recipe, fmt_spec
+from nlpsetup.resolve import compute
 from nlpsetup.resolve import model as resolve
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
@@ -125,7 +125,7 @@ def _gpu(host: Host) -> list[Finding]:
                             "fix the driver (a reboot after a driver update often does), or use --compute cpu")]
         return [Finding("host.gpu", OK, f"no NVIDIA GPU in use ({g.error or 'no driver'}): CPU builds of PyTorch")]
     try:
-        cudas = gpu.cuda_versions_for_driver(g.driver, host.os)
+        cudas = compute.cuda_versions_for_driver(g.driver, host.os)
     except ValueError:
         cudas = []
     out = [Finding("host.gpu.driver", OK if cudas else WARNING,

@@ -323,7 +323,7 @@ class _Runner:
         ok, why = reachable(url)
         if ok:
             return argv
-        from nlpsetup.facts.gpu import torch_size_mb
+        from nlpsetup.resolve.compute import torch_size_mb
 
         self.reporter.warn(f"PyTorch's index {mask_text(url)} cannot be reached ({why}): installing PyPI's "
                            f"default torch build instead, about {torch_size_mb('cuda')} MB with its CUDA "

@@ -23,12 +23,18 @@ from nlpsetup.base import paths
 from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.base.redact import mask_argv, mask_env, mask_text
 from nlpsetup.envs.env import Env
-from nlpsetup.facts import gpu
 from nlpsetup.facts.host import Host, assumption
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import specsets
 from nlpsetup.recipes.model import TORCH_FAMILY, Recipe, Variant, fmt_spec
 from nlpsetup.resolve import cutoff
+from nlpsetup.resolve.compute import (
+    ComputeChoice,
+    choose_backend,
+    torch_builds,
+    torch_index_url,
+    torch_size_mb,
+)
 
 SCHEMA_VERSION = 1
 
@@ -171,7 +177,7 @@ class Plan:
     env_python: str
     steps: tuple[Step, ...]
     constraints: tuple[str, ...]
-    compute: gpu.ComputeChoice | None
+    compute: ComputeChoice | None
     torch_index: str | None
     warnings: tuple[str, ...]
     skipped: tuple[Rejected, ...]
@@ -427,12 +433,12 @@ def _choose_compute(v: Variant, host: Host, req: Request, python: PythonInstall)
     if not _has_gpu_build(v):
         return None, None
     if torch_spec is not None:
-        candidates = gpu.torch_builds(torch_spec, python.version)
+        candidates = torch_builds(torch_spec, python.version)
     else:
         tags = {tag for _, swaps in v.cuda_packages for tag, _ in swaps}
         candidates = sorted(tags, key=_cuda_key, reverse=True)
     if req.compute == "cuda":  # the newest build this host can run, never a silent CPU one
-        choice = gpu.choose_backend(candidates, host.gpu, host.os, "auto")
+        choice = choose_backend(candidates, host.gpu, host.os, "auto")
         if choice.backend == "cpu":
             return None, Reason("compute", f"no CUDA build this host can run: {choice.reason}",
                                 "use --compute auto for the CPU build, or --compute cuXYZ to build for another machine")
@@ -441,11 +447,11 @@ def _choose_compute(v: Variant, host: Host, req: Request, python: PythonInstall)
         offered = ", ".join(candidates) or "CPU only"
         return None, Reason("compute", f"offers no {req.compute} build for Python {python.version} "
                             f"(builds: {offered})", "use --compute auto or one of the builds listed")
-    return gpu.choose_backend(candidates, host.gpu, host.os, req.compute), None
+    return choose_backend(candidates, host.gpu, host.os, req.compute), None
 
 
 def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
-          compute: gpu.ComputeChoice | None, skipped, envs_root: Path) -> Plan:
+          compute: ComputeChoice | None, skipped, envs_root: Path) -> Plan:
     env_name = check_env_name(req.env_name or recipe.name)
     env = Env(envs_root / env_name, host.os)
     env_path, env_py = env.path, str(env.python)
@@ -485,7 +491,7 @@ def _plan(recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
     # the cutoff step resolves its dependencies: else typing-extensions or numpy of today would stay.
     alone = ("--no-deps",) if as_of else ()
     if torch_reqs and compute is not None:
-        torch_index = gpu.torch_index_url(compute.backend, req.torch_mirror)
+        torch_index = torch_index_url(compute.backend, req.torch_mirror)
         steps.append(Step("framework", (*pip, *binary, *alone, *torch_reqs, "--index-url", torch_index),
                           f"install the {compute.backend} build of {', '.join(n for n in TORCH_FAMILY if n in framework)}"
                           f" from PyTorch's index", env=install_env, timeout=timeout))
@@ -594,7 +600,7 @@ def _conda_plan(recipe, v, host, req, python, skipped, env_name, env, env_py) ->
     )
 
 
-def _packages(v: Variant, req: Request, compute: gpu.ComputeChoice | None) -> list[str]:
+def _packages(v: Variant, req: Request, compute: ComputeChoice | None) -> list[str]:
     """The variant's packages, with the request's extras and specifier on the main one and the
     CUDA build of a swappable package (mxnet -> mxnet-cu112) where the GPU gets one."""
     swaps = {canonicalize_name(name): dict(tags) for name, tags in v.cuda_packages}
@@ -620,7 +626,7 @@ def _packages(v: Variant, req: Request, compute: gpu.ComputeChoice | None) -> li
 
 
 def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: PythonInstall,
-              compute: gpu.ComputeChoice | None) -> list[str]:
+              compute: ComputeChoice | None) -> list[str]:
     out = []
     if recipe.status != "active":
         out.append(f"{recipe.name} is {recipe.status}: no fixes will come upstream; the pins here keep it working")
@@ -655,8 +661,8 @@ def _warnings(recipe: Recipe, v: Variant, host: Host, req: Request, python: Pyth
     return out
 
 
-def _size_note(compute: gpu.ComputeChoice) -> str:
-    cpu, cuda = gpu.torch_size_mb("cpu"), gpu.torch_size_mb("cuda")
+def _size_note(compute: ComputeChoice) -> str:
+    cpu, cuda = torch_size_mb("cpu"), torch_size_mb("cuda")
     if compute.backend == "cpu":
         return f"; the CPU build is about {cpu} MB installed, against about {cuda} MB for a CUDA one"
     return f"; the CUDA build is about {cuda} MB installed (the CPU one about {cpu} MB)"
