@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nlpsetup.base import paths
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
@@ -282,7 +283,7 @@ def test_companion_specifier(framework, companion):
 
 @pytest.mark.parametrize("name", ["ok", "my-env_1.2", "A" * 64])
 def test_safe_env_names_pass(name):
-    assert resolve.check_env_name(name) == name
+    assert check_env_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "a\\b", "../x", "con", "NUL", "com1.txt",
@@ -291,7 +292,7 @@ def test_hostile_env_names_are_refused(name):
     from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError, match="invalid env name"):
-        resolve.check_env_name(name)
+        check_env_name(name)
 
 
 @pytest.mark.parametrize("text", ["", "-e .", "--index-url=http://x", "spacy @ https://x/y.whl", "spacy; os_name=='nt'",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nlpsetup.base import paths
 from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts import pythons
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import RecipeBook
@@ -41,7 +42,7 @@ def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolv
     py_req = pythons.parse_request(c.python) if c.python else None
     py_install = pythons.probe_path(py_req.path, cache_dir) if py_req and py_req.path else None
     if c.env_name is not None:
-        resolve.check_env_name(c.env_name)
+        check_env_name(c.env_name)
     return resolve.Request(
         tool=resolve.parse_tool(tool), variant=c.variant, python=py_req, python_install=py_install,
         compute=compute, via=c.via, env_name=c.env_name, fetch_python=c.fetch_python,
@@ -117,7 +118,7 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     if not tools:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
     if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
-        resolve.check_env_name(c.env_name)
+        check_env_name(c.env_name)
     name = c.env_name or default_name(book, tools, home)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
@@ -161,7 +162,7 @@ def default_name(book: RecipeBook, tools: list[str], home: Path) -> str:
     if typed.lower() == canonical.lower():  # a case apart is the same name (one folder on macOS, Windows)
         return canonical
     try:
-        held = manifest.read(paths.envs_dir(home) / resolve.check_env_name(typed)).get("tools", [])
+        held = manifest.read(paths.envs_dir(home) / check_env_name(typed)).get("tools", [])
     except (manifest.ManifestError, NlpsetupError):
         return canonical
     same = sorted(str(t.get("name")) for t in held) == sorted(book.get(resolve.parse_tool(t).name).name for t in tools)
@@ -175,7 +176,7 @@ def plan_from_lock(lock: dict, env_name: str | None, host: Host, home: Path,
     from nlpsetup.share import lockfile
 
     if env_name is not None:  # '' too: refused by name, not taken for the default
-        resolve.check_env_name(env_name)
+        check_env_name(env_name)
     result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
                            req_dir=paths.cache_dir(home) / "locks", find_links=find_links)
     if isinstance(result, resolve.Refusal):

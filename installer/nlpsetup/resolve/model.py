@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup.base import paths
 from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.base.redact import mask_argv, mask_env, mask_text
 from nlpsetup.envs.env import Env
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host, assumption
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import specsets
@@ -52,10 +51,6 @@ PIP_CAP = {"3.6": "21.3.1", "3.7": "24.0", "3.8": "25.0.1"}
 MIN_PYTHON = Version("3.6")
 # virtualenv (its API) creates envs for these; older ones use the target's own `-m venv`.
 VIRTUALENV_MIN = Version("3.9")
-
-_ENV_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-
 
 # --- the request ----------------------------------------------------------------------------
 
@@ -89,25 +84,6 @@ def parse_tool(text: str) -> ToolRequest:
         raise NlpsetupError(f"{text!r}: URLs and markers are not allowed in a tool specifier",
                             hint="write TOOL, TOOL[extra] or TOOL==VERSION")
     return ToolRequest(name=req.name, extras=tuple(sorted(req.extras)), specifier=str(req.specifier))
-
-
-def check_env_name(name: str) -> str:
-    """Env names become directory names: a safe alphabet only, never a path."""
-    bad = None
-    if not _ENV_NAME.fullmatch(name or ""):
-        bad = "use 1-64 letters, digits, '.', '_' or '-'"
-    elif name in (".", "..") or name.startswith("."):
-        bad = "it must not start with '.'"
-    elif name.startswith("-"):  # `nlpsetup run -x` or `rm -rf ENVS/-x` would read it as an option
-        bad = "it must not start with '-'"
-    elif paths.is_reserved(name):
-        bad = f"names ending in {' or '.join(paths.RESERVED_SUFFIXES)} (or .failed-N) are nlpsetup's own leftovers"
-    elif name.split(".")[0].lower() in _WINDOWS_DEVICES:
-        bad = "it is a reserved device name on Windows"
-    if bad:
-        shown = name.encode("unicode_escape").decode() if name else ""
-        raise NlpsetupError(f"invalid env name {shown!r}: {bad}", hint="for example: --name my-env")
-    return name
 
 
 @dataclass(frozen=True)

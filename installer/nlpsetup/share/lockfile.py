@@ -18,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.redact import MASK, mask_text
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.resolve import model as resolve
@@ -260,7 +261,7 @@ def check(lock: object, source: str) -> dict:
     _str_or_none(lock.get("env"), source, "env")
     if lock.get("env"):
         try:
-            resolve.check_env_name(lock["env"])
+            check_env_name(lock["env"])
         except NlpsetupError as exc:
             raise _bad(source, "env", exc.message) from None
     python = lock["python"]
