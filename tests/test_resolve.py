@@ -15,6 +15,7 @@ from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import model as recipes
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 ENVS = Path("/envs")
@@ -37,12 +38,12 @@ def host(os="linux", arch="x86_64", pythons=DEFAULT_PYTHONS, driver=None, gpus=(
 def request(tool: str, **kw) -> resolve.Request:
     if isinstance(kw.get("python"), str):
         kw["python"] = PythonRequest(raw=kw["python"], version=kw["python"])
-    return resolve.Request(tool=resolve.parse_tool(tool), today=TODAY, **kw)
+    return resolve.Request(tool=resolver.parse_tool(tool), today=TODAY, **kw)
 
 
 def run(tool: str, h: Host, **kw):
     req = request(tool, **kw)
-    return resolve.resolve(BOOK.find(req.tool.name), h, req, envs_root=ENVS)
+    return resolver.resolve(BOOK.find(req.tool.name), h, req, envs_root=ENVS)
 
 
 # (tool, host, request options) -> (variant, python version) ---------------------------------
@@ -258,11 +259,11 @@ def test_glibc_floor_rejects_old_glibc_and_names_it(tmp_path):
     text = text.replace('id = "3.8"\n', 'id = "3.8"\nglibc = "2.38"\n', 1)
     r = recipes.parse(text, "spacy.toml", stem="spacy")
     req = request("spacy")
-    plan = resolve.resolve(r, host(glibc="2.36", pythons=py("3.13.0", "3.9.18")), req, envs_root=ENVS)
+    plan = resolver.resolve(r, host(glibc="2.36", pythons=py("3.13.0", "3.9.18")), req, envs_root=ENVS)
     assert plan.variant.id == "3.7"
     assert "glibc >= 2.38" in plan.skipped[0].reasons[0].message
     assert "2.36" in plan.skipped[0].reasons[0].message
-    ok = resolve.resolve(r, host(glibc="2.39"), req, envs_root=ENVS)
+    ok = resolver.resolve(r, host(glibc="2.39"), req, envs_root=ENVS)
     assert ok.variant.id == "3.8"
 
 
@@ -278,7 +279,7 @@ def test_glibc_floor_rejects_old_glibc_and_names_it(tmp_path):
     (">=2.21,<2.22", "<2.22,>=2.21"),
 ])
 def test_companion_specifier(framework, companion):
-    assert resolve.companion_specifier(framework) == companion
+    assert resolver.companion_specifier(framework) == companion
 
 
 @pytest.mark.parametrize("name", ["ok", "my-env_1.2", "A" * 64])
@@ -301,7 +302,7 @@ def test_bad_tool_specifiers_are_usage_errors(text):
     from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError):
-        resolve.parse_tool(text)
+        resolver.parse_tool(text)
 
 
 def test_a_plan_for_another_machine_names_the_compiler_it_needs():

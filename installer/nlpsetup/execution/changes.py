@@ -30,7 +30,7 @@ from nlpsetup.execution import smoke
 from nlpsetup.execution.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
 from nlpsetup.execution.verify import record_verify, smoke_of
 from nlpsetup.resolve import backends
-from nlpsetup.resolve.model import BUILD_IN
+from nlpsetup.resolve.cutoff import BUILD_IN
 
 # Words of a resolver's "cannot satisfy" answer (pip's ResolutionImpossible, uv's "No solution").
 _CONFLICT = re.compile(r"conflict|unsatisfiable|ResolutionImpossible|No solution found|incompatible", re.I)

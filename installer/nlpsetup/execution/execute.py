@@ -28,7 +28,8 @@ from nlpsetup.execution.verify import record_verify, tool_versions
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, check_install_env
 from nlpsetup.resolve import backends
-from nlpsetup.resolve.model import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS, Plan, Step
+from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS
+from nlpsetup.resolve.model import Plan, Step
 
 DEFAULT_STEP_TIMEOUT = 1800  # seconds; recipes (step_timeout) and --step-timeout override it
 
@@ -443,7 +444,8 @@ def _holds(data: dict, plans: list[Plan], opts: Options) -> bool:
 
 
 def _request(text: str):
-    from nlpsetup.resolve.model import ToolRequest, parse_tool
+    from nlpsetup.resolve.model import ToolRequest
+    from nlpsetup.resolve.resolve import parse_tool
 
     try:
         return parse_tool(text)

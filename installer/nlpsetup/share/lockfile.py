@@ -22,6 +22,7 @@ from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 KIND = "nlpsetup-lock"
 SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
@@ -410,7 +411,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
                                suggestions=tuple(r.fix for r in reasons if r.fix))
     recipe = _LockRecipe(name, variant)
     req = resolve.Request(tool=resolve.ToolRequest(name), python=None, env_name=env_name or lock.get("env"))
-    result = resolve.resolve(recipe, host, req, envs_root=envs_root)
+    result = resolver.resolve(recipe, host, req, envs_root=envs_root)
     if isinstance(result, resolve.Refusal):
         return result
     steps = list(result.steps)
