@@ -212,6 +212,24 @@ def test_new_pythons_use_virtualenv_and_prefer_binary_wheels():
     assert "--prefer-binary" in install.argv
 
 
+def test_a_step_names_its_installer_its_arguments_and_its_interpreter():
+    env_python = str(ENVS / "spacy" / "bin/python")
+    create, *_, install = run("spacy", host()).steps
+    assert create.interpreter == "/opt/py3.13.0/bin/python" and create.installer == ()
+    assert install.installer == (env_python, "-m", "pip", "install")
+    assert install.installer + install.args == install.argv and install.interpreter == env_python
+    venv = run("adaptnlp", host()).steps[0]
+    assert venv.method == "venv" and venv.interpreter == "/opt/py3.8.18/bin/python"
+    cutoff_steps = run("adaptnlp", host()).steps  # Python 3.8 under its as_of: uv resolves, pip installs
+    uv = next(s for s in cutoff_steps if s.name == "resolve")
+    assert uv.installer == ("uv", "pip", "compile") and uv.interpreter == str(ENVS / "adaptnlp" / "bin/python")
+    fetch = resolve.Step("fetch-python", ("uv", "python", "install", "3.8"), "")
+    assert fetch.installer == () and fetch.args == fetch.argv and fetch.interpreter is None
+    seed = resolve.Step("seed", ("uv", "pip", "install", "--python", env_python, "pip.whl"), "")
+    assert seed.args == ("--python", env_python, "pip.whl") and seed.interpreter == env_python
+    assert resolve.Step("x", (), "").installer == () and resolve.Step("x", (), "").interpreter is None
+
+
 def test_companion_follows_the_framework_minor():
     plan = run("tensorflow-text", host(pythons=py("3.8.18")))
     install = plan.steps[-1]

@@ -193,7 +193,7 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
                     out.append((s.description, [find_uv() or "uv", *s.argv[1:]]))
                     continue
                 out.append((s.description.replace("install", "upgrade", 1),
-                            [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
+                            [*s.installer, "--upgrade", *s.args, *extra]))
             return out
 
         def record(new: dict) -> None:

@@ -298,7 +298,7 @@ class _Runner:
             self._run(step, list(step.argv))
             return
         # The interpreter found (or fetched by uv) on this host; else the one the plan names.
-        target = self.interpreter or (step.argv[0] if step.method == "venv" else step.argv[-2])
+        target = self.interpreter or step.interpreter
         if step.method == "virtualenv" and self.backend == "uv":
             self._run_as_backend(step, interpreter=target)  # uv venv, then pip seeded (unless --no-pip)
         else:

@@ -6,6 +6,7 @@ the algorithm that makes them is ``nlpsetup.resolve.resolve``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
@@ -70,6 +71,23 @@ class Rejected:
                 "details": [r.to_dict() for r in self.reasons]}
 
 
+# A plan's pip steps run `ENV/bin/python -m pip install ARGS`; uv's own are `uv pip install|compile ARGS`.
+PIP_INSTALL = ("-m", "pip", "install")
+UV_PIP = ("install", "compile")
+
+
+def split_installer(argv: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the head of a command that runs an installer, what the installer is given): `PY -m pip
+    install` or `uv pip install|compile`, then the rest. A command that runs no installer (create,
+    `uv python install`) has an empty head: all of it is arguments."""
+    argv = tuple(argv)
+    if argv[1:4] == PIP_INSTALL:
+        return argv[:4], argv[4:]
+    if argv[1:2] == ("pip",) and argv[2:3] and argv[2] in UV_PIP:
+        return argv[:3], argv[3:]
+    return (), argv
+
+
 @dataclass(frozen=True)
 class Step:
     name: str  # fetch-python | create | pre | framework | install
@@ -78,6 +96,27 @@ class Step:
     env: tuple[tuple[str, str], ...] = ()
     timeout: int | None = None
     method: str | None = None  # for create: virtualenv | venv | uv | conda (env.CREATE_METHODS)
+
+    @property
+    def installer(self) -> tuple[str, ...]:
+        """The head of argv that runs pip or uv (`ENV/bin/python -m pip install`, `uv pip compile`);
+        empty for a step that runs no installer."""
+        return split_installer(self.argv)[0]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The rest of argv after `installer`: the installer's options, packages and files."""
+        return split_installer(self.argv)[1]
+
+    @property
+    def interpreter(self) -> str | None:
+        """The Python the step is for: the one a create step makes the env from (its `--python`, or
+        the venv's own), the env's own for a pip or uv pip step; None where argv names none (conda)."""
+        if self.method == "venv" or self.installer[1:] == PIP_INSTALL:
+            return self.argv[0]
+        if "--python" in self.argv[:-1]:
+            return self.argv[self.argv.index("--python") + 1]
+        return None
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "argv": mask_argv(list(self.argv)), "description": self.description,

@@ -416,7 +416,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
         return result
     steps = list(result.steps)
     install = steps[-1]
-    head = install.argv[:4]
+    head = install.installer
     hashed = bool(hashes)
     checking = ("--require-hashes",) if hashed else ()
     offline = ("--no-index", "--find-links", find_links) if find_links else ()
