@@ -1,4 +1,5 @@
-"""nlpsetup.facts.gpu: parsing recorded nvidia-smi output, detection through fake seams, build choice.
+"""nlpsetup.facts.gpu and nlpsetup.resolve.compute: parsing recorded nvidia-smi output, detection through fake
+seams, build choice.
 
 The fixtures in tests/data/nvidia-smi are real recorded outputs; README.md there names the source of
 each. Nothing here runs nvidia-smi or touches the network.
@@ -13,7 +14,9 @@ import pytest
 from packaging.version import Version
 
 from nlpsetup.facts import gpu
-from nlpsetup.facts.gpu import Gpu, GpuFacts, InvalidComputeRequest
+from nlpsetup.facts.gpu import Gpu, GpuFacts
+from nlpsetup.resolve import compute
+from nlpsetup.resolve.compute import InvalidComputeRequest
 
 FIXTURES = Path(__file__).parent / "data" / "nvidia-smi"
 
@@ -422,14 +425,14 @@ def test_gpu_sm_name():
 
 
 def test_every_table_row_names_its_source():
-    t = gpu.load_tables()
+    t = compute.load_tables()
     rows = [*t.cuda, *t.torch, *t.builds.values()]
     assert all(r.source.strip() for r in rows)
     assert t.sizes["source"].strip()
 
 
 def test_tables_are_consistent():
-    t = gpu.load_tables()
+    t = compute.load_tables()
     versions = [r.version for r in t.cuda]
     assert len(versions) == len(set(versions))
     for r in t.cuda:
@@ -443,7 +446,7 @@ def test_tables_are_consistent():
 
 
 def test_tables_cover_torch_1_7_to_2_14_and_cuda_10_to_13_2():
-    t = gpu.load_tables()
+    t = compute.load_tables()
     assert {r.release for r in t.torch} >= {f"1.{m}" for m in range(7, 14)} | {f"2.{m}" for m in range(15)}
     assert {
         "10.0",
@@ -462,7 +465,7 @@ def test_tables_cover_torch_1_7_to_2_14_and_cuda_10_to_13_2():
 
 
 def test_minimum_drivers_never_decrease_with_cuda_version():
-    rows = sorted(gpu.load_tables().cuda, key=lambda r: Version(r.version))
+    rows = sorted(compute.load_tables().cuda, key=lambda r: Version(r.version))
     for older, newer in zip(rows, rows[1:], strict=False):
         assert Version(older.linux_min_driver) <= Version(newer.linux_min_driver)
         assert Version(older.windows_min_driver) <= Version(newer.windows_min_driver)
@@ -497,21 +500,21 @@ def test_minimum_drivers_never_decrease_with_cuda_version():
     ],
 )
 def test_cuda_versions_for_driver(driver, os, newest):
-    versions = gpu.cuda_versions_for_driver(driver, os)
+    versions = compute.cuda_versions_for_driver(driver, os)
     assert versions[0] == newest
     assert versions == sorted(versions, key=Version, reverse=True)
 
 
 def test_cuda_versions_for_driver_too_old_or_macos():
-    assert gpu.cuda_versions_for_driver("384.98", "linux") == []
-    assert gpu.cuda_versions_for_driver("580.65.06", "macos") == []
+    assert compute.cuda_versions_for_driver("384.98", "linux") == []
+    assert compute.cuda_versions_for_driver("580.65.06", "macos") == []
 
 
 def test_cuda_versions_for_driver_rejects_bad_input():
     with pytest.raises(ValueError, match="not a driver version"):
-        gpu.cuda_versions_for_driver("N/A", "linux")
+        compute.cuda_versions_for_driver("N/A", "linux")
     with pytest.raises(ValueError, match="unknown os"):
-        gpu.cuda_versions_for_driver("535.54.03", "solaris")
+        compute.cuda_versions_for_driver("535.54.03", "solaris")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -538,12 +541,12 @@ def test_cuda_versions_for_driver_rejects_bad_input():
     ],
 )
 def test_torch_builds(spec, python, builds):
-    assert gpu.torch_builds(spec, python) == builds
+    assert compute.torch_builds(spec, python) == builds
 
 
 def test_torch_builds_rejects_a_bad_specifier():
     with pytest.raises(ValueError, match="not a version specifier"):
-        gpu.torch_builds("2.8", "3.12")
+        compute.torch_builds("2.8", "3.12")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -619,25 +622,25 @@ def facts(driver, *gpus, error=None):
     ],
 )
 def test_choose_backend_auto(candidates, host, os, backend, in_reason):
-    choice = gpu.choose_backend(candidates, host, os)
+    choice = compute.choose_backend(candidates, host, os)
     assert choice.backend == backend
     assert in_reason in choice.reason
     assert choice.warning is None
-    assert choice.cuda == (None if backend == "cpu" else gpu.load_tables().builds[backend].cuda)
+    assert choice.cuda == (None if backend == "cpu" else compute.load_tables().builds[backend].cuda)
 
 
 def test_choose_backend_request_cpu_ignores_the_gpu():
-    choice = gpu.choose_backend(TORCH_2_12, facts("580.65.06", RTX_5090), "linux", request="cpu")
+    choice = compute.choose_backend(TORCH_2_12, facts("580.65.06", RTX_5090), "linux", request="cpu")
     assert (choice.backend, choice.reason, choice.cuda) == ("cpu", "CPU build requested", None)
 
 
 def test_choose_backend_request_a_build_the_host_can_run():
-    choice = gpu.choose_backend(TORCH_2_12, facts("580.65.06", RTX_5090), "linux", request="cu130")
+    choice = compute.choose_backend(TORCH_2_12, facts("580.65.06", RTX_5090), "linux", request="cu130")
     assert (choice.backend, choice.cuda, choice.warning) == ("cu130", "13.0", None)
 
 
 def test_choose_backend_request_a_build_the_host_cannot_run_returns_it_with_a_warning():
-    choice = gpu.choose_backend(
+    choice = compute.choose_backend(
         ["cu126", "cu130"], facts("535.161.08", GTX_1080_TI), "linux", request="CU130"
     )
     assert choice.backend == "cu130"
@@ -646,7 +649,7 @@ def test_choose_backend_request_a_build_the_host_cannot_run_returns_it_with_a_wa
 
 
 def test_choose_backend_request_without_a_driver_warns():
-    choice = gpu.choose_backend(TORCH_2_12, facts(None, error="nvidia-smi hung"), "linux", request="cu126")
+    choice = compute.choose_backend(TORCH_2_12, facts(None, error="nvidia-smi hung"), "linux", request="cu126")
     assert choice.backend == "cu126"
     assert choice.warning == "no NVIDIA driver found: nvidia-smi hung"
 
@@ -656,16 +659,16 @@ def test_choose_backend_request_without_a_driver_warns():
 )
 def test_choose_backend_impossible_requests_raise(request_, message):
     with pytest.raises(InvalidComputeRequest, match=message):
-        gpu.choose_backend(TORCH_2_12, facts("580.65.06"), "linux", request=request_)
+        compute.choose_backend(TORCH_2_12, facts("580.65.06"), "linux", request=request_)
 
 
 def test_choose_backend_from_recorded_outputs():
     """End to end on fixtures: parse, then choose for torch 2.8 on Python 3.12."""
-    candidates = gpu.torch_builds("==2.8.*", "3.12")
+    candidates = compute.torch_builds("==2.8.*", "3.12")
     wsl = gpu.parse_smi_table(fixture("595.71.01-wsl2-driver-596.36-rtx5090.txt"))
-    assert gpu.choose_backend(candidates, wsl, "linux").backend == "cu129"
+    assert compute.choose_backend(candidates, wsl, "linux").backend == "cu129"
     old = gpu.parse_smi_table(fixture("418.67-tesla-v100-pcie.txt"))
-    choice = gpu.choose_backend(candidates, old, "linux")
+    choice = compute.choose_backend(candidates, old, "linux")
     assert choice.backend == "cpu"
     assert "driver 418.67 runs CUDA <= 10.1" in choice.reason
 
@@ -684,30 +687,30 @@ def test_choose_backend_from_recorded_outputs():
     ],
 )
 def test_torch_index_url(backend, mirror, url):
-    assert gpu.torch_index_url(backend, mirror) == url
+    assert compute.torch_index_url(backend, mirror) == url
 
 
 def test_cuda_builds_cost_several_gigabytes_more_than_cpu():
-    assert gpu.torch_size_mb("cpu") < 1000 < 4000 < gpu.torch_size_mb("cu130")
+    assert compute.torch_size_mb("cpu") < 1000 < 4000 < compute.torch_size_mb("cu130")
 
 
 def test_a_plain_driver_branch_means_any_release_of_it():
     # NLPSETUP_CUDA_DRIVER=525 is a 525.x driver: CUDA 12.x runs on it (12.x needs >= 525.60.13)
-    assert gpu.cuda_versions_for_driver("525", "linux")[0] == "12.9"
-    choice = gpu.choose_backend(gpu.torch_builds(">=2.10,<2.15", "3.12"), gpu.GpuFacts(driver="525"), "linux")
+    assert compute.cuda_versions_for_driver("525", "linux")[0] == "12.9"
+    choice = compute.choose_backend(compute.torch_builds(">=2.10,<2.15", "3.12"), gpu.GpuFacts(driver="525"), "linux")
     assert choice.backend == "cu126" and "driver 525 runs CUDA <= 12.9" in choice.reason
 
 
 def test_the_newest_torch_wins_over_the_newest_cuda():
     # a 550 driver: torch 2.8's cu129 is the newest CUDA it runs, torch 2.14's cu126 the newest torch
-    builds = gpu.torch_builds(">=2.8", "3.12")
-    choice = gpu.choose_backend(builds, gpu.GpuFacts(driver="550.54.15", gpus=(Gpu("NVIDIA L4", "8.9"),)), "linux")
+    builds = compute.torch_builds(">=2.8", "3.12")
+    choice = compute.choose_backend(builds, gpu.GpuFacts(driver="550.54.15", gpus=(Gpu("NVIDIA L4", "8.9"),)), "linux")
     assert choice.backend == "cu126"
-    assert gpu.torch_release_for("cu126", ">=2.8", "3.12") == "2.14"
+    assert compute.torch_release_for("cu126", ">=2.8", "3.12") == "2.14"
 
 
 def test_blackwell_on_a_driver_older_than_570_is_an_impossible_pair():
     facts = gpu.GpuFacts(driver="550.54.15", gpus=(Gpu("NVIDIA GeForce RTX 5090", "12.0"),))
-    choice = gpu.choose_backend(gpu.torch_builds(">=2.8", "3.12"), facts, "linux")
+    choice = compute.choose_backend(compute.torch_builds(">=2.8", "3.12"), facts, "linux")
     assert choice.backend == "cpu"
     assert "impossible pair" in choice.reason and "sm_120" in choice.reason and ">= 570" in choice.reason

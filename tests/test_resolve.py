@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from nlpsetup.base import paths
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes import model as recipes
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 ENVS = Path("/envs")
@@ -36,12 +38,12 @@ def host(os="linux", arch="x86_64", pythons=DEFAULT_PYTHONS, driver=None, gpus=(
 def request(tool: str, **kw) -> resolve.Request:
     if isinstance(kw.get("python"), str):
         kw["python"] = PythonRequest(raw=kw["python"], version=kw["python"])
-    return resolve.Request(tool=resolve.parse_tool(tool), today=TODAY, **kw)
+    return resolve.Request(tool=resolver.parse_tool(tool), today=TODAY, **kw)
 
 
 def run(tool: str, h: Host, **kw):
     req = request(tool, **kw)
-    return resolve.resolve(BOOK.find(req.tool.name), h, req, envs_root=ENVS)
+    return resolver.resolve(BOOK.find(req.tool.name), h, req, envs_root=ENVS)
 
 
 # (tool, host, request options) -> (variant, python version) ---------------------------------
@@ -210,6 +212,24 @@ def test_new_pythons_use_virtualenv_and_prefer_binary_wheels():
     assert "--prefer-binary" in install.argv
 
 
+def test_a_step_names_its_installer_its_arguments_and_its_interpreter():
+    env_python = str(ENVS / "spacy" / "bin/python")
+    create, *_, install = run("spacy", host()).steps
+    assert create.interpreter == "/opt/py3.13.0/bin/python" and create.installer == ()
+    assert install.installer == (env_python, "-m", "pip", "install")
+    assert install.installer + install.args == install.argv and install.interpreter == env_python
+    venv = run("adaptnlp", host()).steps[0]
+    assert venv.method == "venv" and venv.interpreter == "/opt/py3.8.18/bin/python"
+    cutoff_steps = run("adaptnlp", host()).steps  # Python 3.8 under its as_of: uv resolves, pip installs
+    uv = next(s for s in cutoff_steps if s.name == "resolve")
+    assert uv.installer == ("uv", "pip", "compile") and uv.interpreter == str(ENVS / "adaptnlp" / "bin/python")
+    fetch = resolve.Step("fetch-python", ("uv", "python", "install", "3.8"), "")
+    assert fetch.installer == () and fetch.args == fetch.argv and fetch.interpreter is None
+    seed = resolve.Step("seed", ("uv", "pip", "install", "--python", env_python, "pip.whl"), "")
+    assert seed.args == ("--python", env_python, "pip.whl") and seed.interpreter == env_python
+    assert resolve.Step("x", (), "").installer == () and resolve.Step("x", (), "").interpreter is None
+
+
 def test_companion_follows_the_framework_minor():
     plan = run("tensorflow-text", host(pythons=py("3.8.18")))
     install = plan.steps[-1]
@@ -257,11 +277,11 @@ def test_glibc_floor_rejects_old_glibc_and_names_it(tmp_path):
     text = text.replace('id = "3.8"\n', 'id = "3.8"\nglibc = "2.38"\n', 1)
     r = recipes.parse(text, "spacy.toml", stem="spacy")
     req = request("spacy")
-    plan = resolve.resolve(r, host(glibc="2.36", pythons=py("3.13.0", "3.9.18")), req, envs_root=ENVS)
+    plan = resolver.resolve(r, host(glibc="2.36", pythons=py("3.13.0", "3.9.18")), req, envs_root=ENVS)
     assert plan.variant.id == "3.7"
     assert "glibc >= 2.38" in plan.skipped[0].reasons[0].message
     assert "2.36" in plan.skipped[0].reasons[0].message
-    ok = resolve.resolve(r, host(glibc="2.39"), req, envs_root=ENVS)
+    ok = resolver.resolve(r, host(glibc="2.39"), req, envs_root=ENVS)
     assert ok.variant.id == "3.8"
 
 
@@ -277,12 +297,12 @@ def test_glibc_floor_rejects_old_glibc_and_names_it(tmp_path):
     (">=2.21,<2.22", "<2.22,>=2.21"),
 ])
 def test_companion_specifier(framework, companion):
-    assert resolve.companion_specifier(framework) == companion
+    assert resolver.companion_specifier(framework) == companion
 
 
 @pytest.mark.parametrize("name", ["ok", "my-env_1.2", "A" * 64])
 def test_safe_env_names_pass(name):
-    assert resolve.check_env_name(name) == name
+    assert check_env_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", ".", "..", ".hidden", "a/b", "a\\b", "../x", "con", "NUL", "com1.txt",
@@ -291,7 +311,7 @@ def test_hostile_env_names_are_refused(name):
     from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError, match="invalid env name"):
-        resolve.check_env_name(name)
+        check_env_name(name)
 
 
 @pytest.mark.parametrize("text", ["", "-e .", "--index-url=http://x", "spacy @ https://x/y.whl", "spacy; os_name=='nt'",
@@ -300,7 +320,7 @@ def test_bad_tool_specifiers_are_usage_errors(text):
     from nlpsetup.base.errors import NlpsetupError
 
     with pytest.raises(NlpsetupError):
-        resolve.parse_tool(text)
+        resolver.parse_tool(text)
 
 
 def test_a_plan_for_another_machine_names_the_compiler_it_needs():

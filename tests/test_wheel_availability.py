@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 
 import wheeldata
 from nlpsetup.base import paths
@@ -20,6 +21,7 @@ from nlpsetup.facts import host as host_mod
 from nlpsetup.facts.pythons import PythonRequest
 from nlpsetup.recipes import model as recipes
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 
@@ -27,7 +29,7 @@ BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 def plan_for(recipe, os_name: str, arch: str, python: str):
     host = host_mod.simulated_host(os_name, arch=arch)
     req = resolve.Request(tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=python, version=python))
-    return resolve.resolve(recipe, host, req, envs_root=Path("envs"))
+    return resolver.resolve(recipe, host, req, envs_root=Path("envs"))
 
 
 @pytest.mark.parametrize("name", sorted(BOOK.recipes))
@@ -73,10 +75,10 @@ def test_no_plan_says_yes_where_pip_found_no_binary_install(name):
 def test_the_record_catches_what_pypi_lacks():
     # Facts the record must hold for the test above to mean anything (PyPI, checked by hand):
     # the last macOS x86_64 torch is 2.2.2, with no cp313 wheel; bitsandbytes 0.45.0 has no aarch64 wheel.
-    assert str(wheeldata.newest_with_wheel("torch", resolve.SpecifierSet(""), "macos", "x86_64", "3.12")) == "2.2.2"
-    assert wheeldata.newest_with_wheel("torch", resolve.SpecifierSet(""), "macos", "x86_64", "3.13") is None
-    assert wheeldata.newest_with_wheel("bitsandbytes", resolve.SpecifierSet("==0.45.0"), "linux", "arm64", "3.12") is None
-    assert wheeldata.newest_with_wheel("bitsandbytes", resolve.SpecifierSet("==0.45.0"), "linux", "x86_64", "3.12")
+    assert str(wheeldata.newest_with_wheel("torch", SpecifierSet(""), "macos", "x86_64", "3.12")) == "2.2.2"
+    assert wheeldata.newest_with_wheel("torch", SpecifierSet(""), "macos", "x86_64", "3.13") is None
+    assert wheeldata.newest_with_wheel("bitsandbytes", SpecifierSet("==0.45.0"), "linux", "arm64", "3.12") is None
+    assert wheeldata.newest_with_wheel("bitsandbytes", SpecifierSet("==0.45.0"), "linux", "x86_64", "3.12")
 
 
 def test_target_tags_follow_pip():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "installer"))
 from nlpsetup.facts import gpu  # noqa: E402
+from nlpsetup.resolve import compute  # noqa: E402
 
 DRIVERS = ("470", "495", "510", "515", "520", "525", "530", "535", "545", "550", "555", "560", "565",
            "570", "575", "580")
@@ -18,10 +19,10 @@ CCS = ("6.1", "7.0", "7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0")
 
 def cell(spec: str, python: str, driver: str, cc: str) -> str:
     facts = gpu.GpuFacts(driver=driver, gpus=(gpu.Gpu("GPU", cc),))
-    choice = gpu.choose_backend(gpu.torch_builds(spec, python), facts, "linux")
+    choice = compute.choose_backend(compute.torch_builds(spec, python), facts, "linux")
     if choice.backend == "cpu":
         return "impossible" if "impossible pair" in choice.reason else "cpu"
-    return f"{gpu.torch_release_for(choice.backend, spec, python)} {choice.backend}"
+    return f"{compute.torch_release_for(choice.backend, spec, python)} {choice.backend}"
 
 
 def main() -> None:

@@ -125,11 +125,12 @@ def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: 
     from nlpsetup.execution import execute
     from nlpsetup.facts import pythons
     from nlpsetup.resolve import model as resolve
+    from nlpsetup.resolve import resolve as resolver
 
     recipe = candidate_recipe(name, c, host_label())
     request = resolve.Request(tool=resolve.ToolRequest(recipe.name), python=pythons.parse_request(c.python),
                               env_name=env_name)
-    plan = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
+    plan = resolver.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
     if isinstance(plan, resolve.Refusal):
         return False, plan.one_line(), None
     outcome = execute.install([plan], host, home, execute.Options(backend=backend, force=force), reporter)

@@ -18,7 +18,9 @@ from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import OSES, Host, assumption, normalize_arch, simulated_host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
 from nlpsetup.recipes.model import Recipe
+from nlpsetup.resolve import cpython
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 try:
     import tomllib
@@ -71,7 +73,7 @@ def refused_platform(provider: str, platform: str) -> str | None:
 
 
 def supported_pythons(recipe: Recipe) -> list[str]:
-    return [m for m in resolve.KNOWN_MINORS if any(resolve.python_fits(v.python, m) for v in recipe.variants)]
+    return [m for m in cpython.KNOWN_MINORS if any(cpython.python_fits(v.python, m) for v in recipe.variants)]
 
 
 def timeout_minutes(recipe: Recipe, variant_id: str) -> int:
@@ -147,7 +149,7 @@ def _place(recipe: Recipe, py: str, platform: str, candidates: list[Runner], com
     reasons no runner fits."""
     reasons: list[str] = []
     for arch in dict.fromkeys(r.arch for r in candidates):
-        result = resolve.resolve(recipe, _host(platform, arch, py, compute, glibc), resolve.Request(
+        result = resolver.resolve(recipe, _host(platform, arch, py, compute, glibc), resolve.Request(
             tool=resolve.ToolRequest(recipe.name), python=PythonRequest(raw=py, version=py),
             compute="auto" if compute == "cpu" else compute), envs_root=Path("envs"))
         if isinstance(result, resolve.Refusal):

@@ -24,6 +24,7 @@ from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonRequest
 from nlpsetup.recipes.model import Recipe
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 
 def cells(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | None, only: str | None = None):
@@ -61,7 +62,7 @@ def run(recipe: Recipe, host: Host, *, all_variants: bool, pythons: list[str] | 
         # Ctrl-C, SIGTERM and SIGHUP remove it on the way out; after a SIGKILL, the next run does.
         with tempfile.TemporaryDirectory(prefix=f"{_PREFIX}{os.getpid()}-") as tmp:
             home = Path(tmp)
-            result = resolve.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
+            result = resolver.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
             row = {"tool": recipe.name, "variant": variant_id, "python": py, "date": dt.date.today().isoformat(),
                    "nlpsetup": __version__, "recipe_digest": recipe.digest[:12], "host": host.describe()}
             if isinstance(result, resolve.Refusal):

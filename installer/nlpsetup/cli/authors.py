@@ -26,7 +26,7 @@ from nlpsetup.cli.main import (
 
 def _matrix(tools, python, platform, compute, runner, provider="github", arch=None, glibc=None):
     from nlpsetup.authoring import matrix as mx
-    from nlpsetup.resolve.model import compute_request
+    from nlpsetup.resolve.resolve import compute_request
 
     compute = compute_request(compute)
     pythons, platforms, runners = mx.parse_options(python, platform, runner)

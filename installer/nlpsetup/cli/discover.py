@@ -16,9 +16,9 @@ from nlpsetup.cli.main import _echo_json, _home, json_option, search_limits
 
 def no_recipe(book, spec: str) -> bool:
     """Whether `spec` (NAME or NAME==VERSION) names a package no recipe (nor alias) covers."""
-    from nlpsetup.resolve import model as resolve
+    from nlpsetup.resolve.resolve import parse_tool
 
-    name = resolve.parse_tool(spec).name
+    name = parse_tool(spec).name
     return book.find(name) is None and book.broken_for(name) is None  # a broken NAME.toml is reported, not searched past
 
 

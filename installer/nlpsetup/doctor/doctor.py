@@ -23,10 +23,11 @@ from nlpsetup.envs.env import Env, interpreter_runs
 from nlpsetup.envs.store import EnvBusy, EnvStore
 from nlpsetup.execution import smoke
 from nlpsetup.execution import verify as envinfo
-from nlpsetup.facts import gpu
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import Recipe, fmt_spec
+from nlpsetup.resolve import compute, cpython
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 OK, WARNING, FAILURE = "ok", "warning", "failure"
 SCHEMA_VERSION = 1
@@ -79,8 +80,8 @@ def _pythons(host: Host, today: dt.date) -> list[Finding]:
                         "install one: uv python install 3.12, pyenv install 3.12, or your OS packages")]
     out = []
     for p in host.pythons:
-        eol = resolve.PYTHON_EOL.get(p.minor)
-        if not resolve.can_host_env(p.version):
+        eol = cpython.PYTHON_EOL.get(p.minor)
+        if not cpython.can_host_env(p.version):
             out.append(Finding(f"host.python.{p.version}", WARNING, f"Python {p.version} ({p.source}: {p.path}) "
                                "is too old for any env", "nothing to do unless you need it; nlpsetup ignores it"))
         elif eol and dt.date.fromisoformat(eol) <= today:
@@ -125,7 +126,7 @@ def _gpu(host: Host) -> list[Finding]:
                             "fix the driver (a reboot after a driver update often does), or use --compute cpu")]
         return [Finding("host.gpu", OK, f"no NVIDIA GPU in use ({g.error or 'no driver'}): CPU builds of PyTorch")]
     try:
-        cudas = gpu.cuda_versions_for_driver(g.driver, host.os)
+        cudas = compute.cuda_versions_for_driver(g.driver, host.os)
     except ValueError:
         cudas = []
     out = [Finding("host.gpu.driver", OK if cudas else WARNING,
@@ -392,8 +393,8 @@ def fix(store: EnvStore, findings: list[Finding]) -> list[str]:
 def tool_checks(recipe: Recipe, host: Host) -> list[Finding]:
     """Each constraint of each variant against this host: the 'why not' answer in one place.
     A variant's unmet constraint is a failure only when no variant fits (else a warning)."""
-    chosen = resolve.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
-                             envs_root=Path("/nonexistent"))
+    chosen = resolver.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
+                              envs_root=Path("/nonexistent"))
     if isinstance(chosen, resolve.Plan):
         head = Finding(f"{recipe.name}.choice", OK, f"this host gets variant {chosen.variant.id} on Python "
                        f"{chosen.python.version}: nlpsetup install {recipe.name}")
@@ -402,7 +403,7 @@ def tool_checks(recipe: Recipe, host: Host) -> list[Finding]:
     out = [head]
     for v in recipe.variants:
         req = resolve.Request(tool=resolve.ToolRequest(recipe.name), variant=v.id)
-        result = resolve.resolve(recipe, host, req, envs_root=Path("/nonexistent"))
+        result = resolver.resolve(recipe, host, req, envs_root=Path("/nonexistent"))
         reasons = {r.code: r for rej in getattr(result, "rejected", ()) for r in rej.reasons}
         prefix = f"{recipe.name}.{v.id}"
         out.append(_constraint(prefix, v.id, reasons, "platform", f"platform {host.os}-{host.arch} supported",

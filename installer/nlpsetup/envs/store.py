@@ -25,6 +25,7 @@ from pathlib import Path
 from nlpsetup.base import faults, paths
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.files import write_json_atomic
+from nlpsetup.envs.names import check_env_name
 
 ACTIONS = ("install", "add", "upgrade", "remove")
 _TRASH = re.compile(r"\.(.+)\.trash-([0-9]+)")  # paths.trash_name
@@ -54,8 +55,6 @@ class EnvStore:
 
     def existing(self, name: str) -> Path:
         """The folder of an env the user named, or an error listing the envs there are."""
-        from nlpsetup.resolve.model import check_env_name
-
         check_env_name(name)
         path = self.path(name)
         if not path.is_dir():
@@ -92,8 +91,6 @@ class EnvStore:
         from nlpsetup.envs.env import Env
 
         try:
-            from nlpsetup.resolve.model import check_env_name
-
             check_env_name(name)
         except NlpsetupError as exc:
             return f"not an env nlpsetup made ({exc.message.split(': ', 1)[-1]}): left alone"
@@ -556,8 +553,6 @@ def _rmtree_errors(path: Path) -> list[str]:
 
 
 def _valid_name(name: str) -> bool:
-    from nlpsetup.resolve.model import check_env_name
-
     try:
         check_env_name(name)
     except NlpsetupError:

@@ -30,7 +30,7 @@ from nlpsetup.execution import smoke
 from nlpsetup.execution.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
 from nlpsetup.execution.verify import record_verify, smoke_of
 from nlpsetup.resolve import backends
-from nlpsetup.resolve.model import BUILD_IN
+from nlpsetup.resolve.cutoff import BUILD_IN
 
 # Words of a resolver's "cannot satisfy" answer (pip's ResolutionImpossible, uv's "No solution").
 _CONFLICT = re.compile(r"conflict|unsatisfiable|ResolutionImpossible|No solution found|incompatible", re.I)
@@ -193,7 +193,7 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
                     out.append((s.description, [find_uv() or "uv", *s.argv[1:]]))
                     continue
                 out.append((s.description.replace("install", "upgrade", 1),
-                            [*s.argv[:4], "--upgrade", *s.argv[4:], *extra]))
+                            [*s.installer, "--upgrade", *s.args, *extra]))
             return out
 
         def record(new: dict) -> None:

@@ -28,7 +28,8 @@ from nlpsetup.execution.verify import record_verify, tool_versions
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, check_install_env
 from nlpsetup.resolve import backends
-from nlpsetup.resolve.model import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS, Plan, Step
+from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS
+from nlpsetup.resolve.model import Plan, Step
 
 DEFAULT_STEP_TIMEOUT = 1800  # seconds; recipes (step_timeout) and --step-timeout override it
 
@@ -297,7 +298,7 @@ class _Runner:
             self._run(step, list(step.argv))
             return
         # The interpreter found (or fetched by uv) on this host; else the one the plan names.
-        target = self.interpreter or (step.argv[0] if step.method == "venv" else step.argv[-2])
+        target = self.interpreter or step.interpreter
         if step.method == "virtualenv" and self.backend == "uv":
             self._run_as_backend(step, interpreter=target)  # uv venv, then pip seeded (unless --no-pip)
         else:
@@ -323,7 +324,7 @@ class _Runner:
         ok, why = reachable(url)
         if ok:
             return argv
-        from nlpsetup.facts.gpu import torch_size_mb
+        from nlpsetup.resolve.compute import torch_size_mb
 
         self.reporter.warn(f"PyTorch's index {mask_text(url)} cannot be reached ({why}): installing PyPI's "
                            f"default torch build instead, about {torch_size_mb('cuda')} MB with its CUDA "
@@ -443,7 +444,8 @@ def _holds(data: dict, plans: list[Plan], opts: Options) -> bool:
 
 
 def _request(text: str):
-    from nlpsetup.resolve.model import ToolRequest, parse_tool
+    from nlpsetup.resolve.model import ToolRequest
+    from nlpsetup.resolve.resolve import parse_tool
 
     try:
         return parse_tool(text)

@@ -173,10 +173,10 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
 def _min_driver(compute: str) -> str | None:
     if compute == "cpu":
         return None
-    from nlpsetup.facts import gpu
+    from nlpsetup.resolve.compute import build_cuda, load_tables
 
-    cuda = gpu._build_cuda(compute)
-    row = gpu.load_tables().cuda_row(str(cuda)) if cuda else None
+    cuda = build_cuda(compute)
+    row = load_tables().cuda_row(str(cuda)) if cuda else None
     if row is None:
         raise NlpsetupError(f"--compute {compute!r} is not cpu or a CUDA build nlpsetup knows (such as cu126)",
                             hint="for example: --compute cpu, or --compute cu126")

@@ -14,11 +14,13 @@ from pathlib import Path
 
 from nlpsetup.base import paths
 from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts import pythons
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import RecipeBook
 from nlpsetup.resolve import cutoff
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 
 @dataclass(frozen=True)
@@ -35,23 +37,23 @@ class Choices:
 
 
 def make_request(tool: str, c: Choices, cache_dir: Path | None = None) -> resolve.Request:
-    compute = resolve.compute_request(c.compute)
+    compute = resolver.compute_request(c.compute)
     if c.as_of and c.as_of != cutoff.LATEST:
         cutoff.parse_date(c.as_of)  # a bad date is a usage error before anything else
     py_req = pythons.parse_request(c.python) if c.python else None
     py_install = pythons.probe_path(py_req.path, cache_dir) if py_req and py_req.path else None
     if c.env_name is not None:
-        resolve.check_env_name(c.env_name)
+        check_env_name(c.env_name)
     return resolve.Request(
-        tool=resolve.parse_tool(tool), variant=c.variant, python=py_req, python_install=py_install,
+        tool=resolver.parse_tool(tool), variant=c.variant, python=py_req, python_install=py_install,
         compute=compute, via=c.via, env_name=c.env_name, fetch_python=c.fetch_python,
         torch_mirror=os.environ.get("NLPSETUP_TORCH_INDEX_URL") or None, as_of=c.as_of,
     )
 
 
 def plan_one(book: RecipeBook, tool: str, host: Host, c: Choices, home: Path) -> resolve.Plan:
-    recipe = book.get(resolve.parse_tool(tool).name)
-    result = resolve.resolve(recipe, host, make_request(tool, c, paths.cache_dir(home)),
+    recipe = book.get(resolver.parse_tool(tool).name)
+    result = resolver.resolve(recipe, host, make_request(tool, c, paths.cache_dir(home)),
                            envs_root=paths.envs_dir(home))
     if isinstance(result, resolve.Refusal):
         raise resolve.Refused(result)
@@ -117,7 +119,7 @@ def plan_tools(book: RecipeBook, tools: list[str], host: Host, c: Choices, home:
     if not tools:
         raise NlpsetupError("name at least one tool to install", hint="for example: nlpsetup install spacy")
     if c.env_name is not None:  # --name "" is a mistake, not a request for the default name
-        resolve.check_env_name(c.env_name)
+        check_env_name(c.env_name)
     name = c.env_name or default_name(book, tools, home)
     plans: list[resolve.Plan] = []
     for i, tool in enumerate(tools):
@@ -156,15 +158,15 @@ def default_name(book: RecipeBook, tools: list[str], home: Path) -> str:
     that holds those very tools is that env, not a second one beside it."""
     from nlpsetup.envs import manifest
 
-    canonical = "-".join(book.get(resolve.parse_tool(t).name).name for t in tools)
-    typed = "-".join(resolve.parse_tool(t).name for t in tools)
+    canonical = "-".join(book.get(resolver.parse_tool(t).name).name for t in tools)
+    typed = "-".join(resolver.parse_tool(t).name for t in tools)
     if typed.lower() == canonical.lower():  # a case apart is the same name (one folder on macOS, Windows)
         return canonical
     try:
-        held = manifest.read(paths.envs_dir(home) / resolve.check_env_name(typed)).get("tools", [])
+        held = manifest.read(paths.envs_dir(home) / check_env_name(typed)).get("tools", [])
     except (manifest.ManifestError, NlpsetupError):
         return canonical
-    same = sorted(str(t.get("name")) for t in held) == sorted(book.get(resolve.parse_tool(t).name).name for t in tools)
+    same = sorted(str(t.get("name")) for t in held) == sorted(book.get(resolver.parse_tool(t).name).name for t in tools)
     return typed if same else canonical
 
 
@@ -175,7 +177,7 @@ def plan_from_lock(lock: dict, env_name: str | None, host: Host, home: Path,
     from nlpsetup.share import lockfile
 
     if env_name is not None:  # '' too: refused by name, not taken for the default
-        resolve.check_env_name(env_name)
+        check_env_name(env_name)
     result = lockfile.plan(lock, host, envs_root=paths.envs_dir(home), env_name=env_name,
                            req_dir=paths.cache_dir(home) / "locks", find_links=find_links)
     if isinstance(result, resolve.Refusal):
@@ -196,9 +198,9 @@ def admitted(book: RecipeBook, tools: list[str], plans: list[resolve.Plan], host
             continue
         recipe = book.get(plan.tool)
         req = make_request(tool, Choices(None, c.python, c.compute, c.via, plan.env_name), paths.cache_dir(home))
-        ids = tuple(v.id for v in resolve.considered(recipe, req)
-                    if isinstance(resolve.resolve(recipe, host, replace(req, variant=v.id),
-                                                  envs_root=paths.envs_dir(home)), resolve.Plan))
+        ids = tuple(v.id for v in resolver.considered(recipe, req)
+                    if isinstance(resolver.resolve(recipe, host, replace(req, variant=v.id),
+                                                   envs_root=paths.envs_dir(home)), resolve.Plan))
         out.append((plan.tool, ids))
     return tuple(out)
 
@@ -245,8 +247,8 @@ def availability(book: RecipeBook, host: Host, home: Path) -> list[dict]:
     """One row per recipe: whether this host gets it, on which variant and Python, or why not."""
     rows = []
     for recipe in book.recipes.values():
-        result = resolve.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
-                                 envs_root=paths.envs_dir(home))
+        result = resolver.resolve(recipe, host, resolve.Request(tool=resolve.ToolRequest(recipe.name)),
+                                  envs_root=paths.envs_dir(home))
         ok = isinstance(result, resolve.Plan)
         rows.append({
             "name": recipe.name,

@@ -20,10 +20,11 @@ from packaging.version import Version
 
 from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.facts.host import IndexSettings
-from nlpsetup.resolve.model import Plan, Step
+from nlpsetup.recipes.model import TORCH_FAMILY
+from nlpsetup.resolve.cutoff import FAR, PIP_FLAG, UV_FLAG
+from nlpsetup.resolve.model import PIP_INSTALL, Plan, Step, split_installer
 
-UV_MIN_PYTHON = Version("3.8")
-PIP_CUTOFF, UV_CUTOFF = "--uploaded-prior-to", "--exclude-newer"  # cutoff.PIP_FLAG, cutoff.UV_FLAG  # uv installs into Python 3.8 and newer
+UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
 # uv settings that mean the user chose uv's index themselves: then pip's is not handed over.
 _UV_LOCK = threading.Lock()
 _UV_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
@@ -96,19 +97,16 @@ def choose(requested: str, python_version: str, uv_path: str | None) -> tuple[st
 
 def translate(argv: tuple[str, ...], backend: str, uv_path: str | None, env_python: str) -> list[str]:
     """A plan's `ENV/bin/python -m pip install ARGS` as the backend runs it."""
-    argv = list(argv)
-    if backend != "uv" or argv[1:4] != ["-m", "pip", "install"]:
-        return argv
-    args = [a for a in argv[4:] if a != "--prefer-binary"]  # uv always prefers wheels it can use
+    head, args = split_installer(argv)
+    if backend != "uv" or head[1:] != PIP_INSTALL:
+        return list(argv)
+    args = [a for a in args if a != "--prefer-binary"]  # uv always prefers wheels it can use
     # uv's --index-url is deprecated and loses to a UV_DEFAULT_INDEX handed over from pip's
     # configuration; --default-index wins over it, as pip's --index-url wins over pip.conf.
     args = ["--default-index" if a == "--index-url" else a for a in args]
     # pip's --uploaded-prior-to T is uv's --exclude-newer T: both exclude files uploaded at or after T.
-    if PIP_CUTOFF in args:  # the PyTorch family comes from an index without upload times: never cut
-        from nlpsetup.recipes.model import TORCH_FAMILY
-        from nlpsetup.resolve.cutoff import FAR
-
-        args = [UV_CUTOFF if a == PIP_CUTOFF else a for a in args]
+    if PIP_FLAG in args:  # the PyTorch family comes from an index without upload times: never cut
+        args = [UV_FLAG if a == PIP_FLAG else a for a in args]
         args += [a for n in TORCH_FAMILY for a in ("--exclude-newer-package", f"{n}={FAR}")]
     return [uv_path, "pip", "install", "--python", env_python, *args]
 
@@ -197,7 +195,7 @@ def runnable(step: Step, backend: str, uv_path: str | None, env_python: str, pyt
 
         env = Env.at(Path(env_python).parent.parent)
         uv = uv_path or "uv"
-        target = interpreter or step.argv[-2]
+        target = interpreter or step.interpreter
         create = replace(step, argv=tuple(env.create_argv("uv", target, uv=uv)), method="uv",
                          description=step.description.replace("with virtualenv", "with uv venv"))
         if not pip:

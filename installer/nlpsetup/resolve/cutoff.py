@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.resolve.cpython import KNOWN_MINORS, python_fits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,6 +28,11 @@ PIP_MIN = (26, 0)  # the first pip with --uploaded-prior-to
 PIP_FLAG = "--uploaded-prior-to"
 UV_FLAG = "--exclude-newer"
 FAR = "2999-01-01T00:00:00Z"  # uv's --exclude-newer-package NAME=FAR lifts the cutoff for NAME
+# Where the env's pip cannot apply a cutoff, the build tools of sdists are resolved as of the date too:
+# BUILD_TOOLS (what an sdist without pyproject.toml builds with) listed in BUILD_IN, resolved into
+# BUILD_CONSTRAINTS (both in the env's folder), which bound the isolated builds.
+BUILD_TOOLS = ("setuptools", "wheel")
+BUILD_IN, BUILD_CONSTRAINTS = "nlpsetup-build.in", "nlpsetup-build-constraints.txt"
 _DATA = Path(__file__).parents[1] / "data" / "cpython.toml"
 
 
@@ -101,8 +107,6 @@ def pip_supports(version: str | None) -> bool:
 def recipe_warnings(recipe) -> list[str]:
     """`recipe check`: a variant whose Python range admits a CPython released after its as_of
     (no wheel for that Python can be in the cutoff: only sdists, compiled at install)."""
-    from nlpsetup.resolve.model import KNOWN_MINORS, python_fits
-
     out = []
     for v in recipe.variants:
         if v.as_of and (late := newer_pythons([m for m in KNOWN_MINORS if python_fits(v.python, m)],

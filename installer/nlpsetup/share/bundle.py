@@ -153,7 +153,7 @@ def of_plan(plan, out: Path, target: Target, *, home: Path, timeout: int = 3600)
     for step in plan.steps:
         if step.name not in ("pre", "framework", "exempt", "install"):
             continue
-        args = list(step.argv[4:])
+        args = list(step.args)
         if plan.requirements and step.name == "install":  # uv resolves in an env; here pip download does
             args = [cutoff.PIP_FLAG, plan.as_of.instant, *plan.requirements,
                     *(("-c", str(Path(plan.env_path) / "nlpsetup-constraints.txt")) if plan.constraints else ())]

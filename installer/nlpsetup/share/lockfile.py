@@ -18,9 +18,11 @@ from packaging.version import InvalidVersion, Version
 
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.redact import MASK, mask_text
+from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.resolve import model as resolve
+from nlpsetup.resolve import resolve as resolver
 
 KIND = "nlpsetup-lock"
 SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
@@ -260,7 +262,7 @@ def check(lock: object, source: str) -> dict:
     _str_or_none(lock.get("env"), source, "env")
     if lock.get("env"):
         try:
-            resolve.check_env_name(lock["env"])
+            check_env_name(lock["env"])
         except NlpsetupError as exc:
             raise _bad(source, "env", exc.message) from None
     python = lock["python"]
@@ -409,12 +411,12 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
                                suggestions=tuple(r.fix for r in reasons if r.fix))
     recipe = _LockRecipe(name, variant)
     req = resolve.Request(tool=resolve.ToolRequest(name), python=None, env_name=env_name or lock.get("env"))
-    result = resolve.resolve(recipe, host, req, envs_root=envs_root)
+    result = resolver.resolve(recipe, host, req, envs_root=envs_root)
     if isinstance(result, resolve.Refusal):
         return result
     steps = list(result.steps)
     install = steps[-1]
-    head = install.argv[:4]
+    head = install.installer
     hashed = bool(hashes)
     checking = ("--require-hashes",) if hashed else ()
     offline = ("--no-index", "--find-links", find_links) if find_links else ()

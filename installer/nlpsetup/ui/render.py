@@ -108,7 +108,7 @@ def show_text(r: Recipe) -> str:
         if v.framework:
             lines.append(f"    framework  {' '.join(n + s for n, s in v.framework)}")
             if any(n == "torch" for n, _ in v.framework):
-                from nlpsetup.facts.gpu import torch_size_mb
+                from nlpsetup.resolve.compute import torch_size_mb
 
                 lines.append(f"               torch comes from PyTorch's CPU or CUDA index, chosen per host: the CPU "
                              f"build is about {torch_size_mb('cpu')} MB installed, a CUDA one about "
