@@ -212,7 +212,7 @@ def _have_base(engine: engines.Engine, base: image.Base) -> None:
     code, out = proc.capture(engine.pull_argv(base.image), env=env, timeout=3600, merge_stderr=True)
     if code != 0:
         raise engines.explain(engine.name, out, base=base.image) or NlpsetupError(
-            f"{engine.name} pull {base.image} failed (exit {code}): {engines._last_line(out)[-300:]}",
+            f"{engine.name} pull {base.image} failed (exit {code}): {engines.last_line(out)[-300:]}",
             hint="check the name and the network, or pass --base with an image this machine has",
             exit_code=EXIT_FAILED)
 
