@@ -10,7 +10,8 @@ import shutil
 import pytest
 
 import installkit
-from nlpsetup.doctor import doctor
+from nlpsetup.doctor import envs as doctor_envs
+from nlpsetup.doctor.host import host_checks
 from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import Host, IndexSettings
 from nlpsetup.facts.pythons import PythonInstall
@@ -32,7 +33,7 @@ def by_id(findings, prefix):
 
 
 def checks(h, probe=lambda url: (True, "")):
-    return doctor.host_checks(h, biggest_mb=7000, today=TODAY, versions=VERSIONS, probe_index=probe)
+    return host_checks(h, biggest_mb=7000, today=TODAY, versions=VERSIONS, probe_index=probe)
 
 
 def test_a_healthy_cpu_host_has_no_failure():
@@ -202,7 +203,7 @@ def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, tmp_path, monkeyp
     (info / "RECORD").write_text("needy-1.0.dist-info/METADATA,,\nneedy-1.0.dist-info/RECORD,,\n")
     if checker == "pip":  # no uv anywhere: the env's own pip checks
         monkeypatch.setattr("nlpsetup.resolve.backends.find_uv", lambda env=None: None)
-    found = doctor._pip_check(env, str(env / "bin" / "python"), "pip")
+    found = doctor_envs._pip_check(env, str(env / "bin" / "python"), "pip")
     assert found.status == "warning" and "needy" in found.message and "missingdep" in found.message, found
     assert "Using Python" not in found.message
 

@@ -167,8 +167,10 @@ def test_a_signal_mid_download_puts_the_old_env_back_and_leaves_no_child(kit, cl
         assert slow.requested.wait(120), "the install never reached the index"
         # the child that asked the index may be recorded a moment after it started: wait for the record
         end = time.monotonic() + 60
-        while not any(_alive(c) for c in (children := _children(home, "e"))) and time.monotonic() < end:
+        children = _children(home, "e")
+        while not any(_alive(c) for c in children) and time.monotonic() < end:
             time.sleep(0.05)
+            children = _children(home, "e")
         assert children and any(_alive(c) for c in children), "the journal records the running children"
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)

@@ -510,7 +510,7 @@ def doctor(tool, as_json, quick, deep, do_fix, report):
 
     from nlpsetup.base import diagnose, paths
     from nlpsetup.base.redact import mask_env
-    from nlpsetup.doctor import doctor
+    from nlpsetup.doctor import report as doctor
     from nlpsetup.ui import render
 
     if report == "-" and as_json:

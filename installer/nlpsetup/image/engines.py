@@ -83,13 +83,14 @@ def detect(requested: str | None, which=shutil.which, env: dict | None = None) -
         if code == 0:
             return Engine(name, path)
         first_error = first_error or explain(name, out) or NlpsetupError(
-            f"{name} does not work here: {_last_line(out)}",
+            f"{name} does not work here: {last_line(out)}",
             hint=f"see: {name} {' '.join(query[:1])}; or use another engine (--engine)", exit_code=EXIT_REFUSED)
     assert first_error is not None
     raise first_error
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
+    """The last non-blank line of what an engine printed: its error, where nothing better is known."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else "(no output)"
 

@@ -1,7 +1,7 @@
 """OCI images of an env, the pure part: the base a Python gets (data/bases.toml), the build
 context's Containerfile, the image's labels, the checks baked into the image and the Kubernetes
-Job that runs them on a cluster's own nodes. `engines` runs a container engine over these;
-`imagebuild` joins the two with the bundle.
+Job that runs them on a cluster's own nodes (the checks' runner itself is `runner.py`, a program
+read as text). `engines` runs a container engine over these; `build` joins the two with the bundle.
 
 The env lives at PREFIX/NAME in the image with its manifest and lock, on PATH. It is made in a
 build stage from the bundle's wheels alone (`pip install --no-index --require-hashes`), and only
@@ -26,6 +26,7 @@ PREFIX = "/opt/nlpsetup/envs"
 CONTEXT_BUNDLE = "bundle"  # the bundle's folder inside the build context
 CHECKS = "nlpsetup-checks"  # the checks' folder inside the build context and the env
 _BASES = Path(__file__).parents[1] / "data" / "bases.toml"
+_RUNNER = Path(__file__).with_name("runner.py")  # a program for the image, read as text
 _LABEL = "io.nlpsetup."
 
 
@@ -174,62 +175,6 @@ def manifest(spec: Spec, lock: dict, created: str) -> dict:
 
 # --- the checks, baked into the image ----------------------------------------------------------
 
-# Runs the env's smoke checks where the image runs (the engine's verification, a Kubernetes Job):
-# smoke's own harness in this interpreter, its marker lines turned into one line per check and an
-# exit status (the harness itself always exits 0). Stdlib only, Python 3.6 syntax.
-_RUNNER = """\
-import json, os, subprocess, sys, tempfile, threading, uuid
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-def main():
-    with open(os.path.join(HERE, "checks.json")) as f:
-        spec = json.load(f)
-    names, nonce = spec["names"], uuid.uuid4().hex
-    cwd = tempfile.mkdtemp(prefix="nlpsetup-smoke-")
-    with open(os.path.join(cwd, "checks.json"), "w") as f:
-        json.dump(spec["checks"], f)
-    env = dict(os.environ, PYTHONNOUSERSITE="1", **spec["env"])
-    p = subprocess.Popen([sys.executable, "-I", os.path.join(HERE, "harness.py"), nonce, "checks.json"],
-                         cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    timer = threading.Timer(spec["limit"], p.kill)  # the harness limits commands; this, the rest
-    timer.start()
-    marker, done, lines = "NLPSETUP-" + nonce + " ", {}, []
-    for raw in p.stdout:
-        line = raw.decode("utf-8", "replace").rstrip("\\n")
-        if not line.startswith(marker):
-            lines.append(line)
-            continue
-        what, data = line[len(marker):].split(" ", 1)
-        data = json.loads(data)
-        if what in ("start", "show"):
-            lines = []
-        if what == "end":
-            ok = data["passed"]
-            done[data["i"]] = ok
-            why = data.get("why") or ("timed out" if data.get("timed_out") else "")
-            print("nlpsetup-check: %s %s (%.1fs)%s" % ("PASS" if ok else "FAIL", names[data["i"]], data["seconds"],
-                                                      ": " + why if why else ""))
-            if not ok:
-                for tail in lines[-8:]:
-                    print("  | " + tail)
-            sys.stdout.flush()
-    p.wait()
-    timer.cancel()
-    failed = [n for i, n in enumerate(names) if not done.get(i)]
-    for n in failed:
-        if names.index(n) not in done:
-            print("nlpsetup-check: FAIL %s: did not finish (the interpreter exited %s)" % (n, p.returncode))
-    size = sum(os.path.getsize(os.path.join(d, x)) for d, _, fs in os.walk(sys.prefix) for x in fs
-               if not os.path.islink(os.path.join(d, x)))
-    print("nlpsetup-result " + json.dumps({"failed": failed, "passed": len(names) - len(failed),
-                                            "env_size_bytes": size}))
-    sys.exit(1 if failed else 0)
-
-main()
-"""
-
-
 def checks(spec: Spec) -> dict:
     """checks.json for the runner: every tool's smoke checks with paths as they are in the image."""
     from nlpsetup.execution import smoke
@@ -261,7 +206,8 @@ def check_files(spec: Spec) -> dict[str, str]:
     """The files of the checks' folder (ENV/nlpsetup-checks/ in the image)."""
     from nlpsetup.execution import smoke
 
-    return {"run.py": _RUNNER, "harness.py": smoke._HARNESS, "checks.json": json.dumps(checks(spec), indent=1)}
+    return {"run.py": _RUNNER.read_text(encoding="utf-8"), "harness.py": smoke._HARNESS,
+            "checks.json": json.dumps(checks(spec), indent=1)}
 
 
 def check_argv(spec: Spec) -> list[str]:

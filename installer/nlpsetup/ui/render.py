@@ -346,7 +346,7 @@ def verify_lines(results: list[dict]) -> list[tuple[str, bool]]:
 
 @_terminal
 def doctor_summary(report) -> str:
-    from nlpsetup.doctor.doctor import summary
+    from nlpsetup.doctor.report import summary
 
     s = summary(report.findings)
     return f"{doctor_text(report.groups)}\n{s['ok']} ok, {s['warning']} warning(s), {s['failure']} failure(s)"
