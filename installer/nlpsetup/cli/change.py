@@ -1,7 +1,7 @@
 """The commands that change a built env, each change verified (`add`, `upgrade`, `kernel`), and
-the helpers cli.py calls for `install --kernel`, `remove` and `envs --outdated`. Same shape as
-cli.py: options in, one core call (changes, kernels), a result out. Errors reach the user
-through cli's one error contract."""
+the helpers cli.envs calls for `install --kernel`, `remove` and `envs --outdated`. Options in,
+one core call (changes, kernels), a result out. Errors reach the user through main's one error
+contract."""
 
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ import click
 
 from nlpsetup.base.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NlpsetupError
 from nlpsetup.cli import completion
-from nlpsetup.cli.main import _book, _echo_json, _error_doc, _host, _store, cli, json_option
-
-_NO_WAIT = click.option("--no-wait", is_flag=True, help="Fail at once if another nlpsetup is changing this env.")
-_QUIET = click.option("-q", "--quiet", is_flag=True, help="Print only warnings, failures and the result.")
-_ENV = click.argument("env", shell_complete=completion.env_names)
+from nlpsetup.cli.context import Context, echo_json, error_doc, with_context
+from nlpsetup.cli.options import env_argument, json_option, no_wait_option, quiet_option
 
 
 def _reporter(as_json: bool, quiet: bool = False):
@@ -48,48 +45,50 @@ def change_text(c) -> str:
 def _finish(changes: list, as_json: bool) -> int:
     ok = all(c.ok for c in changes)
     if as_json:
-        docs = [{**c.to_dict(), **({} if c.ok else _error_doc(c.message, c.diagnosis, EXIT_FAILED))} for c in changes]
-        _echo_json(docs[0] if len(docs) == 1 else docs)
+        docs = [{**c.to_dict(), **({} if c.ok else error_doc(c.message, c.diagnosis, EXIT_FAILED))} for c in changes]
+        echo_json(docs[0] if len(docs) == 1 else docs)
     else:
         for c in changes:
             click.echo(change_text(c), err=not c.ok)
     return EXIT_OK if ok else EXIT_FAILED
 
 
-@cli.command()
-@_ENV
+@click.command()
+@env_argument
 @click.argument("packages", nargs=-1, required=True)
-@_NO_WAIT
-@_QUIET
+@no_wait_option
+@quiet_option
 @json_option
-def add(env, packages, no_wait, quiet, as_json):
+@with_context
+def add(app, env, packages, no_wait, quiet, as_json):
     """Install PACKAGES into ENV under its recipe's pins (as constraints), then run its smoke checks.
 
     If the install or a check fails the env is put back as it was (exit 1); a package that
     conflicts with a pin is refused with the pin and why it is there."""
     from nlpsetup.execution import changes
 
-    return _finish([changes.add(_store(), env, list(packages), _book(), _reporter(as_json, quiet),
+    return _finish([changes.add(app.store(), env, list(packages), app.book(), _reporter(as_json, quiet),
                                    wait=not no_wait)], as_json)
 
 
-@cli.command()
+@click.command()
 @click.argument("envs", nargs=-1, shell_complete=completion.env_names)
 @click.option("--all", "all_envs", is_flag=True, help="Upgrade every env.")
-@_NO_WAIT
-@_QUIET
+@no_wait_option
+@quiet_option
 @click.option("--as-of", "as_of", metavar="DATE|latest", help="Upgrade as of DATE (default: the env's recorded date).")
 @json_option
-def upgrade(envs, all_envs, no_wait, quiet, as_of, as_json):
+@with_context
+def upgrade(app, envs, all_envs, no_wait, quiet, as_of, as_json):
     """Upgrade ENV to the newest releases its recipe variant allows (additions kept), verified;
     rolled back if a step or smoke check fails. Prints what changed."""
     from nlpsetup.execution import changes
 
-    store = _store()
+    store = app.store()
     names = store.names() if all_envs else list(envs)
     if not names:
         raise NlpsetupError("name an env to upgrade, or pass --all", hint="see the envs: nlpsetup envs --outdated")
-    book, host, reporter = _book(), _host(), _reporter(as_json, quiet)
+    book, host, reporter = app.book(), app.host(), _reporter(as_json, quiet)
     if len(names) == 1 and not all_envs:
         return _finish([changes.upgrade(store, names[0], book, host, reporter, wait=not no_wait, as_of=as_of)], as_json)
     done = []
@@ -120,61 +119,62 @@ def batch_summary(done: list) -> str:
     return "nlpsetup: upgrade: " + ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
-@cli.command()
-@_ENV
+@click.command()
+@env_argument
 @click.option("--remove", "remove_spec", is_flag=True, help="Remove the env's kernelspec instead.")
-@_NO_WAIT
-@_QUIET
+@no_wait_option
+@quiet_option
 @json_option
-def kernel(env, remove_spec, no_wait, quiet, as_json):
+@with_context
+def kernel(app, env, remove_spec, no_wait, quiet, as_json):
     """Register ENV as a Jupyter kernel `nlpsetup-ENV` (installing ipykernel under its pins, verified)."""
     from nlpsetup.envs import kernels
 
     if remove_spec:
-        gone = kernels.remove(env, _store().path(env))
+        gone = kernels.remove(env, app.store().path(env))
         doc = {"env": env, "removed": str(gone) if gone else None}
-        _echo_json(doc) if as_json else click.echo(f"removed kernel {gone.name} ({gone})" if gone
+        echo_json(doc) if as_json else click.echo(f"removed kernel {gone.name} ({gone})" if gone
                                                    else f"no nlpsetup kernel for {env}")
         return EXIT_OK
-    return register_kernel(env, as_json, wait=not no_wait, quiet=quiet)
+    return register_kernel(app, env, as_json, wait=not no_wait, quiet=quiet)
 
 
-def register_kernel(env: str, as_json: bool, *, wait: bool = True, echo: bool = True, quiet: bool = False) -> int:
+def register_kernel(app: Context, env: str, as_json: bool, *, wait: bool = True, echo: bool = True, quiet: bool = False) -> int:
     """ipykernel into the env (an addition, so upgrade keeps it), then the kernelspec."""
     from nlpsetup.envs import kernels
     from nlpsetup.execution import changes
 
-    store = _store()
+    store = app.store()
     path = store.existing(env)
     data = changes.read_manifest(path)  # a corrupt one: one line naming the field, never a traceback
     if "ipykernel" not in {k.lower() for k in data.get("distributions", {})}:
-        change = changes.add(store, env, ["ipykernel"], _book(), _reporter(as_json, quiet), wait=wait)
+        change = changes.add(store, env, ["ipykernel"], app.book(), _reporter(as_json, quiet), wait=wait)
         if not change.ok:
             return _finish([change], as_json) if echo else EXIT_FAILED
         data = changes.read_manifest(path)
-    main = changes.main_package(data, _book())
+    main = changes.main_package(data, app.book())
     folder = kernels.write(env, path, data, main)
     doc = {"env": env, "kernel": folder.name, "display_name": kernels.display_name(env, data, main),
            "path": str(folder)}
     if echo:
-        _echo_json(doc) if as_json else click.echo(f"kernel {doc['kernel']} ({doc['display_name']}) written to {folder}")
+        echo_json(doc) if as_json else click.echo(f"kernel {doc['kernel']} ({doc['display_name']}) written to {folder}")
     return EXIT_OK
 
 
-def forget_kernel(env: str, quiet: bool = False) -> None:
+def forget_kernel(app: Context, env: str, quiet: bool = False) -> None:
     """After `remove ENV`: its kernelspec goes too (only one nlpsetup wrote)."""
     from nlpsetup.envs import kernels
 
-    if (gone := kernels.remove(env, _store().path(env))) and not quiet:
+    if (gone := kernels.remove(env, app.store().path(env))) and not quiet:
         click.echo(f"removed kernel {gone.name} ({gone})")
 
 
-def show_outdated(store, as_json: bool) -> int:
+def show_outdated(app: Context, store, as_json: bool) -> int:
     from nlpsetup.execution import changes
 
-    rows = changes.outdated(store, _book())
+    rows = changes.outdated(store, app.book())
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
     elif not rows:
         click.echo("every env has the newest releases its recipe allows")
     for r in [] if as_json else rows:

@@ -1,5 +1,6 @@
-"""The command line of discovery (issue 24): `install PKG` and `plan PKG` for a package no recipe
-covers, and `recipe new PKG`. Same shape as cli.py: options in, one core call, lines out."""
+"""The command line of discovery (issue 24): what `install PKG` and `plan PKG` do for a package no
+recipe covers (called by cli.envs), and the `recipe new PKG` command (main adds it to `recipe`).
+Options in, one core call, lines out."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import click
 
 from nlpsetup.base.errors import EXIT_FAILED, EXIT_OK, NlpsetupError
 from nlpsetup.base.redact import escape_controls
-from nlpsetup.cli.authors import recipe
-from nlpsetup.cli.main import _echo_json, _home, json_option, search_limits
+from nlpsetup.cli.context import echo_json, with_context
+from nlpsetup.cli.options import json_option, search_limits
 
 
 def no_recipe(book, spec: str) -> bool:
@@ -42,7 +43,7 @@ def plan(spec: str, host, as_json: bool) -> int:
 
     name, first = discovery_run.first_attempts(spec, host)
     if as_json:
-        _echo_json({"tool": name, "recipe": None, "search": [c.__dict__ for c in first]})
+        echo_json({"tool": name, "recipe": None, "search": [c.__dict__ for c in first]})
         return EXIT_OK
     click.echo(f"no recipe for {name}: `nlpsetup install {spec}` searches for a working env; it tries first:")
     for c in first:
@@ -64,7 +65,7 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
                                   on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
                                   write_to=write_to)
     if as_json:
-        _echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path),
+        echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path),
                     "attempts": [{"candidate": a.candidate.__dict__, "stage": a.stage, "ok": a.ok, "why": a.why}
                                  for a in result.attempts]})
     else:
@@ -73,20 +74,21 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
     return EXIT_OK if result.found else EXIT_FAILED
 
 
-@recipe.command("new")
+@click.command("new")
 @click.argument("package")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the recipe here (default: the discovered recipes in NLPSETUP_HOME).")
 @click.option("--python", help="Search with this Python minor only (e.g. 3.8).")
 @click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True)
 @search_limits
 @json_option
-def recipe_new(package, output, python, backend, max_attempts, time_limit, as_json):
+@with_context
+def recipe_new(app, package, output, python, backend, max_attempts, time_limit, as_json):
     """Search for a verified env of PACKAGE (built in a temporary home) and write its recipe."""
     import tempfile
 
     from nlpsetup.facts import host as host_mod
 
-    root = _home(checked=True)
+    root = app.home(checked=True)
     target = Path(output).absolute() if output else None
     with tempfile.TemporaryDirectory(prefix="nlpsetup-recipe-new-", dir=root) as tmp:
         host = host_mod.load(root)

@@ -1,13 +1,14 @@
 """`nlpsetup image`: an OCI image of a tool or an env, built with this machine's container engine,
 proven by the env's smoke checks inside it before it is tagged; or, with --containerfile, the
-build context alone. Same thin shape as cli.py: options in, one core call, a result out."""
+build context alone. Options in, one core call, a result out."""
 
 from __future__ import annotations
 
 import click
 
 from nlpsetup.cli import completion
-from nlpsetup.cli.main import ARCH_CHOICE, _book, _echo_json, _home, _host, _store, cli, json_option
+from nlpsetup.cli.context import echo_json, with_context
+from nlpsetup.cli.options import ARCH_CHOICE, json_option
 
 
 def _size(n: int | None) -> str:
@@ -33,7 +34,7 @@ def _text(out) -> str:
     return "\n".join(lines)
 
 
-@cli.command("image")
+@click.command("image")
 @click.argument("target", shell_complete=completion.tools_and_envs)
 @click.option("-t", "--tag", help="The image's name and tag, e.g. registry.example/spacy:3.8 (set only once verified).")
 @click.option("--engine", type=click.Choice(["docker", "podman", "buildah"]),
@@ -52,7 +53,8 @@ def _text(out) -> str:
 @click.option("--timeout", type=click.IntRange(1, 6 * 3600), default=3600, show_default=True,
               help="Time limit of each download and of the build, in seconds.")
 @json_option
-def image_cmd(target, as_json, **options):
+@with_context
+def image_cmd(app, target, as_json, **options):
     """An OCI image holding TARGET (a tool, or an installed env) at /opt/nlpsetup/envs/NAME, built
     from its bundle with no index, proven by its smoke checks inside the image, then tagged.
 
@@ -67,5 +69,5 @@ def image_cmd(target, as_json, **options):
     if not as_json:
         click.echo(f"nlpsetup: image of {target} ({'build context' if req.containerfile else 'build and verify'})",
                    err=True)
-    out = imagebuild.run(req, book=_book(), host=_host(), store=_store(), home=_home(checked=True))
-    _echo_json(out.to_dict()) if as_json else click.echo(_text(out))
+    out = imagebuild.run(req, book=app.book(), host=app.host(), store=app.store(), home=app.home(checked=True))
+    echo_json(out.to_dict()) if as_json else click.echo(_text(out))

@@ -1,7 +1,7 @@
-"""Commands that hand an env to someone else, in the same thin shape as cli.py: `lock` (nlpsetup's
-own lock JSON), `export` (a PEP 751
+"""Commands that hand an env to someone else: `lock` (nlpsetup's own lock JSON), `export` (a PEP 751
 pylock.toml or a hashed requirements file), `bundle` (every wheel for an offline install) and
-`completion` (the shell script that completes commands, tool names and env names)."""
+`completion` (the shell script that completes commands, tool names and env names). Options in, one
+core call, a result out."""
 
 from __future__ import annotations
 
@@ -13,48 +13,41 @@ import click
 
 from nlpsetup.base.errors import NlpsetupError
 from nlpsetup.cli import completion
-from nlpsetup.cli.main import (
-    ARCH_CHOICE,
-    _book,
-    _check_glibc,
-    _echo_json,
-    _home,
-    _host,
-    _store,
-    cli,
-    json_option,
-)
+from nlpsetup.cli.context import echo_json, with_context
+from nlpsetup.cli.options import ARCH_CHOICE, check_glibc, env_argument, json_option
 
 # PEP 751: pylock.toml, or pylock.NAME.toml; installers (uv) recognise the file by that name.
 _PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 
 
-@cli.command()
-@click.argument("env", shell_complete=completion.env_names)
+@click.command()
+@env_argument
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True),
               help="Write the lock here (default, or -: stdout).")
 @click.option("--as-of", "as_of", metavar="DATE|latest", help="Check that every release was on the index by DATE, and record it.")
-def lock(env, output, as_of):
+@with_context
+def lock(app, env, output, as_of):
     """The env's exact pins, with the interpreter and platform it was built for."""
     from nlpsetup.share import lockfile
 
-    data = lockfile.of_env(_store().existing(env), as_of=as_of)
-    _echo_json(data) if output in (None, "-") else click.echo(lockfile.write(output, data))
+    data = lockfile.of_env(app.store().existing(env), as_of=as_of)
+    echo_json(data) if output in (None, "-") else click.echo(lockfile.write(output, data))
 
 
-@cli.command()
-@click.argument("env", shell_complete=completion.env_names)
+@click.command()
+@env_argument
 @click.option("--format", "fmt", type=click.Choice(["pylock", "requirements"]), default="pylock", show_default=True,
               help="pylock: a PEP 751 pylock.toml; requirements: pins with --hash lines.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Write here (default, or -: stdout).")
-def export(env, fmt, output):
+@with_context
+def export(app, env, fmt, output):
     """A standard lock of exactly what ENV holds, each release with its sha256 hashes.
 
     Install it with `uv pip install -r pylock.toml`, `pip install --require-hashes -r FILE`, or
     `nlpsetup install --from-lock pylock.toml`."""
     from nlpsetup.share import lockfile, pylock
 
-    path = _store().existing(env)
+    path = app.store().existing(env)
     data = lockfile._manifest(path)
     sources = lockfile.sources_for(data)
     files = lockfile.release_files(data, sources)
@@ -74,18 +67,19 @@ def export(env, fmt, output):
     click.echo(f"wrote {output} ({len(files)} releases with their hashes, Python {lock['python']['version']})")
 
 
-@cli.command()
+@click.command()
 @click.argument("target", shell_complete=completion.tools_and_envs)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="The bundle's folder (new or empty).")
 @click.option("--python", "python", help="Bundle for this Python (X.Y) on the target host.")
 @click.option("--platform", type=click.Choice(["linux", "macos", "windows"]), help="Bundle for another OS.")
 @click.option("--arch", type=ARCH_CHOICE, help="Bundle for another CPU architecture.")
-@click.option("--glibc", callback=_check_glibc, help="The target Linux host's glibc (default: this host's, or 2.39).")
+@click.option("--glibc", callback=check_glibc, help="The target Linux host's glibc (default: this host's, or 2.39).")
 @click.option("--timeout", type=click.IntRange(1, 6 * 3600), default=3600, show_default=True,
               help="Time limit of each download, in seconds.")
 @click.option("--as-of", "as_of", metavar="DATE|latest", help="Dependencies as of DATE, over the recipe's as_of.")
 @json_option
-def bundle(target, output, python, platform, arch, glibc, timeout, as_of, as_json):
+@with_context
+def bundle(app, target, output, python, platform, arch, glibc, timeout, as_of, as_json):
     """Every wheel TARGET (a tool, or an installed env) needs, its lock, recipe and a README, for
     `nlpsetup install --from-bundle DIR` on a host with no network.
 
@@ -98,25 +92,26 @@ def bundle(target, output, python, platform, arch, glibc, timeout, as_of, as_jso
     if output == "-":
         raise NlpsetupError("bundle writes a folder of wheels, which standard output (-o -) cannot hold",
                             hint="name a new or empty folder: nlpsetup bundle TARGET -o DIR")
-    home, out = _home(checked=True), Path(output)
-    store = _store()
+    home, out = app.home(checked=True), Path(output)
+    store = app.store()
     if not (platform or arch or glibc or python or as_of) and target in store.names():
         result = bundles.of_env(store.existing(target), out, None, home=home, timeout=timeout)
     else:
-        host = _host(platform, arch, None, glibc)
-        plan = planning.plan_one(_book(), target, host, planning.Choices(python=python, as_of=as_of), home)
+        host = app.host(platform, arch, None, glibc)
+        plan = planning.plan_one(app.book(), target, host, planning.Choices(python=python, as_of=as_of), home)
         py = ".".join(plan.python.version.split(".")[:2])
         t = bundles.Target(host.os, host.arch, py, host.libc_version if host.os == "linux" else None)
         if not as_json:
             click.echo(f"nlpsetup: bundling {plan.tool} {plan.variant.id} for {t.os} {t.arch} CPython {py} "
                        f"-> {out}", err=True)
         result = bundles.of_plan(plan, out, t, home=home, timeout=timeout)
-    _echo_json(result.to_dict()) if as_json else click.echo(render.bundle_text(result))
+    echo_json(result.to_dict()) if as_json else click.echo(render.bundle_text(result))
 
 
-@cli.command("completion")
+@click.command("completion")
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
-def completion_cmd(shell):
+@click.pass_context
+def completion_cmd(ctx, shell):
     """The shell script that completes nlpsetup's commands, options, tool names and env names.
 
     bash: eval "$(nlpsetup completion bash)" in ~/.bashrc; zsh: the same in ~/.zshrc;
@@ -126,4 +121,4 @@ def completion_cmd(shell):
     cls = get_completion_class(shell)
     if cls is None:  # click knows these three; a future click might not
         raise NlpsetupError(f"click has no completion for {shell}", hint="use bash, zsh or fish")
-    sys.stdout.write(cls(cli, {}, "nlpsetup", "_NLPSETUP_COMPLETE").source())
+    sys.stdout.write(cls(ctx.find_root().command, {}, "nlpsetup", "_NLPSETUP_COMPLETE").source())
