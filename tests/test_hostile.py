@@ -22,7 +22,7 @@ import figures
 import installkit
 import wheelhouse
 from nlpsetup.base.errors import RecipeError
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 
 REPO = Path(__file__).resolve().parents[1]
 

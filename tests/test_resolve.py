@@ -12,7 +12,7 @@ from nlpsetup.base import paths
 from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 from nlpsetup.resolve import model as resolve
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])

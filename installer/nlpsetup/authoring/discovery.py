@@ -112,7 +112,7 @@ def backends_env(host: Host) -> dict[str, str]:
 
 def candidate_recipe(name: str, c: discover.Candidate, host_name: str):
     """The candidate as a one-variant recipe whose smoke check is the derived checks."""
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
 
     found = discover.Found(name, c, host=host_name)
     return recipes.parse(discover.recipe_text(found, code=discover.derived_checks(name)), "<discovery>",

@@ -26,7 +26,8 @@ from nlpsetup.envs.store import EnvStore
 from nlpsetup.execution import smoke
 from nlpsetup.execution.verify import record_verify, tool_versions
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import TORCH_FAMILY, check_install_env
+from nlpsetup.recipes.model import TORCH_FAMILY
+from nlpsetup.recipes.schema import check_install_env
 from nlpsetup.resolve import backends
 from nlpsetup.resolve.model import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS, Plan, Step
 

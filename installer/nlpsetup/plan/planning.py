@@ -16,7 +16,7 @@ from nlpsetup.base import paths
 from nlpsetup.base.errors import NlpsetupError
 from nlpsetup.facts import pythons
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import RecipeBook
+from nlpsetup.recipes.load import RecipeBook
 from nlpsetup.resolve import cutoff
 from nlpsetup.resolve import model as resolve
 

@@ -19,7 +19,8 @@ from packaging.version import InvalidVersion, Version
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.redact import MASK, mask_text
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
+from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant
+from nlpsetup.recipes.schema import forbidden_env
 from nlpsetup.resolve import model as resolve
 
 KIND = "nlpsetup-lock"
