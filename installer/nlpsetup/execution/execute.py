@@ -353,7 +353,8 @@ class _Runner:
 def check_cutoff(plans: list[Plan], host: Host, uv_path: str | None) -> None:
     """Before anything changes: a cutoff that cannot hold is an error, never dropped silently."""
     from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE
-    from nlpsetup.index import client as indexfiles
+    from nlpsetup.index import pages
+    from nlpsetup.index import releases as indexfiles
 
     for p in plans:
         if p.as_of is None:
@@ -363,7 +364,7 @@ def check_cutoff(plans: list[Plan], host: Host, uv_path: str | None) -> None:
                                 "Python 3.9+) and no uv was found to resolve for it",
                                 hint="install uv (pip install 'nlpsetup[uv]'), or pass --as-of latest",
                                 exit_code=EXIT_REFUSED)
-        index = host.index.index_url or indexfiles.PYPI
+        index = host.index.index_url or pages.PYPI
         if why := indexfiles.check_upload_times(index, p.variant.main):
             raise NlpsetupError(f"the index {mask_text(index)} cannot apply as_of {p.as_of.date}: {why}",
                                 hint="pass --as-of latest, or use a mirror that publishes PEP 700 upload times",
