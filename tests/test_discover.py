@@ -146,7 +146,7 @@ def test_candidates_follow_the_index_newest_release_and_python_first_latest_befo
 
 
 def test_a_resolution_with_torch_makes_it_a_framework_so_the_host_gets_its_cpu_or_cuda_build():
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
 
     resolved = "numpy==2.1.0\n    # via torch\ntorch==2.5.1\n    # via pytorch-nlp\n"
     c = discover.Candidate("0.5.0", "3.12", "2021-01-01", pins=(("numpy<2", "built against numpy 1.x"),),

@@ -158,7 +158,7 @@ def test_a_named_platform_is_its_default_runner_machine_even_on_a_host_of_that_o
 def test_simulated_defaults_are_the_ones_matrix_uses():
     from nlpsetup.authoring import matrix
     from nlpsetup.base import paths
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
 
     for os_name in host_mod.OSES:
         planned = host_mod.simulate(host_mod.Host(os="linux", arch="arm64"), os_name=os_name)

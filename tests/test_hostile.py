@@ -22,7 +22,7 @@ import figures
 import installkit
 import wheelhouse
 from nlpsetup.base.errors import RecipeError
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -242,11 +242,11 @@ class _DeepJsonHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
-    from nlpsetup.index import client as indexfiles
+    from nlpsetup.index import pages
 
     with pytest.raises(ValueError, match="nested too deeply"):
-        indexfiles.parse_page(b"[" * 100_000 + b"]" * 100_000, "application/vnd.pypi.simple.v1+json",
-                              "https://index.example/simple/x/")
+        pages.parse_page(b"[" * 100_000 + b"]" * 100_000, "application/vnd.pypi.simple.v1+json",
+                         "https://index.example/simple/x/")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DeepJsonHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

@@ -11,7 +11,8 @@ import yaml
 
 from nlpsetup.authoring import matrix
 from nlpsetup.base import paths
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
+from nlpsetup.recipes.model import Recipe
 
 BOOK = recipes.load_book([paths.builtin_recipes_dir()])
 SIX = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
@@ -26,7 +27,7 @@ FIXED = {
 }
 
 
-def fixed_recipes(table: dict[str, str] = FIXED) -> list[recipes.Recipe]:
+def fixed_recipes(table: dict[str, str] = FIXED) -> list[Recipe]:
     head = 'name = "{n}"\nsummary = "s"\nhomepage = "h"\nstatus = "active"\n'
     return [recipes.parse(head.format(n=n) + body + '[variants.smoke]\nimports = ["x"]\n', f"{n}.toml", stem=n)
             for n, body in table.items()]

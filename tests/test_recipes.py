@@ -7,7 +7,7 @@ import pytest
 
 from nlpsetup.base import paths
 from nlpsetup.base.errors import RecipeError
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 
 BUILTIN = paths.builtin_recipes_dir()
 GOOD = """\

@@ -13,7 +13,7 @@ from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.gpu import Gpu, GpuFacts
 from nlpsetup.facts.host import Host
 from nlpsetup.facts.pythons import PythonInstall, PythonRequest
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 from nlpsetup.resolve import model as resolve
 from nlpsetup.resolve import resolve as resolver
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from nlpsetup.base.errors import RecipeError
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
+from nlpsetup.recipes.schema import json_schema
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "recipes" / "recipe.schema.json"
@@ -33,18 +34,18 @@ def _doc(top: str = "", variant: str = "") -> str:
 
 
 def test_shipped_schema_is_the_generated_one(run_cli):
-    assert json.loads(SCHEMA_FILE.read_text()) == recipes.json_schema(), \
+    assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), \
         "regenerate it: nlpsetup recipe schema > recipes/recipe.schema.json"
     code, out, _ = run_cli("recipe", "schema")
-    assert code == 0 and json.loads(out) == recipes.json_schema()
+    assert code == 0 and json.loads(out) == json_schema()
 
 
 def _schema_accepts(text: str) -> bool:
     import jsonschema
 
-    from nlpsetup.recipes.model import tomllib
+    from nlpsetup.recipes.load import tomllib
 
-    return jsonschema.Draft202012Validator(recipes.json_schema()).is_valid(tomllib.loads(text))
+    return jsonschema.Draft202012Validator(json_schema()).is_valid(tomllib.loads(text))
 
 
 def _loader_accepts(text: str) -> bool:
@@ -107,7 +108,7 @@ def test_variants_inherit_the_recipe_smoke_key_by_key():
 
 
 def test_taplo_config_points_editors_at_the_schema():
-    from nlpsetup.recipes.model import tomllib
+    from nlpsetup.recipes.load import tomllib
 
     cfg = tomllib.loads((REPO / ".taplo.toml").read_text())
     (rule,) = cfg["rule"]

@@ -19,7 +19,7 @@ import wheeldata
 from nlpsetup.base import paths
 from nlpsetup.facts import host as host_mod
 from nlpsetup.facts.pythons import PythonRequest
-from nlpsetup.recipes import model as recipes
+from nlpsetup.recipes import load as recipes
 from nlpsetup.resolve import model as resolve
 from nlpsetup.resolve import resolve as resolver
 

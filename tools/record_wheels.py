@@ -38,7 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "installer"))
-from nlpsetup.recipes import model as recipes  # noqa: E402
+from nlpsetup.recipes import load as recipes  # noqa: E402
 
 OUT = ROOT / "tests" / "data" / "wheels.json"
 INDEX = "https://pypi.org/simple"

@@ -26,8 +26,8 @@ from nlpsetup.base import files, paths, proc, web
 from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE, NlpsetupError
 from nlpsetup.base.redact import mask_text
 from nlpsetup.facts.host import Host
+from nlpsetup.index import pages
 
-_ACCEPT = "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
 _PROBES = 4  # resolution-only probes at once: each is one uv process, mostly waiting on the index
 
 
@@ -51,29 +51,24 @@ class Attempt:
 
 
 def index_of(host: Host) -> str:
-    from nlpsetup.index.client import PYPI
-
-    return host.index.index_url or PYPI
+    return host.index.index_url or pages.PYPI
 
 
 def project(index: str, name: str) -> tuple[str, list[discover.Release]]:
     """(the name as the index spells it, its releases), from one fetch of its project page; a name
     the index does not have is a usage error (exit 2)."""
-    from nlpsetup.index.client import parse_page
-
-    url = f"{index.rstrip('/')}/{canonicalize_name(name)}/"
     try:
-        body, content_type = web.get(url, accept=_ACCEPT, timeout=60)
+        page = pages.fetch(pages.project_url(index, name), timeout=60)
     except web.FetchError as exc:
         if ": HTTP 404" in str(exc) or "No such file" in str(exc):
             raise NlpsetupError(f"unknown tool {name!r}: no recipe, and no package of that name on the index "
                                 f"{mask_text(index)}",
                                 hint="check the spelling (see: nlpsetup list)", exit_code=EXIT_USAGE) from None
         raise NlpsetupError(f"cannot read the index page for {name}: {exc}", hint="check the network or the index URL") from None
-    if "json" in content_type:
-        doc = json.loads(body)
+    if page.is_json:
+        doc = page.document()
     else:  # PEP 503 HTML: file names only, no upload times (so no cutoffs)
-        doc = {"name": name, "files": [{"filename": f} for f, *_ in parse_page(body, content_type, url)]}
+        doc = {"name": name, "files": [{"filename": f.filename} for f in page.files()]}
     rels = discover.releases(doc)
     if not rels:
         raise NlpsetupError(f"the index {mask_text(index)} has no final release of {name}",
@@ -93,7 +88,7 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
     if not uv:
         return True, "no uv to probe with: installing to find out"
     req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}.in"
-    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n")
+    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n", encoding="utf-8")
     argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
     if c.as_of:
         argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z"]
@@ -112,7 +107,7 @@ def backends_env(host: Host) -> dict[str, str]:
 
 def candidate_recipe(name: str, c: discover.Candidate, host_name: str):
     """The candidate as a one-variant recipe whose smoke check is the derived checks."""
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
 
     found = discover.Found(name, c, host=host_name)
     return recipes.parse(discover.recipe_text(found, code=discover.derived_checks(name)), "<discovery>",

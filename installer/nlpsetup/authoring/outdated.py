@@ -1,96 +1,20 @@
 """`nlpsetup recipe outdated`: releases on the index newer than a recipe knows.
 
-Versions come from the index's project page (PEP 691 JSON or PEP 503 HTML); dependencies come
-from the wheel's own METADATA (PEP 658 `.metadata` files, or the wheel itself for local
-indexes), never from the JSON API's summary, which has named dependency versions that do not
-exist."""
+Versions come from the index's project page and dependencies from the wheel's own METADATA, both
+read through `index` (`pages.published`, `metadata.wheel_metadata`); this module decides only which
+pins are outdated."""
 
 from __future__ import annotations
 
-import email.parser
-import html.parser
-import re
 import zipfile
-from dataclasses import dataclass
-from urllib.parse import unquote, urljoin, urlparse
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.utils import canonicalize_name
 
 from nlpsetup.base import web
 from nlpsetup.base.redact import mask_text
+from nlpsetup.index.metadata import wheel_metadata
+from nlpsetup.index.pages import PYPI, published
 from nlpsetup.recipes.model import Recipe
-
-PYPI = "https://pypi.org/simple"
-_SDIST = re.compile(r"^(?P<name>.+?)-(?P<version>\d[^-]*?)\.(tar\.gz|zip)$")
-
-
-@dataclass(frozen=True)
-class File:
-    filename: str
-    url: str
-    version: Version
-    metadata: bool  # the index serves FILE.metadata (PEP 658/714)
-
-
-class _Links(html.parser.HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.links: list[tuple[str, dict]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            a = dict(attrs)
-            if a.get("href"):
-                self.links.append((a["href"], a))
-
-
-def files(index_url: str, project: str) -> list[File]:
-    page = f"{index_url.rstrip('/')}/{canonicalize_name(project)}/"
-    body, ctype = web.get(page, accept="application/vnd.pypi.simple.v1+json, text/html;q=0.1")
-    out = []
-    if "json" in ctype:
-        doc = web.json_of(body, page)
-        for f in (doc.get("files") if isinstance(doc, dict) else None) or []:
-            if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
-                out.append((f["filename"], urljoin(page, f["url"]),
-                            bool(f.get("core-metadata") or f.get("dist-info-metadata")), f.get("yanked")))
-    else:
-        parser = _Links()
-        parser.feed(body.decode("utf-8", "replace"))
-        for href, attrs in parser.links:
-            name = unquote(href.split("#")[0].rsplit("/", 1)[-1])
-            meta = "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs
-            out.append((name, urljoin(page, href.split("#")[0]), meta, "data-yanked" in attrs))
-    result = []
-    for filename, url, meta, yanked in out:
-        if yanked:
-            continue
-        try:
-            if filename.endswith(".whl"):
-                version = parse_wheel_filename(filename)[1]
-            elif m := _SDIST.match(filename):
-                version = Version(m.group("version"))
-            else:
-                continue
-        except (InvalidVersion, ValueError):
-            continue
-        result.append(File(filename, url, version, meta))
-    return result
-
-
-def wheel_metadata(f: File) -> dict:
-    """Requires-Python and Requires-Dist from the wheel's METADATA."""
-    if f.metadata:
-        raw, _ = web.get(f.url + ".metadata")
-    elif f.url.startswith("file://") and f.filename.endswith(".whl"):
-        with zipfile.ZipFile(unquote(urlparse(f.url).path)) as z:
-            name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-            raw = z.read(name)
-    else:
-        return {}
-    msg = email.parser.BytesParser().parsebytes(raw, headersonly=True)
-    return {"requires_python": msg.get("Requires-Python"), "requires_dist": msg.get_all("Requires-Dist") or []}
 
 
 def check(recipe: Recipe, index_url: str) -> list[dict]:
@@ -113,7 +37,7 @@ def check(recipe: Recipe, index_url: str) -> list[dict]:
 
 
 def _newest(index_url: str, pkg: str, specs) -> dict:
-    found = [f for f in files(index_url, pkg) if not f.version.is_prerelease]
+    found = [f for f in published(index_url, pkg) if not f.version.is_prerelease]
     if not found:
         raise LookupError("no releases on the index")
     newest = max(f.version for f in found)

@@ -215,7 +215,7 @@ def write_date(path: Path, recipe: Recipe, variant_id: str, new: str) -> None:
     """Rewrite the variant's `as_of = "..."` line (or add one after its `id` line): the file's text,
     not a re-serialised TOML, so that comments and layout stay as the maintainer wrote them."""
     from nlpsetup.base.files import write_text_atomic
-    from nlpsetup.recipes.model import parse
+    from nlpsetup.recipes.load import parse
 
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines(keepends=True)

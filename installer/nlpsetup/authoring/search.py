@@ -20,7 +20,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup.index.client import release_of
+from nlpsetup.index.pages import release_of
 
 CUTOFF_MARGIN = dt.timedelta(days=60)  # dependency fixes released shortly after the package still count
 

@@ -112,7 +112,7 @@ def recipe() -> None:
 @json_option
 def recipe_check(files, as_json) -> None:
     """Validate recipe files: exit 0 when all are valid, 2 otherwise, with every problem listed."""
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
     from nlpsetup.ui import render
 
     results = recipes.check_files(files)
@@ -126,9 +126,9 @@ def recipe_check(files, as_json) -> None:
 @recipe.command("schema")
 def recipe_schema() -> None:
     """The JSON Schema of recipe files (editors use it to complete and check keys)."""
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import schema
 
-    click.echo(json.dumps(recipes.json_schema(), indent=2))
+    click.echo(json.dumps(schema.json_schema(), indent=2))
 
 
 @recipe.command("test")
@@ -151,7 +151,7 @@ def recipe_test(app, targets, all_recipes, all_variants, variant_only, pythons, 
     remove the env. TARGETS are tool names or recipe files."""
     from nlpsetup.authoring import recipetest
     from nlpsetup.base.paths import logs_dir
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
     from nlpsetup.ui import progress, render
 
     if not (all_recipes or targets):
@@ -186,7 +186,7 @@ def recipe_bump_date(app, tool, variant, to, backend, as_json):
     they pass, write the date into the recipe file (that line alone). Exit 1 naming what broke."""
     from nlpsetup.authoring import recipetest
     from nlpsetup.base.paths import logs_dir
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
     from nlpsetup.ui import progress
 
     recipe = recipes.targets(app.book(), [tool])[0]

@@ -28,7 +28,7 @@ class Context:
     def book(self, report: bool = True):
         """Every recipe; a broken one is reported (one line) and skipped, never fatal to the others."""
         from nlpsetup.base import paths
-        from nlpsetup.recipes import model as recipes
+        from nlpsetup.recipes import load as recipes
 
         book = recipes.load_book(paths.recipe_dirs())
         for line in book.warnings() if report else ():

@@ -353,11 +353,11 @@ def _run(action, description, argv, backend, base, path, log, reporter) -> None:
 def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
     """One row per env tool whose main package has a newer release on the index that its recipe
     variant allows (its requirement and pins) than the env holds."""
-    from nlpsetup.authoring import outdated as releases
     from nlpsetup.facts.host import pip_index_settings
+    from nlpsetup.index import pages
 
     settings = pip_index_settings(dict(os.environ))
-    indexes = [index_url] if index_url else [settings.index_url or releases.PYPI, *settings.extra_index_urls]
+    indexes = [index_url] if index_url else [settings.index_url or pages.PYPI, *settings.extra_index_urls]
     rows = []
     for name in store.names():
         try:
@@ -379,7 +379,7 @@ def outdated(store: EnvStore, book, index_url: str | None = None) -> list[dict]:
             found, errors = [], []
             for index in indexes:  # every index pip would look in, as pip merges them
                 try:
-                    found += [f.version for f in releases.files(index, pkg) if not f.version.is_prerelease]
+                    found += [f.version for f in pages.published(index, pkg) if not f.version.is_prerelease]
                 except Exception as exc:  # noqa: BLE001  (unreachable, no such project, a bad page)
                     errors.append(mask_text(str(exc)))
             if len(errors) == len(indexes):

@@ -26,7 +26,8 @@ from nlpsetup.envs.store import EnvStore
 from nlpsetup.execution import smoke
 from nlpsetup.execution.verify import record_verify, tool_versions
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import TORCH_FAMILY, check_install_env
+from nlpsetup.recipes.model import TORCH_FAMILY
+from nlpsetup.recipes.schema import check_install_env
 from nlpsetup.resolve import backends
 from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS
 from nlpsetup.resolve.model import Plan, Step
@@ -353,7 +354,8 @@ class _Runner:
 def check_cutoff(plans: list[Plan], host: Host, uv_path: str | None) -> None:
     """Before anything changes: a cutoff that cannot hold is an error, never dropped silently."""
     from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE
-    from nlpsetup.index import client as indexfiles
+    from nlpsetup.index import pages
+    from nlpsetup.index import releases as indexfiles
 
     for p in plans:
         if p.as_of is None:
@@ -363,7 +365,7 @@ def check_cutoff(plans: list[Plan], host: Host, uv_path: str | None) -> None:
                                 "Python 3.9+) and no uv was found to resolve for it",
                                 hint="install uv (pip install 'nlpsetup[uv]'), or pass --as-of latest",
                                 exit_code=EXIT_REFUSED)
-        index = host.index.index_url or indexfiles.PYPI
+        index = host.index.index_url or pages.PYPI
         if why := indexfiles.check_upload_times(index, p.variant.main):
             raise NlpsetupError(f"the index {mask_text(index)} cannot apply as_of {p.as_of.date}: {why}",
                                 hint="pass --as-of latest, or use a mirror that publishes PEP 700 upload times",

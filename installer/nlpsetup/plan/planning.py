@@ -17,7 +17,7 @@ from nlpsetup.base.errors import NlpsetupError
 from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts import pythons
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import RecipeBook
+from nlpsetup.recipes.load import RecipeBook
 from nlpsetup.resolve import cutoff
 from nlpsetup.resolve import model as resolve
 from nlpsetup.resolve import resolve as resolver

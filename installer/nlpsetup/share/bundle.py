@@ -230,7 +230,7 @@ def _fill(out, base, target, batches, recipes, home, timeout, no_deps, env_size,
 
 
 def _copy_recipes(names: list, out: Path) -> None:
-    from nlpsetup.recipes import model as recipes
+    from nlpsetup.recipes import load as recipes
 
     book = recipes.load_book(paths.recipe_dirs())
     for name in names:

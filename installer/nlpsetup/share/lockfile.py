@@ -20,7 +20,8 @@ from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.redact import MASK, mask_text
 from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
+from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant
+from nlpsetup.recipes.schema import forbidden_env
 from nlpsetup.resolve import model as resolve
 from nlpsetup.resolve import resolve as resolver
 
@@ -70,7 +71,7 @@ def sources_for(data: dict, environ=os.environ):
     """Where the env's files came from: this shell's pip settings (the mirror the env was built
     through applies again) and the torch index the manifest names, its credentials restored."""
     from nlpsetup.facts import host
-    from nlpsetup.index import client as indexfiles
+    from nlpsetup.index import releases as indexfiles
 
     torch = unmask((data.get("compute") or {}).get("index"), environ)
     return indexfiles.Sources.from_settings(host.pip_index_settings(dict(environ)), torch)
@@ -129,7 +130,7 @@ def check_index(url: str, environ=os.environ) -> None:
 def release_files(data: dict, sources) -> dict:
     """name -> the index's files of the installed release, for every distribution the env holds.
     Raises (exit 1) when a release cannot be found: a lock without its hashes is not a lock."""
-    from nlpsetup.index import client as indexfiles
+    from nlpsetup.index import releases as indexfiles
 
     dists = {k: v for k, v in data.get("distributions", {}).items() if canonicalize_name(k) not in _TOOLING}
     files, errors = indexfiles.lookup(dists, sources)
