@@ -113,11 +113,16 @@ class Env:
         script = {"fish": "activate.fish", "csh": "activate.csh", "tcsh": "activate.csh"}.get(shell, "activate")
         return f"source {self.bin_dir / script}"
 
+    def activation(self) -> dict[str, str]:
+        """What being active adds to a command's environment, for `proc.child_env(venv=...)`: its
+        VIRTUAL_ENV, and under PATH its own folder, which goes before the inherited PATH."""
+        return {"VIRTUAL_ENV": str(self.path), "PATH": str(self.bin_dir)}
+
     def environ(self) -> dict[str, str]:
         """The environment of a command run "with the env active" (PATH and VIRTUAL_ENV set)."""
         from nlpsetup.base import proc
 
-        return proc.child_env(venv=str(self.path), base=os.environ)
+        return proc.child_env(venv=self.activation(), base=os.environ)
 
     def command(self, argv) -> tuple[list[str], dict[str, str]]:
         """A command as `nlpsetup run` starts it: the env's own executable first, then PATH's."""

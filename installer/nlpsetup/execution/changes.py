@@ -340,8 +340,8 @@ def _run(action, description, argv, backend, base, path, log, reporter) -> None:
     reporter.step_start(action, description)
     log.write(f"\n## {action}: {description}\n")
     argv, index_env = backends.credentials_to_env(list(argv), backend)  # tokens out of `ps`, as in install
-    r = proc.run(argv, env=proc.child_env(index_env, venv=str(path), base=base), timeout=DEFAULT_STEP_TIMEOUT,
-                 log=log)
+    r = proc.run(argv, env=proc.child_env(index_env, venv=Env.at(path).activation(), base=base),
+                 timeout=DEFAULT_STEP_TIMEOUT, log=log)
     reporter.step_end(action, r.ok, r.seconds)
     if not r.ok:
         raise StepFailed(action, r, f"step {action} failed (exit {r.returncode})", diagnose.diagnose(r.tail))

@@ -265,7 +265,8 @@ class _Runner:
     def _run(self, step: Step, argv: list[str]) -> proc.Result:
         self.reporter.step_start(step.name, step.description)
         argv, index_env = backends.credentials_to_env(argv, self.backend)  # tokens out of `ps`
-        env = proc.child_env({**dict(step.env), **index_env}, venv=str(self.env_path), base=self.base_env)
+        env = proc.child_env({**dict(step.env), **index_env}, venv=Env.at(self.env_path).activation(),
+                             base=self.base_env)
         self.log.write(f"\n## {step.name}: {step.description}\n")
         for k, v in (*step.env, *index_env.items()):
             self.log.write(f"# env {k}={mask_text(v)}\n")

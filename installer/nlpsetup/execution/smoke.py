@@ -269,7 +269,8 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
     (from another thread) stops what runs and returns at once."""
     # No PYTHONDONTWRITEBYTECODE: uv installs no .pyc, and compiling only what the first import
     # needs (here, once) beats compiling the whole env at install (bench_verify, figure 6).
-    env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=str(env_path), base=base_env)
+    env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=Env.at(env_path).activation(),
+                         base=base_env)
     inner, commands = in_process_checks(smoke), command_checks(smoke, env_python, env_path)
     # The commands start once the imports are done (they fork from there, and the byte-code the
     # imports wrote is there to read), beside the code check.
