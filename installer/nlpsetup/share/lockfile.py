@@ -21,6 +21,7 @@ from nlpsetup.base.redact import MASK, mask_text
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.resolve import model as resolve
+from nlpsetup.share import pylock
 
 KIND = "nlpsetup-lock"
 SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
@@ -217,9 +218,8 @@ def load(path: str | Path, what: str = "--from-lock") -> dict:
     text = read_text(path, what)
     source = f"{what} {path}"
     if Path(path).suffix == ".toml":
-        from nlpsetup.share import pylock
-
-        return check(pylock.to_lock(pylock.parse(text, source), source), source)
+        fields = pylock.to_lock(pylock.parse(text, source), source)
+        return check({"kind": KIND, "schema_version": SCHEMA_VERSION, **fields}, source)
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -344,14 +344,6 @@ def _check_tools(tools, source: str) -> None:
 # --- the plan that rebuilds it -------------------------------------------------------------------
 
 
-def requirements(dists: dict[str, str], hashes: dict[str, list[str]]) -> str:
-    """A pip requirements file of exact pins, each with its hashes (pip's --require-hashes form)."""
-    lines = []
-    for name, version in sorted(dists.items(), key=lambda kv: kv[0].lower()):
-        lines.append(f"{name}=={version}" + "".join(f" \\\n    --hash={h}" for h in hashes.get(name, ())))
-    return "\n".join(lines) + "\n"
-
-
 def _req_file(req_dir: Path, text: str) -> str:
     """The requirements file a step installs from: content-addressed under the cache, so that the
     plan stays an argument list and the same lock always names the same file."""
@@ -419,7 +411,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
     checking = ("--require-hashes",) if hashed else ()
     offline = ("--no-index", "--find-links", find_links) if find_links else ()
     steps[-1] = resolve.Step("install", (*head, "--no-deps", *offline, *checking, "-r",
-                                         _req_file(req_dir, requirements(rest, hashes))),
+                                         _req_file(req_dir, pylock.requirements(rest, hashes))),
                              (f"install {len(rest)} wheels from the bundle" if find_links
                               else f"install the {len(rest)} locked distributions")
                              + (", checking their hashes" if hashed else ""),
@@ -442,7 +434,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
         # The index travels in the environment, never in argv (ps shows argv to every user).
         source = (("PIP_INDEX_URL", index), ("UV_DEFAULT_INDEX", index)) if index else ()
         steps.insert(-1, resolve.Step("framework", (*head, "--no-deps", *checking, "-r",
-                                                    _req_file(req_dir, requirements(torch, hashes))),
+                                                    _req_file(req_dir, pylock.requirements(torch, hashes))),
                                       f"install {', '.join(f'{k}=={v}' for k, v in torch.items())} "
                                       f"({compute.get('backend') or 'cpu'} build)", env=(*install.env, *source)))
     return replace(result, steps=tuple(steps), constraints=(), tool=name, request=f"--from-lock ({name})",
