@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
+from nlpsetup.base.files import read_regular, write_atomic, write_text_atomic
 from nlpsetup.base.redact import MASK, mask_text
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
@@ -188,8 +189,6 @@ def _unlockable(env_path: Path, exc: Exception) -> NlpsetupError:
 
 
 def write(output: str, data: dict) -> str:
-    from nlpsetup.base.files import write_text_atomic
-
     write_text_atomic(Path(output), json.dumps(data, indent=2) + "\n")  # a user's path: /dev/null stays a device
     return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
 
@@ -199,8 +198,6 @@ def write(output: str, data: dict) -> str:
 
 def read_text(path: str | Path, what: str = "--from-lock") -> str:
     """A user's file as text, or one line naming it: never blocks on a FIFO or reads /dev/zero."""
-    from nlpsetup.base.files import read_regular
-
     try:
         raw = read_regular(path, MAX_BYTES)
     except OSError as exc:  # NotAFile too: a FIFO, a device, a folder, an oversize file
@@ -350,9 +347,7 @@ def _req_file(req_dir: Path, text: str) -> str:
     req_dir.mkdir(parents=True, exist_ok=True)
     path = req_dir / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)  # a torn file would still be found by its name
     return str(path)
 
 
