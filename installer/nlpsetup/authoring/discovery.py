@@ -93,7 +93,7 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
     if not uv:
         return True, "no uv to probe with: installing to find out"
     req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}.in"
-    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n")
+    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n", encoding="utf-8")
     argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
     if c.as_of:
         argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z"]

@@ -526,7 +526,7 @@ def doctor(tool, as_json, quick, deep, do_fix, report):
         if report == "-":  # the report is the output; the summary goes beside it, to stderr
             click.echo(text, nl=False)
         else:
-            Path(report).write_text(text)
+            Path(report).write_text(text, encoding="utf-8")
             click.echo(f"wrote {report}", err=True)
     _echo_json(result.to_dict()) if as_json else click.echo(render.doctor_summary(result), err=report == "-")
     return EXIT_FAILED if result.failed else EXIT_OK

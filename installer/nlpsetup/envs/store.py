@@ -215,7 +215,7 @@ class EnvStore:
         if not jpath.exists():
             return None
         try:
-            record = json.loads(jpath.read_text())
+            record = json.loads(jpath.read_text(encoding="utf-8"))
             phase = record.get("phase") if isinstance(record, dict) else "unknown"
         except (OSError, ValueError):
             record, phase = {}, "unknown"  # a truncated journal: decide from what is on disk

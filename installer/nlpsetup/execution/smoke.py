@@ -339,11 +339,11 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
     results: list[CheckResult] = []
     todo = list(enumerate(checks))
     script = Path(cwd) / "nlpsetup_smoke_harness.py"
-    script.write_text(_HARNESS)
+    script.write_text(_HARNESS, encoding="utf-8")
     while todo and not cancel.is_set():
         nonce = uuid.uuid4().hex
         spec = Path(cwd) / f"checks-{nonce}.json"
-        spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]))
+        spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]), encoding="utf-8")
         # since: when the running check (or the wait for the commands) began; each is held to `timeout`
         state = {"since": time.monotonic(), "lines": [], "current": None}
         finished: set[int] = set()

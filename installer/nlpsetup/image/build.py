@@ -150,7 +150,7 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
         b = bundle.of_plan(plan, context / image.CONTEXT_BUNDLE, target, home=home, timeout=req.timeout)
         recipe = book.get(plan.tool)
         summary, homepage = recipe.summary, recipe.homepage
-    lock, lock_text = b.lock, (context / image.CONTEXT_BUNDLE / bundle.LOCK).read_text()
+    lock, lock_text = b.lock, (context / image.CONTEXT_BUNDLE / bundle.LOCK).read_text(encoding="utf-8")
     has_torch = any(k.lower() in TORCH_FAMILY for k in lock["distributions"])
     spec = image.Spec(env=lock.get("env") or req.target, base=base, tools=tuple(lock["tools"]),
                       python=base.python,
@@ -159,14 +159,14 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
     created = _now()
     from nlpsetup.share import pylock
 
-    (context / image.CONTEXT_BUNDLE / "requirements.txt").write_text(pylock.requirements_text(lock))
+    (context / image.CONTEXT_BUNDLE / "requirements.txt").write_text(pylock.requirements_text(lock), encoding="utf-8")
     (context / image.CONTEXT_BUNDLE / "nlpsetup.json").write_text(json.dumps(image.manifest(spec, lock, created),
-                                                                              indent=2))
+                                                                              indent=2), encoding="utf-8")
     checks = context / image.CHECKS
     checks.mkdir()
     for name, text in image.check_files(spec).items():
-        (checks / name).write_text(text)
-    (context / "Containerfile").write_text(image.containerfile(spec, created))
+        (checks / name).write_text(text, encoding="utf-8")
+    (context / "Containerfile").write_text(image.containerfile(spec, created), encoding="utf-8")
     return spec
 
 
@@ -229,7 +229,7 @@ def _build_and_prove(engine: engines.Engine, context: Path, out: Outcome, req: R
         r = proc.run(engine.build_argv(context, iidfile), env=env, log=log, timeout=req.timeout, tail_lines=60)
         if not r.ok:
             raise _build_error(engine, r, out.spec, log_path)
-        image_id = iidfile.read_text().strip()
+        image_id = iidfile.read_text(encoding="utf-8").strip()
         tagged = False
         try:
             out.checks, result = _prove(engine, image_id, out.spec, env, log)

@@ -183,11 +183,11 @@ import json, os, subprocess, sys, tempfile, threading, uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 def main():
-    with open(os.path.join(HERE, "checks.json")) as f:
+    with open(os.path.join(HERE, "checks.json"), encoding="utf-8") as f:
         spec = json.load(f)
     names, nonce = spec["names"], uuid.uuid4().hex
     cwd = tempfile.mkdtemp(prefix="nlpsetup-smoke-")
-    with open(os.path.join(cwd, "checks.json"), "w") as f:
+    with open(os.path.join(cwd, "checks.json"), "w", encoding="utf-8") as f:
         json.dump(spec["checks"], f)
     env = dict(os.environ, PYTHONNOUSERSITE="1", **spec["env"])
     p = subprocess.Popen([sys.executable, "-I", os.path.join(HERE, "harness.py"), nonce, "checks.json"],
