@@ -28,6 +28,16 @@ def this_os() -> str:
     return {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
 
 
+class _InRoot:
+    """An env's file of a fixed name in its root: `env.lock_path` is `env.path / LOCK`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, env: Env | None, owner: type | None = None):
+        return self if env is None else env.path / self.name
+
+
 @dataclass(frozen=True)
 class Env:
     path: Path
@@ -59,13 +69,12 @@ class Env:
         """A console script or executable the env installs (`pip`, `spacy`)."""
         return self.bin_dir / (f"{name}.exe" if self.windows and "." not in name else name)
 
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / MANIFEST
-
-    @property
-    def marker_path(self) -> Path:
-        return self.path / MARKER
+    # nlpsetup's own files in its root
+    manifest_path = _InRoot(MANIFEST)
+    marker_path = _InRoot(MARKER)
+    constraints_path = _InRoot(CONSTRAINTS)
+    lock_path = _InRoot(LOCK)
+    verified_path = _InRoot(VERIFIED)
 
     def mark(self, **facts) -> None:
         import json
@@ -78,18 +87,6 @@ class Env:
         if self.path.is_symlink():
             return False
         return self.marker_path.is_file() or self.manifest_path.is_file()
-
-    @property
-    def constraints_path(self) -> Path:
-        return self.path / CONSTRAINTS
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path / LOCK
-
-    @property
-    def verified_path(self) -> Path:
-        return self.path / VERIFIED
 
     def site_packages(self) -> list[Path]:
         if self.windows:

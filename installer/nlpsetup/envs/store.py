@@ -25,6 +25,7 @@ from pathlib import Path
 from nlpsetup.base import faults, paths
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.files import write_json_atomic
+from nlpsetup.envs.env import Env
 
 ACTIONS = ("install", "add", "upgrade", "remove")
 _TRASH = re.compile(r"\.(.+)\.trash-([0-9]+)")  # paths.trash_name
@@ -89,8 +90,6 @@ class EnvStore:
         """Why a folder in envs/ is no env for a batch (`upgrade --all`, `verify`) to touch, or None:
         a name nlpsetup never gives an env, or a user's folder (no manifest, no marker). Either is
         passed over with this note and left alone, never deleted."""
-        from nlpsetup.envs.env import Env
-
         try:
             from nlpsetup.resolve.model import check_env_name
 
@@ -427,8 +426,6 @@ def _linked_backup(path: Path) -> Path:
 
 
 def _built_by_nlpsetup(p: Path) -> bool:
-    from nlpsetup.envs.env import Env
-
     return Env.at(p).built_by_nlpsetup()
 
 
@@ -464,7 +461,7 @@ def _free_failed_name(envs: Path, name: str) -> Path:
         p = envs / paths.failed_name(name, n)
         if not p.exists() and not p.is_symlink():
             return p
-        if not p.is_symlink() and (p / ".nlpsetup-env").is_file() and not (p / "nlpsetup.json").exists():
+        if not p.is_symlink() and Env.at(p).marker_path.is_file() and not Env.at(p).manifest_path.exists():
             _remove_tree(p)
             return p
         n += 1
