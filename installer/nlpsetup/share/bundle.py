@@ -115,7 +115,7 @@ def _lock_of_files(wheels: Path, base: dict) -> dict:
 
 def of_env(env_path: Path, out: Path, target: Target | None, *, home: Path, timeout: int = 3600) -> Bundle:
     """Bundle the exact releases an installed env holds."""
-    data = lockfile._manifest(env_path)
+    data = lockfile.lockable_manifest(env_path)
     lock = lockfile.from_manifest(data)
     host = data.get("host") or {}
     target = target or Target(host.get("os") or "linux", host.get("arch") or "x86_64",

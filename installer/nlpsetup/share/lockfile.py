@@ -19,6 +19,7 @@ from packaging.version import InvalidVersion, Version
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.files import read_regular, write_atomic, write_text_atomic
 from nlpsetup.base.redact import MASK, mask_text
+from nlpsetup.envs import manifest
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant, forbidden_env
 from nlpsetup.resolve import model as resolve
@@ -153,7 +154,7 @@ def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict
     that were not); the lock then records that date (`latest`: none)."""
     from nlpsetup.resolve import cutoff
 
-    data = _manifest(env_path)
+    data = lockable_manifest(env_path)
     sources = sources_for(data, environ)
     files = release_files(data, sources)
     if as_of is not None:
@@ -172,9 +173,9 @@ def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict
         raise _unlockable(env_path, exc) from None
 
 
-def _manifest(env_path: Path) -> dict:
-    from nlpsetup.envs import manifest
-
+def lockable_manifest(env_path: Path) -> dict:
+    """An env's manifest (envs.manifest.read) that holds all a lock is made from; else one line,
+    `cannot lock NAME: why` (exit 2), naming what to rebuild."""
     try:
         data = manifest.read(env_path)
         from_manifest(data)  # fails early on a manifest that lacks what a lock needs
