@@ -609,7 +609,8 @@ def _slots(node):
 def test_any_damaged_manifest_is_read_or_refused_as_corrupt_and_its_readers_never_crash(tmp_path_factory, edits):
     """Every reader of a manifest (status, smoke checks, drift) gets a document of the right shape."""
     from nlpsetup.envs import manifest
-    from nlpsetup.envs.env import Env, status
+    from nlpsetup.envs.env import Env
+    from nlpsetup.envs.status import status
     from nlpsetup.execution import verify as envinfo
 
     env_path = tmp_path_factory.mktemp("m") / "env"

@@ -162,7 +162,7 @@ def record(rows: list[dict], record_path: str | None, markdown_path: str | None)
     """Merge this run into a results file, and write the whole record (or this run) as Markdown."""
     table = merge(Path(record_path), rows) if record_path else rows
     if markdown_path:
-        Path(markdown_path).write_text(markdown(table))
+        Path(markdown_path).write_text(markdown(table), encoding="utf-8")
 
 
 # --- moving a variant's date forward -----------------------------------------------------------
@@ -247,8 +247,8 @@ def releases_between(v, python: str | None, old: str | None, new: str, host: Hos
     def resolved(date: str | None) -> dict[str, str] | str:
         with tempfile.TemporaryDirectory(prefix="nlpsetup-bump-") as tmp:
             req, con = Path(tmp) / "req.in", Path(tmp) / "constraints.txt"
-            req.write_text("\n".join(v.packages) + "\n")
-            con.write_text("\n".join(pins) + "\n")
+            req.write_text("\n".join(v.packages) + "\n", encoding="utf-8")
+            con.write_text("\n".join(pins) + "\n", encoding="utf-8")
             argv = [uv, "pip", "compile", "--quiet", "--no-header", "--no-annotate", "--python-version",
                     ".".join((python or "3").split(".")[:2]), "-c", str(con), str(req)]
             if date:

@@ -72,7 +72,7 @@ def last_failure(logs_dir) -> dict | None:
         return None
     for log in logs[:50]:
         try:
-            lines = log.read_text(errors="replace").splitlines()
+            lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             continue
         if any(line.startswith(("# failed", "# interrupted")) for line in lines[-5:]):

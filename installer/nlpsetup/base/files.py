@@ -1,5 +1,6 @@
-"""nlpsetup's own JSON files (manifests, journals, locks, caches): one atomic writer, one reader
-that turns every way a file can be wrong into a one-line error naming the file."""
+"""nlpsetup's own files (manifests, journals, locks, caches) and the files a user asks for: one
+atomic writer, one reader that turns every way a file can be wrong into a one-line error naming
+the file."""
 
 from __future__ import annotations
 
@@ -13,27 +14,33 @@ from pathlib import Path
 from nlpsetup.base.errors import NlpsetupError
 
 
-def write_json_atomic(path: Path, data, *, durable: bool = True) -> None:
-    """Write to a temporary file beside the target, then rename over it: a reader sees the old
-    file or the new one, never half of one. `durable` fsyncs first (state that must survive a
-    power cut: manifests, journals); caches skip it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_atomic(path: Path, text: str, *, durable: bool = False) -> None:
+    """The one atomic writer, for nlpsetup's own files: write to a temporary file beside the target,
+    then rename over it, so a reader sees the old file or the new one, never half of one. `durable`
+    fsyncs first (state that must survive a power cut: manifests, journals); caches skip it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # store.py's _JOURNAL_TMP knows this name
     try:
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2 if durable else None, sort_keys=False)
-            f.write("\n")
+            f.write(text)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:  # name the file the user knows, not our temporary one
+    except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data, *, durable: bool = True) -> None:
+    """One of nlpsetup's own JSON files (write_atomic), its folder made first; an error names the
+    file the user knows, not our temporary one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomic(path, json.dumps(data, indent=2 if durable else None, sort_keys=False) + "\n",
+                     durable=durable)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
 
 
 MAX_JSON_BYTES = 64 * 2**20  # far above any manifest, lock or host file nlpsetup writes
@@ -93,13 +100,7 @@ def write_text_atomic(path: Path, text: str) -> None:
                 f.write(text)
             return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)
 
 
 def sha256_file(path: Path) -> str:

@@ -36,19 +36,19 @@ _SCRUB = (
 )
 
 
-def child_env(extra: Mapping[str, str] | None = None, *, venv: str | None = None,
+def child_env(extra: Mapping[str, str] | None = None, *, venv: Mapping[str, str] | None = None,
               base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A child's environment: `base` (else ours) scrubbed, then `venv`, then `extra`.
+
+    `venv` is what an active env adds, as the env itself spells it (`Env.activation()`, as nox's
+    ProcessEnv does): its VIRTUAL_ENV, and under PATH the folder that goes before the inherited PATH.
+    Without one, an inherited VIRTUAL_ENV is removed: the child is in no env."""
     env = dict(os.environ if base is None else base)
     for key in _SCRUB:
         env.pop(key, None)
-    if venv:
-        env["VIRTUAL_ENV"] = venv
-        from nlpsetup.envs.env import Env
-
-        bindir = str(Env.at(venv).bin_dir)
-        env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
-    else:
-        env.pop("VIRTUAL_ENV", None)
+    env.pop("VIRTUAL_ENV", None)
+    for key, value in (venv or {}).items():
+        env[key] = value + os.pathsep + env.get("PATH", "") if key == "PATH" else value
     env.update(extra or {})
     return env
 

@@ -48,7 +48,7 @@ def export(app, env, fmt, output):
     from nlpsetup.share import lockfile, pylock
 
     path = app.store().existing(env)
-    data = lockfile._manifest(path)
+    data = lockfile.lockable_manifest(path)
     sources = lockfile.sources_for(data)
     files = lockfile.release_files(data, sources)
     hashes = {k: sorted({f"sha256:{f.sha256}" for f in fs}) for k, fs in files.items()}

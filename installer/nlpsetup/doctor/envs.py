@@ -159,7 +159,8 @@ def _pip_check(path: Path, env_python: str, backend: str | None) -> Finding:
         argv = [env_python, "-m", "pip", "check"]
     else:
         return Finding("env.pip-check", OK, f"{path.name}: no pip or uv to check dependencies with", env=path.name)
-    code, out = proc.capture(argv, env=proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1"}, venv=str(path)),
+    code, out = proc.capture(argv, env=proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                                                       venv=Env.at(path).activation()),
                              merge_stderr=True)  # uv reports on stderr
     if code == 0:
         return Finding("env.pip-check", OK, f"{path.name}: dependencies consistent ({'uv ' if uv else ''}pip check)",

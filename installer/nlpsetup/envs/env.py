@@ -28,6 +28,16 @@ def this_os() -> str:
     return {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
 
 
+class _InRoot:
+    """An env's file of a fixed name in its root: `env.lock_path` is `env.path / LOCK`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, env: Env | None, owner: type | None = None):
+        return self if env is None else env.path / self.name
+
+
 @dataclass(frozen=True)
 class Env:
     path: Path
@@ -59,13 +69,12 @@ class Env:
         """A console script or executable the env installs (`pip`, `spacy`)."""
         return self.bin_dir / (f"{name}.exe" if self.windows and "." not in name else name)
 
-    @property
-    def manifest_path(self) -> Path:
-        return self.path / MANIFEST
-
-    @property
-    def marker_path(self) -> Path:
-        return self.path / MARKER
+    # nlpsetup's own files in its root
+    manifest_path = _InRoot(MANIFEST)
+    marker_path = _InRoot(MARKER)
+    constraints_path = _InRoot(CONSTRAINTS)
+    lock_path = _InRoot(LOCK)
+    verified_path = _InRoot(VERIFIED)
 
     def mark(self, **facts) -> None:
         import json
@@ -78,18 +87,6 @@ class Env:
         if self.path.is_symlink():
             return False
         return self.marker_path.is_file() or self.manifest_path.is_file()
-
-    @property
-    def constraints_path(self) -> Path:
-        return self.path / CONSTRAINTS
-
-    @property
-    def lock_path(self) -> Path:
-        return self.path / LOCK
-
-    @property
-    def verified_path(self) -> Path:
-        return self.path / VERIFIED
 
     def site_packages(self) -> list[Path]:
         if self.windows:
@@ -113,11 +110,16 @@ class Env:
         script = {"fish": "activate.fish", "csh": "activate.csh", "tcsh": "activate.csh"}.get(shell, "activate")
         return f"source {self.bin_dir / script}"
 
+    def activation(self) -> dict[str, str]:
+        """What being active adds to a command's environment, for `proc.child_env(venv=...)`: its
+        VIRTUAL_ENV, and under PATH its own folder, which goes before the inherited PATH."""
+        return {"VIRTUAL_ENV": str(self.path), "PATH": str(self.bin_dir)}
+
     def environ(self) -> dict[str, str]:
         """The environment of a command run "with the env active" (PATH and VIRTUAL_ENV set)."""
         from nlpsetup.base import proc
 
-        return proc.child_env(venv=str(self.path), base=os.environ)
+        return proc.child_env(venv=self.activation(), base=os.environ)
 
     def command(self, argv) -> tuple[list[str], dict[str, str]]:
         """A command as `nlpsetup run` starts it: the env's own executable first, then PATH's."""
@@ -221,59 +223,6 @@ def tree_bytes(folders, deadline: float = float("inf")) -> int | None:
                     seen.add((st.st_dev, st.st_ino))
                     total += getattr(st, "st_blocks", 0) * 512 or st.st_size
     return total
-
-
-@dataclass
-class EnvStatus:
-    name: str
-    path: str
-    status: str  # ok | broken | corrupt (its manifest cannot be trusted) | interrupted
-    problems: list[str] = field(default_factory=list)
-    tools: list[str] = field(default_factory=list)
-    python: str | None = None
-    size_bytes: int | None = None
-    data: dict | None = None
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "path": self.path, "status": self.status, "problems": self.problems,
-                "tools": self.tools, "python": self.python, "size_bytes": self.size_bytes}
-
-
-def status(env: Env, *, pending: bool = False, with_size: bool = True, start_python: bool = True) -> EnvStatus:
-    """What the env holds by its manifest, and whether its interpreter still runs (`start_python`;
-    else only whether it exists, which is what `envs` can afford)."""
-    from nlpsetup.envs import manifest
-
-    st = EnvStatus(env.name, str(env.path), "ok")
-    if pending:
-        st.status = "interrupted"
-        st.problems.append("an install or remove was interrupted (run any nlpsetup command to recover)")
-    try:
-        data = manifest.read(env.path)
-    except manifest.ManifestError as exc:
-        if not env.manifest_path.exists() and not env.built_by_nlpsetup():  # a user's folder, left alone
-            st.status = "foreign"
-            st.problems.append(f"not built by nlpsetup (no manifest, no marker): left alone; "
-                               f"move it out of {env.path.parent} if it is yours")
-        else:
-            st.status = "corrupt" if isinstance(exc, manifest.Corrupt) else "broken"
-            st.problems.append(str(exc))
-        data = None
-    if data is not None:
-        st.data = data
-        st.tools = [f"{t.get('name')} {t.get('variant')}" for t in data.get("tools", [])]
-        interp = data.get("interpreter", {})
-        st.python = interp.get("version")
-        env_python = interp.get("env_python")
-        runs = interpreter_runs if start_python else os.path.exists
-        if not env_python or not runs(env_python):
-            st.status = "broken"
-            st.problems.append(f"its interpreter no longer runs ({interp.get('path') or env_python}): "
-                               "was that Python removed?")
-    if with_size:  # recorded at install; walked only for envs installed before it was
-        recorded = (data or {}).get("size_bytes")
-        st.size_bytes = recorded if isinstance(recorded, int) else env.size_bytes()
-    return st
 
 
 def interpreter_runs(python: str) -> bool:

@@ -16,6 +16,7 @@ from nlpsetup.base.files import (
     shape_problem,
     write_json_atomic,
 )
+from nlpsetup.envs.env import Env
 
 SCHEMA_VERSION = 1
 
@@ -55,8 +56,6 @@ _SHAPE = {
 
 
 def path_of(env_path: Path) -> Path:
-    from nlpsetup.envs.env import Env
-
     return Env.at(env_path).manifest_path
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from nlpsetup.base import faults, paths
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.files import write_json_atomic
+from nlpsetup.envs.env import Env
 from nlpsetup.envs.names import check_env_name
 
 ACTIONS = ("install", "add", "upgrade", "remove")
@@ -88,8 +89,6 @@ class EnvStore:
         """Why a folder in envs/ is no env for a batch (`upgrade --all`, `verify`) to touch, or None:
         a name nlpsetup never gives an env, or a user's folder (no manifest, no marker). Either is
         passed over with this note and left alone, never deleted."""
-        from nlpsetup.envs.env import Env
-
         try:
             check_env_name(name)
         except NlpsetupError as exc:
@@ -212,7 +211,7 @@ class EnvStore:
         if not jpath.exists():
             return None
         try:
-            record = json.loads(jpath.read_text())
+            record = json.loads(jpath.read_text(encoding="utf-8"))
             phase = record.get("phase") if isinstance(record, dict) else "unknown"
         except (OSError, ValueError):
             record, phase = {}, "unknown"  # a truncated journal: decide from what is on disk
@@ -424,8 +423,6 @@ def _linked_backup(path: Path) -> Path:
 
 
 def _built_by_nlpsetup(p: Path) -> bool:
-    from nlpsetup.envs.env import Env
-
     return Env.at(p).built_by_nlpsetup()
 
 
@@ -461,7 +458,7 @@ def _free_failed_name(envs: Path, name: str) -> Path:
         p = envs / paths.failed_name(name, n)
         if not p.exists() and not p.is_symlink():
             return p
-        if not p.is_symlink() and (p / ".nlpsetup-env").is_file() and not (p / "nlpsetup.json").exists():
+        if not p.is_symlink() and Env.at(p).marker_path.is_file() and not Env.at(p).manifest_path.exists():
             _remove_tree(p)
             return p
         n += 1

@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 
 from nlpsetup.base import diagnose, faults, paths, proc
 from nlpsetup.base.errors import NlpsetupError
+from nlpsetup.base.files import write_atomic
 from nlpsetup.base.redact import mask_text
 from nlpsetup.envs import manifest
 from nlpsetup.envs.env import Env
@@ -150,7 +151,7 @@ def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporte
 
         def commands(env_python: str) -> list[tuple[str, list[str]]]:
             cfile.parent.mkdir(parents=True, exist_ok=True)
-            cfile.write_text("".join(f"{p.req}\n" for p in pins))
+            cfile.write_text("".join(f"{p.req}\n" for p in pins), encoding="utf-8")
             argv = [env_python, "-m", "pip", "install", *packages, *(["-c", str(cfile)] if pins else [])]
             return [(f"install {', '.join(packages)} under the env's pins", argv)]
 
@@ -178,9 +179,7 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
         def commands(env_python: str) -> list[tuple[str, list[str]]]:
             env = Env.at(path)
             if constraints:  # the recipe's pins as they are now; atomic: the old file is in the snapshot
-                tmp = env.constraints_path.with_suffix(".tmp")
-                tmp.write_text("\n".join(constraints) + "\n")
-                os.replace(tmp, env.constraints_path)
+                write_atomic(env.constraints_path, "\n".join(constraints) + "\n")
             out = []
             # (not the build tools' resolve: its bounds ride in a step's env, which these commands do not carry)
             steps = [s for p in plans for s in p.steps if s.name in ("framework", "exempt", "resolve", "install")
@@ -340,8 +339,8 @@ def _run(action, description, argv, backend, base, path, log, reporter) -> None:
     reporter.step_start(action, description)
     log.write(f"\n## {action}: {description}\n")
     argv, index_env = backends.credentials_to_env(list(argv), backend)  # tokens out of `ps`, as in install
-    r = proc.run(argv, env=proc.child_env(index_env, venv=str(path), base=base), timeout=DEFAULT_STEP_TIMEOUT,
-                 log=log)
+    r = proc.run(argv, env=proc.child_env(index_env, venv=Env.at(path).activation(), base=base),
+                 timeout=DEFAULT_STEP_TIMEOUT, log=log)
     reporter.step_end(action, r.ok, r.seconds)
     if not r.ok:
         raise StepFailed(action, r, f"step {action} failed (exit {r.returncode})", diagnose.diagnose(r.tail))

@@ -227,10 +227,10 @@ class _Runner:
                 self._create(step)
                 self.env.mark(nlpsetup=__version__, pid=os.getpid(), created=time.time())
                 if constraints:
-                    self.env.constraints_path.write_text("\n".join(constraints) + "\n")
+                    self.env.constraints_path.write_text("\n".join(constraints) + "\n", encoding="utf-8")
                 if requirements := [r for p in self.plans for r in p.requirements]:
-                    (self.env_path / "nlpsetup-requirements.in").write_text("\n".join(requirements) + "\n")
-                    (self.env_path / BUILD_IN).write_text("\n".join(BUILD_TOOLS) + "\n")
+                    (self.env_path / "nlpsetup-requirements.in").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+                    (self.env_path / BUILD_IN).write_text("\n".join(BUILD_TOOLS) + "\n", encoding="utf-8")
             elif step.name == "resolve" and step.argv[-1].endswith(BUILD_IN):
                 self._build_constraints(step)
             elif step.name == "resolve":  # uv resolves as of a date for an env whose pip cannot
@@ -256,10 +256,10 @@ class _Runner:
                              base=self.base_env)
         self.log.write(f"\n## {step.name}: {step.description}\n")
         r = proc.run([self.uv_path or "uv", *step.argv[1:]], env=env, timeout=self._timeout(step), log=self.log)
-        text = out.read_text() if r.ok and out.is_file() else ""
+        text = out.read_text(encoding="utf-8") if r.ok and out.is_file() else ""
         if not r.ok:
             self.log.write("# no build tools on the index as of the date: builds are not bounded\n")
-        out.write_text(text.replace("==", "<="))
+        out.write_text(text.replace("==", "<="), encoding="utf-8")
 
     def _timeout(self, step: Step) -> int:
         return self.opts.step_timeout or step.timeout or DEFAULT_STEP_TIMEOUT
@@ -267,7 +267,8 @@ class _Runner:
     def _run(self, step: Step, argv: list[str]) -> proc.Result:
         self.reporter.step_start(step.name, step.description)
         argv, index_env = backends.credentials_to_env(argv, self.backend)  # tokens out of `ps`
-        env = proc.child_env({**dict(step.env), **index_env}, venv=str(self.env_path), base=self.base_env)
+        env = proc.child_env({**dict(step.env), **index_env}, venv=Env.at(self.env_path).activation(),
+                             base=self.base_env)
         self.log.write(f"\n## {step.name}: {step.description}\n")
         for k, v in (*step.env, *index_env.items()):
             self.log.write(f"# env {k}={mask_text(v)}\n")

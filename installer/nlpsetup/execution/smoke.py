@@ -269,7 +269,8 @@ def run_all(smoke: Smoke, env_python: str, env_path: Path, *, log=None, base_env
     (from another thread) stops what runs and returns at once."""
     # No PYTHONDONTWRITEBYTECODE: uv installs no .pyc, and compiling only what the first import
     # needs (here, once) beats compiling the whole env at install (bench_verify, figure 6).
-    env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=str(env_path), base=base_env)
+    env = proc.child_env({"PYTHONNOUSERSITE": "1", **dict(smoke.env)}, venv=Env.at(env_path).activation(),
+                         base=base_env)
     inner, commands = in_process_checks(smoke), command_checks(smoke, env_python, env_path)
     # The commands start once the imports are done (they fork from there, and the byte-code the
     # imports wrote is there to read), beside the code check.
@@ -338,11 +339,11 @@ def _harness(checks: list[tuple[str, dict]], env_python: str, env: dict, cwd: st
     results: list[CheckResult] = []
     todo = list(enumerate(checks))
     script = Path(cwd) / "nlpsetup_smoke_harness.py"
-    script.write_text(_HARNESS)
+    script.write_text(_HARNESS, encoding="utf-8")
     while todo and not cancel.is_set():
         nonce = uuid.uuid4().hex
         spec = Path(cwd) / f"checks-{nonce}.json"
-        spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]))
+        spec.write_text(json.dumps([[i, c] for i, (_, c) in todo]), encoding="utf-8")
         # since: when the running check (or the wait for the commands) began; each is held to `timeout`
         state = {"since": time.monotonic(), "lines": [], "current": None}
         finished: set[int] = set()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nlpsetup.envs.env import Env, status
+from nlpsetup.envs.env import Env
+from nlpsetup.envs.status import status
 from nlpsetup.execution import smoke
 from nlpsetup.recipes.model import Smoke
 

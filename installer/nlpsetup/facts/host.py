@@ -271,7 +271,7 @@ def _libc() -> tuple[str | None, str | None]:
 
 def _is_wsl() -> bool:
     try:
-        return "microsoft" in Path("/proc/sys/kernel/osrelease").read_text().lower()
+        return "microsoft" in Path("/proc/sys/kernel/osrelease").read_text(encoding="utf-8").lower()
     except OSError:
         return False
 

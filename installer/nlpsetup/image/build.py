@@ -131,7 +131,7 @@ def _write_context(req: Request, context: Path, *, book, host, store, home: Path
     if req.target in store.names() and not (req.python or req.compute != "cpu"):
         env_path = store.existing(req.target)
     if env_path is not None:
-        py = ".".join(lockfile._manifest(env_path)["interpreter"]["version"].split(".")[:2])
+        py = ".".join(lockfile.lockable_manifest(env_path)["interpreter"]["version"].split(".")[:2])
         base = image.choose_base(py, req.base)
         on_base(base)
         target = bundle.Target("linux", host.arch, base.python, base.glibc)

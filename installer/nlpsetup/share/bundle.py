@@ -115,7 +115,7 @@ def _lock_of_files(wheels: Path, base: dict) -> dict:
 
 def of_env(env_path: Path, out: Path, target: Target | None, *, home: Path, timeout: int = 3600) -> Bundle:
     """Bundle the exact releases an installed env holds."""
-    data = lockfile._manifest(env_path)
+    data = lockfile.lockable_manifest(env_path)
     lock = lockfile.from_manifest(data)
     host = data.get("host") or {}
     target = target or Target(host.get("os") or "linux", host.get("arch") or "x86_64",
@@ -202,7 +202,7 @@ def _write(out: Path, base: dict, target: Target, batches, recipes: list, home: 
 def _fill(out, base, target, batches, recipes, home, timeout, no_deps, env_size, constraints) -> Bundle:
     out.mkdir(parents=True, exist_ok=True)
     if constraints:
-        (out / "constraints.txt").write_text(constraints)
+        (out / "constraints.txt").write_text(constraints, encoding="utf-8")
     wheels = out / WHEELS
     wheels.mkdir(parents=True, exist_ok=True)
     logs = paths.logs_dir(home)
@@ -224,7 +224,7 @@ def _fill(out, base, target, batches, recipes, home, timeout, no_deps, env_size,
         sdist.unlink()  # never installed offline: the lock names wheels only
     lockfile.write(str(out / LOCK), lock)
     _copy_recipes(recipes, out)
-    (out / "README.md").write_text(_readme(lock, target))
+    (out / "README.md").write_text(_readme(lock, target), encoding="utf-8")
     size = sum(p.stat().st_size for p in wheels.iterdir())
     return Bundle(str(out), lock, len(list(wheels.iterdir())), size, env_size, str(log_path))
 

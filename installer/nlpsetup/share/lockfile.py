@@ -17,13 +17,16 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
+from nlpsetup.base.files import read_regular, write_atomic, write_text_atomic
 from nlpsetup.base.redact import MASK, mask_text
+from nlpsetup.envs import manifest
 from nlpsetup.envs.names import check_env_name
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, Smoke, Variant
 from nlpsetup.recipes.schema import forbidden_env
 from nlpsetup.resolve import model as resolve
 from nlpsetup.resolve import resolve as resolver
+from nlpsetup.share import pylock
 
 KIND = "nlpsetup-lock"
 SCHEMA_VERSION = 2  # 2: hashes and indexes; 1 (no hashes) is still read, with a warning
@@ -154,7 +157,7 @@ def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict
     that were not); the lock then records that date (`latest`: none)."""
     from nlpsetup.resolve import cutoff
 
-    data = _manifest(env_path)
+    data = lockable_manifest(env_path)
     sources = sources_for(data, environ)
     files = release_files(data, sources)
     if as_of is not None:
@@ -173,9 +176,9 @@ def of_env(env_path: Path, environ=os.environ, as_of: str | None = None) -> dict
         raise _unlockable(env_path, exc) from None
 
 
-def _manifest(env_path: Path) -> dict:
-    from nlpsetup.envs import manifest
-
+def lockable_manifest(env_path: Path) -> dict:
+    """An env's manifest (envs.manifest.read) that holds all a lock is made from; else one line,
+    `cannot lock NAME: why` (exit 2), naming what to rebuild."""
     try:
         data = manifest.read(env_path)
         from_manifest(data)  # fails early on a manifest that lacks what a lock needs
@@ -190,8 +193,6 @@ def _unlockable(env_path: Path, exc: Exception) -> NlpsetupError:
 
 
 def write(output: str, data: dict) -> str:
-    from nlpsetup.base.files import write_text_atomic
-
     write_text_atomic(Path(output), json.dumps(data, indent=2) + "\n")  # a user's path: /dev/null stays a device
     return f"wrote {output} ({len(data['distributions'])} distributions, Python {data['python']['version']})"
 
@@ -201,8 +202,6 @@ def write(output: str, data: dict) -> str:
 
 def read_text(path: str | Path, what: str = "--from-lock") -> str:
     """A user's file as text, or one line naming it: never blocks on a FIFO or reads /dev/zero."""
-    from nlpsetup.base.files import read_regular
-
     try:
         raw = read_regular(path, MAX_BYTES)
     except OSError as exc:  # NotAFile too: a FIFO, a device, a folder, an oversize file
@@ -220,9 +219,8 @@ def load(path: str | Path, what: str = "--from-lock") -> dict:
     text = read_text(path, what)
     source = f"{what} {path}"
     if Path(path).suffix == ".toml":
-        from nlpsetup.share import pylock
-
-        return check(pylock.to_lock(pylock.parse(text, source), source), source)
+        fields = pylock.to_lock(pylock.parse(text, source), source)
+        return check({"kind": KIND, "schema_version": SCHEMA_VERSION, **fields}, source)
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -347,23 +345,13 @@ def _check_tools(tools, source: str) -> None:
 # --- the plan that rebuilds it -------------------------------------------------------------------
 
 
-def requirements(dists: dict[str, str], hashes: dict[str, list[str]]) -> str:
-    """A pip requirements file of exact pins, each with its hashes (pip's --require-hashes form)."""
-    lines = []
-    for name, version in sorted(dists.items(), key=lambda kv: kv[0].lower()):
-        lines.append(f"{name}=={version}" + "".join(f" \\\n    --hash={h}" for h in hashes.get(name, ())))
-    return "\n".join(lines) + "\n"
-
-
 def _req_file(req_dir: Path, text: str) -> str:
     """The requirements file a step installs from: content-addressed under the cache, so that the
     plan stays an argument list and the same lock always names the same file."""
     req_dir.mkdir(parents=True, exist_ok=True)
     path = req_dir / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, text)  # a torn file would still be found by its name
     return str(path)
 
 
@@ -422,7 +410,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
     checking = ("--require-hashes",) if hashed else ()
     offline = ("--no-index", "--find-links", find_links) if find_links else ()
     steps[-1] = resolve.Step("install", (*head, "--no-deps", *offline, *checking, "-r",
-                                         _req_file(req_dir, requirements(rest, hashes))),
+                                         _req_file(req_dir, pylock.requirements(rest, hashes))),
                              (f"install {len(rest)} wheels from the bundle" if find_links
                               else f"install the {len(rest)} locked distributions")
                              + (", checking their hashes" if hashed else ""),
@@ -445,7 +433,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
         # The index travels in the environment, never in argv (ps shows argv to every user).
         source = (("PIP_INDEX_URL", index), ("UV_DEFAULT_INDEX", index)) if index else ()
         steps.insert(-1, resolve.Step("framework", (*head, "--no-deps", *checking, "-r",
-                                                    _req_file(req_dir, requirements(torch, hashes))),
+                                                    _req_file(req_dir, pylock.requirements(torch, hashes))),
                                       f"install {', '.join(f'{k}=={v}' for k, v in torch.items())} "
                                       f"({compute.get('backend') or 'cpu'} build)", env=(*install.env, *source)))
     return replace(result, steps=tuple(steps), constraints=(), tool=name, request=f"--from-lock ({name})",

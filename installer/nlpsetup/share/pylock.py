@@ -94,9 +94,16 @@ def dumps(lock: dict, files: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def requirements_text(lock: dict) -> str:
-    from nlpsetup.share.lockfile import requirements
+def requirements(dists: dict[str, str], hashes: dict[str, list[str]]) -> str:
+    """A pip requirements file of exact pins, each with its hashes (pip's --require-hashes form)."""
+    lines = []
+    for name, version in sorted(dists.items(), key=lambda kv: kv[0].lower()):
+        lines.append(f"{name}=={version}" + "".join(f" \\\n    --hash={h}" for h in hashes.get(name, ())))
+    return "\n".join(lines) + "\n"
 
+
+def requirements_text(lock: dict) -> str:
+    """A hashed requirements file for a whole lock, with a header naming the env and its indexes."""
     head = [f"# Written by nlpsetup {__version__} for env {lock['env']} (Python {lock['python']['version']}, "
             f"{lock['platform'].get('os')} {lock['platform'].get('arch')}).",
             "# Install with hash checking:  pip install --no-deps --require-hashes -r THIS_FILE",
@@ -139,9 +146,8 @@ def _python_of(requires: object, ours: dict, source: str) -> dict:
 
 
 def to_lock(doc: dict, source: str) -> dict:
-    """An nlpsetup lock (to be checked by lockfile.check) from a parsed pylock.toml."""
-    from nlpsetup.share.lockfile import KIND, SCHEMA_VERSION
-
+    """The fields of an nlpsetup lock from a parsed pylock.toml: the reader of locks (lockfile.load)
+    adds its kind and schema version and checks it: this codec knows pylock.toml, not our lock format."""
     if not isinstance(doc.get("lock-version"), str) or doc["lock-version"].split(".")[0] != "1":
         raise _bad(source, "lock-version", f"must be {LOCK_VERSION!r}, not {doc.get('lock-version')!r}")
     tool = doc.get("tool", {})
@@ -186,7 +192,7 @@ def to_lock(doc: dict, source: str) -> dict:
     if compute is None:
         torch_index = next((indexes[n] for n in ("torch", "torchvision", "torchaudio") if n in indexes), None)
         compute = {"backend": "cpu", "index": torch_index} if torch_index else {}
-    return {"kind": KIND, "schema_version": SCHEMA_VERSION, "nlpsetup_version": ours.get("nlpsetup_version"),
+    return {"nlpsetup_version": ours.get("nlpsetup_version"),
             "env": ours.get("env"), "tools": ours.get("tools", []), "python": python,
             "platform": ours.get("platform", {}), "compute": compute, "install_env": ours.get("install_env", {}),
             "distributions": dists, "hashes": hashes, "indexes": sorted(set(indexes.values()))}
