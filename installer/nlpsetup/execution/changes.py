@@ -26,7 +26,7 @@ from nlpsetup.base.redact import mask_text
 from nlpsetup.envs import manifest
 from nlpsetup.envs.env import Env
 from nlpsetup.envs.store import EnvStore
-from nlpsetup.execution import smoke
+from nlpsetup.execution import smoke, smokecache
 from nlpsetup.execution.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
 from nlpsetup.execution.verify import record_verify, smoke_of
 from nlpsetup.resolve import backends
@@ -307,7 +307,7 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
                 new.update(distributions=after, smoke=[r.to_dict() for r in results], size_bytes=env.size_bytes(),
                            updated=now, history=[*data.get("history", []), {"action": action, "at": now,
                                                                              "log": str(log_path)}])
-                smoke.save(path, smoke.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
+                smokecache.save(path, smokecache.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
                 manifest.write(path, new)
                 record_verify(path, True)
                 faults.point("before:commit")

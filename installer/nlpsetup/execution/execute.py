@@ -23,7 +23,7 @@ from nlpsetup.base.redact import mask_argv, mask_text
 from nlpsetup.envs import manifest
 from nlpsetup.envs.env import Env
 from nlpsetup.envs.store import EnvStore
-from nlpsetup.execution import smoke
+from nlpsetup.execution import smoke, smokecache
 from nlpsetup.execution.verify import record_verify, tool_versions
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.model import TORCH_FAMILY, check_install_env
@@ -149,7 +149,7 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
                     raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
                                      diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
                 # Doctor reuses this result while the env's files stay as installed.
-                smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
+                smokecache.save(env_path, smokecache.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
                            smoke=[r.to_dict() for r in results])
                 dists = runner.distributions()
                 if opts.lock is not None:  # what `reinstall` rebuilds this env from

@@ -261,7 +261,7 @@ def check_files(spec: Spec) -> dict[str, str]:
     """The files of the checks' folder (ENV/nlpsetup-checks/ in the image)."""
     from nlpsetup.execution import smoke
 
-    return {"run.py": _RUNNER, "harness.py": smoke._HARNESS, "checks.json": json.dumps(checks(spec), indent=1)}
+    return {"run.py": _RUNNER, "harness.py": smoke.harness_text(), "checks.json": json.dumps(checks(spec), indent=1)}
 
 
 def check_argv(spec: Spec) -> list[str]:
