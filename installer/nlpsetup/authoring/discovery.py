@@ -173,8 +173,8 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
            on_start: Callable[[str, int], None] = lambda name, n: None,
            on_attempt: Callable[[Attempt], None] = lambda a: None, write_to: Path | None = None) -> Result:
     """Search for a verified env of `spec` (NAME or NAME==VERSION); raises exit 3 when nothing works."""
+    from nlpsetup.execution.reporter import NullReporter
     from nlpsetup.resolve import backends
-    from nlpsetup.ui import progress
 
     name, _, asked = spec.partition("==")
     index = index_of(host)
@@ -185,7 +185,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
     minors = [python] if python else host_minors(host)
     queue = discover.candidates(rels, minors, asked or None)
     on_start(name, len(queue))
-    reporter = reporter or progress.SilentReporter()
+    reporter = reporter or NullReporter()
     uv = backends.find_uv()
     attempts: list[Attempt] = []
     start = time.monotonic()

@@ -54,6 +54,7 @@ def plan(spec: str, host, as_json: bool) -> int:
 def install(spec: str, host, root: Path, *, env_name, python, backend, force, max_attempts, time_limit,
             as_json: bool, quiet: bool, write_to: Path | None = None) -> int:
     from nlpsetup.authoring import discovery as discovery_run
+    from nlpsetup.ui import progress
 
     def start(name: str, candidates: int) -> None:  # the index has the package: the search begins
         click.echo(f"nlpsetup: no recipe for {name}: searching for a working env ({candidates} candidates; at most "
@@ -63,7 +64,7 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
                                   limits=discovery_run.Limits(max_attempts, time_limit),
                                   on_start=(lambda name, n: None) if as_json or quiet else start,
                                   on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
-                                  write_to=write_to)
+                                  reporter=progress.SilentReporter(), write_to=write_to)
     if as_json:
         echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path),
                     "attempts": [{"candidate": a.candidate.__dict__, "stage": a.stage, "ok": a.ok, "why": a.why}

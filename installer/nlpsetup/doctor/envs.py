@@ -10,12 +10,13 @@ import shutil
 from pathlib import Path
 
 from nlpsetup.base import paths
+from nlpsetup.base.parallel import in_parallel
 from nlpsetup.base.redact import mask_text
 from nlpsetup.doctor.finding import FAILURE, OK, WARNING, Finding, beside
 from nlpsetup.envs import kernels, manifest
 from nlpsetup.envs.env import Env, interpreter_runs
 from nlpsetup.envs.store import EnvBusy, EnvStore
-from nlpsetup.execution import smoke
+from nlpsetup.execution import smoke, smokecache
 from nlpsetup.execution import verify as envinfo
 
 
@@ -65,8 +66,8 @@ def env_checks(store: EnvStore, *, quick: bool, deep: bool = False) -> list[Find
         out.append(Finding("env.running", OK, f"{n}: an install or remove is running", env=n))
     # Two per CPU: an env's checks wait on the disk (imports) and on uv (pip check) as much as they
     # compute, and one per CPU left the third of three envs waiting for a slot (bench_verify figure 3).
-    for findings in smoke.in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
-                                      cost=lambda n: smoke.expected_seconds(store.path(n)), per_cpu=2):
+    for findings in in_parallel(lambda n, cancel: _one_env(store.path(n), quick, deep, cancel), names,
+                                      cost=lambda n: smokecache.expected_seconds(store.path(n)), per_cpu=2):
         out += findings
     return out
 
@@ -106,8 +107,8 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
     if not os.path.exists(env_python):
         return broken
     smokes = envinfo.smoke_of(data)
-    fp = "" if quick else smoke.fingerprint(path, env_python, smokes)  # --quick stats no RECORD
-    before = {} if quick or deep else (smoke.saved(path, fp) or {})
+    fp = "" if quick else smokecache.fingerprint(path, env_python, smokes)  # --quick stats no RECORD
+    before = {} if quick or deep else (smokecache.saved(path, fp) or {})
     fresh = not quick and "smoke" not in before
     # Smoke checks run afresh start the interpreter anyway: a start of its own only explains their failure.
     if not (quick or fresh or interpreter_runs(env_python)):
@@ -132,15 +133,15 @@ def _one_env(path: Path, quick: bool, deep: bool = False, cancel=None) -> list[F
         if cancel is not None and cancel.is_set():
             raise KeyboardInterrupt
     else:
-        results, when = smoke.results_of(before), " (files unchanged since last run; --deep runs them again)"
+        results, when = smokecache.results_of(before), " (files unchanged since last run; --deep runs them again)"
     failed = [r for r in results if not r.passed]
     if fresh and failed and not interpreter_runs(env_python):
         return broken
     out.append(pip_check())
     if "pip_check" not in before:
-        smoke.save(path, fp, pip_check=out[-1].to_dict())
+        smokecache.save(path, fp, pip_check=out[-1].to_dict())
     if fresh:
-        smoke.save(path, fp, smoke=[r.to_dict() for r in results])
+        smokecache.save(path, fp, smoke=[r.to_dict() for r in results])
     out.append(Finding("env.smoke", FAILURE if failed else OK,
                        f"{name}: {smoke.failure_message(failed[0])}{when}" if failed
                        else f"{name}: {len(results)} smoke check(s) pass{when}",

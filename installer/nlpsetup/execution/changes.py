@@ -2,10 +2,11 @@
 pins), `upgrade` (the newest releases the env's recipe variant allows) and `envs --outdated`.
 
 A change happens in place, inside an EnvStore transaction begun with a snapshot (a hard-linked
-copy of the env, cheap even for GB-sized envs): the install, then every smoke check; if either
-fails, or on Ctrl-C, or after a kill (the journal), the snapshot is renamed back, exactly as
-`install --force` puts the old env back. The manifest records additions, so lock, verify,
-upgrade and export keep them. Never prints: progress goes to a Reporter, results are values.
+copy of the env, cheap even for GB-sized envs; the skeleton is transaction.py's, as install's):
+the install, then every smoke check; if either fails, or on Ctrl-C, or after a kill (the
+journal), the snapshot is renamed back, exactly as `install --force` puts the old env back. The
+manifest records additions, so lock, verify, upgrade and export keep them. Never prints:
+progress goes to a Reporter, results are values.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from nlpsetup.base.redact import mask_text
 from nlpsetup.envs import manifest
 from nlpsetup.envs.env import Env
 from nlpsetup.envs.store import EnvStore
-from nlpsetup.execution import smoke
-from nlpsetup.execution.execute import DEFAULT_STEP_TIMEOUT, Interrupted, Reporter, StepFailed
-from nlpsetup.execution.verify import record_verify, smoke_of
+from nlpsetup.execution import smoke, transaction
+from nlpsetup.execution.reporter import Reporter
+from nlpsetup.execution.transaction import DEFAULT_STEP_TIMEOUT, Interrupted, StepFailed
+from nlpsetup.execution.verify import smoke_of
 from nlpsetup.resolve import backends
 from nlpsetup.resolve.cutoff import BUILD_IN
 
@@ -66,17 +68,20 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Pin:
+class EnvPin:
+    """A requirement a change of the env may not move, and why: one of its recipe's pins (a
+    recipes.model.Pin), a requirement of one of its tools, or a constraint recorded at build."""
+
     req: str
     why: str = ""
     url: str = ""
 
 
-def recipe_pins(data: dict, book) -> list[Pin]:
+def env_pins(data: dict, book) -> list[EnvPin]:
     """The pins of the env's recipe variants (with their why), plus each tool's own requirements
     (extras dropped: constraints cannot have them), so an addition can move neither. Falls back
     to the manifest's constraints where the recipe or variant is gone."""
-    out: list[Pin] = []
+    out: list[EnvPin] = []
     for tool in data.get("tools", []):
         try:
             variant = book.get(tool["name"]).variant(tool["variant"]) if book is not None else None
@@ -84,15 +89,15 @@ def recipe_pins(data: dict, book) -> list[Pin]:
             variant = None
         if variant is None:
             continue
-        out += [Pin(p.req, p.why, p.url) for p in variant.pins]
+        out += [EnvPin(p.req, p.why, p.url) for p in variant.pins]
         for raw in variant.packages:
             r = Requirement(raw)
             if r.specifier:
-                out.append(Pin(f"{r.name}{r.specifier}" + (f"; {r.marker}" if r.marker else ""),
-                               f"{tool['name']} {tool['variant']} requires it"))
+                out.append(EnvPin(f"{r.name}{r.specifier}" + (f"; {r.marker}" if r.marker else ""),
+                                  f"{tool['name']} {tool['variant']} requires it"))
     known = {_name(p.req) for p in out}
-    return out + [Pin(c, "recorded when the env was built (the framework build, or a pin of a recipe now gone)")
-                  for c in data.get("constraints", []) if _name(c) not in known]
+    return out + [EnvPin(c, "recorded when the env was built (the framework build, or a pin of a recipe now gone)")
+                     for c in data.get("constraints", []) if _name(c) not in known]
 
 
 def main_package(data: dict, book) -> str | None:
@@ -113,7 +118,7 @@ def _name(req: str) -> str:
         return req
 
 
-def conflicts(pins: list[Pin], tail: list[str]) -> list[dict]:
+def conflicts(pins: list[EnvPin], tail: list[str]) -> list[dict]:
     """The pins a resolver's failure names (pip: "The user requested (constraint) six<1.10"; uv:
     "Because you require six==1.16 and six<1.10"): matched by the pin's project name."""
     text = "\n".join(tail)
@@ -137,7 +142,7 @@ def check_packages(packages: list[str]) -> list[str]:
 
 # What a change runs and records, planned from the manifest read under the env's lock: the install
 # commands for the env's python, the manifest update, and the pins a resolver failure is matched to.
-Prepared = tuple[Callable[[str], list[tuple[str, list[str]]]], Callable[[dict], None], list[Pin]]
+Prepared = tuple[Callable[[str], list[tuple[str, list[str]]]], Callable[[dict], None], list[EnvPin]]
 
 
 def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporter, *, wait: bool = True) -> Change:
@@ -147,7 +152,7 @@ def add(store: EnvStore, name: str, packages: list[str], book, reporter: Reporte
     cfile = paths.cache_dir(store.home) / f"{name}-add-constraints.txt"
 
     def prepare(data: dict, path: Path) -> Prepared:
-        pins = recipe_pins(data, book)
+        pins = env_pins(data, book)
 
         def commands(env_python: str) -> list[tuple[str, list[str]]]:
             cfile.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +208,7 @@ def upgrade(store: EnvStore, name: str, book, host, reporter: Reporter, *, wait:
                 if (p := by_name.get(t.get("name"))) is not None:
                     t["recipe_digest"], t["smoke"] = p.recipe_digest, p.variant.smoke.to_dict()
 
-        return commands, record, recipe_pins(data, book)
+        return commands, record, env_pins(data, book)
 
     return _change(store, name, "upgrade", prepare, reporter, wait=wait)
 
@@ -251,9 +256,7 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
             reporter: Reporter, *, wait: bool) -> Change:
     from nlpsetup.facts.host import pip_index_settings
 
-    with store.lock(name, wait=wait, on_wait=lambda: reporter.waiting(name)):
-        if recovered := store.recover(name):
-            reporter.warn(f"env {name}: {recovered.action}")
+    with transaction.locked(store, name, reporter, wait=wait):
         path = _usable(store, name)
         env = Env.at(path)
         data = read_manifest(path)  # read under the lock: an install --force that ran meanwhile is seen
@@ -268,36 +271,28 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
         if backend == "pip" and not (env.distributions() or {}).get("pip"):
             raise NlpsetupError(f"{name} has no pip (built with --no-pip) and uv is not found",
                                 hint="install uv (pip install 'nlpsetup[uv]'), then run this again")
-        base = proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_PROGRESS_BAR": "off"})
         # uv installs (uv backend) or resolves as of a date (pip backend, old Python): pip's index either way
-        base.update(backends.uv_index_env(pip_index_settings(dict(os.environ)), os.environ))
-        logs = paths.logs_dir(store.home)
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"{name}-{action}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        base = transaction.base_env(pip_index_settings(dict(os.environ)))
+        log_path = transaction.log_path(store.home, name, action)
         before = env.distributions() or {}
         results: list[smoke.CheckResult] = []
+
+        def stopped(exc: KeyboardInterrupt, undo: str | None, committed: bool) -> Interrupted:
+            if undo is None:
+                return Interrupted(f"interrupted: {action} of {name} stopped before anything changed")
+            return Interrupted(f"interrupted: {action} of {name} rolled back ({undo})", hint=f"the log is {log_path}")
+
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# nlpsetup {action} {name} (backend {backend})\n")
-            try:
-                txn = store.begin(name, snapshot=True, action=action)
-            except KeyboardInterrupt:
-                raise Interrupted(f"interrupted: {action} of {name} stopped before anything changed") from None
-            try:
+            with transaction.Guard(store, name, log, stopped, snapshot=True, action=action) as guard:
                 faults.point(f"before:{action}")
                 for description, argv in commands(env_python):
                     run_argv = backends.translate(tuple(argv), backend, uv_path, env_python)
                     _run(action, description, run_argv, backend, base, path, log, reporter)
                 faults.point(f"after:{action}")
-                reporter.step_start("smoke", "run the smoke checks in the env")
-                for s in smoke_of(data):
-                    results += smoke.run_all(s, env_python, path, log=log, base_env=base,
-                                             on_result=reporter.smoke_result)
-                failed = [r for r in results if not r.passed]
-                reporter.step_end("smoke", not failed, sum(r.seconds for r in results))
-                if failed:
-                    lines = failed[0].detail.splitlines()
-                    raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
-                                     diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
+                results = transaction.run_smoke(smoke_of(data), env_python, path, log=log, base_env=base,
+                                                reporter=reporter)
+                transaction.check_smoke(results)
                 after = env.distributions() or {}
                 new = dict(data)
                 new.pop("schema_version", None)
@@ -306,29 +301,16 @@ def _change(store: EnvStore, name: str, action: str, prepare: Callable[[dict, Pa
                 new.update(distributions=after, smoke=[r.to_dict() for r in results], size_bytes=env.size_bytes(),
                            updated=now, history=[*data.get("history", []), {"action": action, "at": now,
                                                                              "log": str(log_path)}])
-                smoke.save(path, smoke.fingerprint(path, env_python, smoke_of(new)), smoke=new["smoke"])
-                manifest.write(path, new)
-                record_verify(path, True)
-                faults.point("before:commit")
-                txn.commit()
-            except StepFailed as exc:
-                undo = txn.rollback()
-                log.write(f"# failed: {exc.message}; rolled back: {undo}\n")
-                found = conflicts(pins, list(exc.tail)) if exc.step == action else []
-                message = f"{action} {name} failed: {exc.message}; {undo}"
-                if found:
-                    message = (f"{action} {name} failed: it conflicts with the recipe's pin "
-                               + "; ".join(f"{c['req']} ({c['why']})" if c["why"] else c["req"] for c in found)
-                               + f"; {undo}")
-                return Change(False, name, action, message, [], str(log_path), backend, exc.step, exc.diagnosis,
-                              exc.tail, found, results)
-            except KeyboardInterrupt:
-                undo = txn.rollback()
-                raise Interrupted(f"interrupted: {action} of {name} rolled back ({undo})",
-                                  hint=f"the log is {log_path}") from None
-            except BaseException:
-                txn.rollback()
-                raise
+                guard.keep(path, env_python, smoke_of(new), new)
+        if (exc := guard.failed) is not None:
+            found = conflicts(pins, list(exc.tail)) if exc.step == action else []
+            message = f"{action} {name} failed: {exc.message}; {guard.undo}"
+            if found:
+                message = (f"{action} {name} failed: it conflicts with the recipe's pin "
+                           + "; ".join(f"{c['req']} ({c['why']})" if c["why"] else c["req"] for c in found)
+                           + f"; {guard.undo}")
+            return Change(False, name, action, message, [], str(log_path), backend, exc.step, exc.diagnosis,
+                          exc.tail, found, results)
         diff = changed(before, after)
         what = ", ".join(f"{c['name']} {c['old'] or '(new)'} -> {c['new'] or '(removed)'}" for c in diff)
         return Change(True, name, action, f"{name}: {what or 'nothing changed'}; smoke checks passed",

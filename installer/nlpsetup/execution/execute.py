@@ -1,8 +1,9 @@
 """Executing plans: build the env, run each step, run the smoke checks, write the manifest.
 
-Everything happens inside an EnvStore transaction under the env's lock: a failed step, a failed
-smoke check, Ctrl-C or a kill leaves the env set as before (a reinstall puts the old env back).
-Progress goes to a Reporter; this module never prints.
+Everything happens inside an EnvStore transaction under the env's lock (transaction.py, the
+skeleton `add` and `upgrade` share): a failed step, a failed smoke check, Ctrl-C or a kill leaves
+the env set as before (a reinstall puts the old env back). What an env already at the target
+decides is existing.py's. Progress goes to a Reporter; this module never prints.
 """
 
 from __future__ import annotations
@@ -13,40 +14,23 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 from nlpsetup import __version__
-from nlpsetup.base import diagnose, faults, interrupts, paths, proc
-from nlpsetup.base.errors import EXIT_INTERRUPTED, NlpsetupError
+from nlpsetup.base import diagnose, faults, interrupts, proc
+from nlpsetup.base.errors import NlpsetupError
 from nlpsetup.base.files import write_json_atomic
 from nlpsetup.base.redact import mask_argv, mask_text
-from nlpsetup.envs import manifest
 from nlpsetup.envs.env import Env
 from nlpsetup.envs.store import EnvStore
-from nlpsetup.execution import smoke
-from nlpsetup.execution.verify import record_verify, tool_versions
+from nlpsetup.execution import existing, smoke, transaction
+from nlpsetup.execution.reporter import Reporter
+from nlpsetup.execution.transaction import DEFAULT_STEP_TIMEOUT, Interrupted, StepFailed
+from nlpsetup.execution.verify import tool_versions
 from nlpsetup.facts.host import Host
-from nlpsetup.recipes.model import TORCH_FAMILY
 from nlpsetup.recipes.schema import check_install_env
 from nlpsetup.resolve import backends
 from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS
 from nlpsetup.resolve.model import Plan, Step
-
-DEFAULT_STEP_TIMEOUT = 1800  # seconds; recipes (step_timeout) and --step-timeout override it
-
-
-
-class Reporter(Protocol):
-    def waiting(self, env: str) -> None: ...
-    def step_start(self, name: str, description: str) -> None: ...
-    def output(self, line: str) -> None: ...
-    def step_end(self, name: str, ok: bool, seconds: float, note: str = "") -> None: ...
-    def smoke_result(self, result: smoke.CheckResult) -> None: ...
-    def warn(self, text: str) -> None: ...
-
-
-class Interrupted(NlpsetupError):
-    exit_code = EXIT_INTERRUPTED
 
 
 @dataclass(frozen=True)
@@ -94,14 +78,6 @@ class Outcome:
         }
 
 
-class StepFailed(Exception):
-    def __init__(self, step: str, result: proc.Result | None, message: str, diagnosis: str | None,
-                 tail: tuple[str, ...] = ()):
-        super().__init__(message)
-        self.step, self.message, self.diagnosis = step, message, diagnosis
-        self.tail = result.tail[-12:] if result is not None else tail
-
-
 def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: Reporter) -> Outcome:
     for p in plans:  # again here: a plan may come from a lock or be built in code, not from a checked recipe
         # The recipe's (or lock's) own tables, for install and smoke checks: the steps' env also holds
@@ -110,15 +86,13 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
     primary = plans[0]
     store = EnvStore(home)
     name, env_path = primary.env_name, Path(primary.env_path)
-    with store.lock(name, wait=opts.wait, on_wait=lambda: reporter.waiting(name)):
-        if recovered := store.recover(name):
-            reporter.warn(f"env {name}: {recovered.action}")
+    with transaction.locked(store, name, reporter, wait=opts.wait):
         store.check_case(name)
-        present = None if opts.force else _already(env_path, plans, opts)
+        present = None if opts.force else existing.already(env_path, plans, opts)
         if present:
             return Outcome(True, "present", name, str(env_path),
                            f"{name} is already installed ({present}); use --force to rebuild it")
-        additions, dropped = _carried(env_path, plans)
+        additions, dropped = existing.carried(env_path, plans)
         if dropped:
             reporter.warn(f"env {name}: its additions ({', '.join(dropped)}) are not carried over to another tool; "
                           f"add them again with: nlpsetup add {name} {' '.join(dropped)}")
@@ -127,56 +101,39 @@ def install(plans: list[Plan], host: Host, home: Path, opts: Options, reporter: 
         if not opts.pip:
             backends.check_no_pip(backend)
         check_cutoff(plans, host, uv_path)
-        logs = paths.logs_dir(home)
-        logs.mkdir(parents=True, exist_ok=True)
-        log_path = logs / f"{name}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+        log_path = transaction.log_path(home, name)
         with open(log_path, "w", encoding="utf-8") as log:
             log.write(f"# nlpsetup {__version__} install {' '.join(p.request for p in plans)} "
                       f"-> {env_path} (backend {backend}: {why})\n")
-            try:
-                txn = store.begin(name)
-            except KeyboardInterrupt as exc:
-                raise Interrupted(f"{interrupts.describe(exc)}: install of {name} rolled back before anything "
-                                  "changed", exit_code=interrupts.exit_code(exc)) from None
+
+            def stopped(exc: KeyboardInterrupt, undo: str | None, committed: bool) -> Interrupted:
+                said = interrupts.describe(exc)
+                if undo is None:
+                    return Interrupted(f"{said}: install of {name} rolled back before anything changed",
+                                       exit_code=interrupts.exit_code(exc))
+                log.write(f"# {said}; rolled back: {undo}\n")
+                what = "interrupted" if committed else "rolled back"
+                return Interrupted(f"{said}: install of {name} {what} ({undo})", hint=f"the log is {log_path}",
+                                   exit_code=interrupts.exit_code(exc))
+
             step_records: list[dict] = []
-            try:
-                runner = _Runner(plans, host, env_path, backend, uv_path, opts, reporter, log, step_records,
-                                 additions)
+            runner = _Runner(plans, host, env_path, backend, uv_path, opts, reporter, log, step_records, additions)
+            with transaction.Guard(store, name, log, stopped, keep_failed=opts.keep_failed) as guard:
                 runner.build()
                 faults.point("before:smoke")
                 results = runner.smoke()
-                failed = [r for r in results if not r.passed]
-                if failed:
-                    lines = failed[0].detail.splitlines()
-                    raise StepFailed("smoke", None, smoke.failure_message(failed[0]),
-                                     diagnose.diagnose(lines) or (lines[-1] if lines else None), tuple(lines))
-                # Doctor reuses this result while the env's files stay as installed.
-                smoke.save(env_path, smoke.fingerprint(env_path, runner.env_python, [p.variant.smoke for p in plans]),
-                           smoke=[r.to_dict() for r in results])
+                transaction.check_smoke(results)
                 dists = runner.distributions()
                 if opts.lock is not None:  # what `reinstall` rebuilds this env from
                     write_json_atomic(runner.env.lock_path, opts.lock)
                 faults.point("before:manifest")
-                record = _manifest(plans, host, backend, runner, step_records, dists, results, log_path)
-                manifest.write(env_path, {**record, **({"additions": additions} if additions else {})})
-                record_verify(env_path, True)
-                faults.point("before:commit")
-                txn.commit()
+                record = _manifest_to_write(plans, host, backend, runner, step_records, dists, results, log_path)
+                guard.keep(env_path, runner.env_python, [p.variant.smoke for p in plans],
+                           {**record, **({"additions": additions} if additions else {})})
                 faults.point("after:commit")
-            except StepFailed as exc:
-                undo = txn.rollback(keep_failed=opts.keep_failed)
-                log.write(f"# failed: {exc.message}; rolled back: {undo}\n")
-                return Outcome(False, "failed", name, str(env_path), f"{exc.message}; {undo}", str(log_path),
-                               backend, exc.step, exc.diagnosis, exc.tail, runner.smoke_results, step_records)
-            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (interrupts.Terminated)
-                undo = txn.rollback(keep_failed=opts.keep_failed)
-                log.write(f"# {interrupts.describe(exc)}; rolled back: {undo}\n")
-                what = "interrupted" if txn.committed else "rolled back"
-                raise Interrupted(f"{interrupts.describe(exc)}: install of {name} {what} ({undo})",
-                                  hint=f"the log is {log_path}", exit_code=interrupts.exit_code(exc)) from None
-            except BaseException:
-                txn.rollback(keep_failed=opts.keep_failed)
-                raise
+        if (exc := guard.failed) is not None:
+            return Outcome(False, "failed", name, str(env_path), f"{exc.message}; {guard.undo}", str(log_path),
+                           backend, exc.step, exc.diagnosis, exc.tail, runner.smoke_results, step_records)
         return Outcome(True, "installed", name, str(env_path), f"{name} is ready", str(log_path), backend,
                        smoke=results, steps=step_records, size_bytes=record["size_bytes"],
                        tools=tool_versions(record, dists), reapplied=runner.reapply, dropped=dropped)
@@ -187,7 +144,7 @@ class _Runner:
 
     def __init__(self, plans, host, env_path, backend, uv_path, opts, reporter, log, records, additions=()):
         self.plans, self.host, self.env_path = plans, host, env_path
-        self.reapply = _not_locked(additions, plans)  # a lock that holds an addition installs it itself
+        self.reapply = existing.not_locked(additions, plans)  # a lock that holds an addition installs it itself
         self.backend, self.uv_path, self.opts, self.reporter, self.log = backend, uv_path, opts, reporter, log
         self.records = records
         self.env_python = plans[0].env_python
@@ -195,10 +152,7 @@ class _Runner:
         self.smoke_results: list[smoke.CheckResult] = []
         self.torch_index: str | None = plans[0].torch_index
         self.interpreter = plans[0].python.path
-        self.base_env = proc.child_env({"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
-                                        "PIP_PROGRESS_BAR": "off"})
-        if backend == "uv":
-            self.base_env.update(backends.uv_index_env(host.index, os.environ))
+        self.base_env = transaction.base_env(host.index if backend == "uv" else None)
 
     def steps(self) -> list[Step]:
         first, *others = self.plans
@@ -335,17 +289,12 @@ class _Runner:
         return argv[:i] + argv[i + 2:]
 
     def smoke(self) -> list[smoke.CheckResult]:
-        seen = []
+        seen = []  # two tools with the same checks: run once
         for p in self.plans:
             if p.variant.smoke not in seen:
                 seen.append(p.variant.smoke)
-        self.reporter.step_start("smoke", "run the smoke checks in the env")
-        start = time.monotonic()
-        for s in seen:
-            self.smoke_results += smoke.run_all(s, self.env_python, self.env_path, log=self.log,
-                                                base_env=self.base_env, on_result=self.reporter.smoke_result)
-        ok = all(r.passed for r in self.smoke_results)
-        self.reporter.step_end("smoke", ok, time.monotonic() - start)
+        self.smoke_results = transaction.run_smoke(seen, self.env_python, self.env_path, log=self.log,
+                                                   base_env=self.base_env, reporter=self.reporter)
         return self.smoke_results
 
     def distributions(self) -> dict[str, str]:
@@ -379,133 +328,10 @@ def reachable(url: str, timeout: float = 5.0) -> tuple[bool, str]:
     return web.reachable(url, timeout)
 
 
-def _already(env_path: Path, plans: list[Plan], opts: Options) -> str | None:
-    """Without --force, what an env already at the target decides: what it holds when that is
-    what was asked (nothing to do); None when it may be (re)built in place (nothing there, a
-    half-built env of ours, or the same holdings whose interpreter is gone); and a refusal, exit
-    2, when it holds anything else (another tool, variant, Python, locked set or extras, or a
-    folder nlpsetup did not build): replacing what the user did not ask to replace needs --force.
-    What the env holds is compared, never the words typed (an alias, a lock of the same env)."""
-    env = Env.at(env_path)
-    if not env_path.exists() and not env_path.is_symlink():
-        return None
-    asked = _describe([(p.tool, p.variant.id) for p in plans], plans[0].python.version)
-    try:
-        data = manifest.read(env_path)
-    except manifest.ManifestError as exc:
-        if env.marker_path.is_file() and not env.manifest_path.exists() and not env_path.is_symlink():
-            return None  # a half-built env of ours (killed, or kept with --keep-failed)
-        held = (f"an env whose manifest cannot be read ({exc})" if env.manifest_path.exists()
-                else "files nlpsetup did not put there")
-        raise _replace_refusal(env_path, held, asked, opts.retry) from None
-    tools = data.get("tools", [])
-    interp = data.get("interpreter", {})
-    version = interp.get("version", "?")
-    if not _holds(data, plans, opts):
-        held = _describe([(t.get("name"), t.get("variant")) for t in tools], version)
-        if data.get("additions"):
-            held += f" with additions {', '.join(data['additions'])}"
-        raise _replace_refusal(env_path, held, asked, opts.retry)
-    if Path(interp.get("env_python", "")).exists():
-        return ", ".join(f"{t.get('name')} {t.get('variant')}" for t in tools)
-    return None
-
-
-def _holds(data: dict, plans: list[Plan], opts: Options) -> bool:
-    """Whether an env's manifest holds what the plans ask: the same canonical tools, each on a
-    variant its request admits, with the extras and version asked, on a Python the request admits
-    (any, when none was asked), and for a lock exactly its locked set."""
-    from packaging.specifiers import SpecifierSet
-    from packaging.utils import canonicalize_name as canon
-
-    tools = {canon(str(t.get("name"))): t for t in data.get("tools", [])}
-    if sorted(tools) != sorted(canon(p.tool) for p in plans):
-        return False
-    admits = dict(opts.admits)
-    dists = {canon(k): v for k, v in data.get("distributions", {}).items()}
-    for p in plans:
-        held = tools[canon(p.tool)]
-        variant = str(held.get("variant"))
-        if variant.removeprefix("lock:") != p.variant.id.removeprefix("lock:") and variant not in admits.get(p.tool, ()):
-            return False
-        if p.variant.id.startswith("lock:"):
-            continue
-        ask, have = _request(p.request), _request(str(held.get("request")))
-        if not set(ask.extras) <= set(have.extras):
-            return False
-        installed = dists.get(canon(p.variant.main_requirement.name))
-        if ask.specifier and not (installed and SpecifierSet(ask.specifier).contains(installed, prereleases=True)):
-            return False
-    if opts.python_asked and not _python_admits(opts, str(data.get("interpreter", {}).get("version")), plans[0]):
-        return False
-    locked = {canon(n): v for p in plans if p.variant.id.startswith("lock:")
-              for n, _, v in (pkg.partition("==") for pkg in p.variant.packages) if v}
-    if locked:  # a lock asks for exactly its set: the installer's own tools and the torch family aside
-        others = set(dists) - set(locked) - {"pip", "wheel", "setuptools"} - {canon(n) for n in TORCH_FAMILY}
-        return not others and all(dists.get(n) == v for n, v in locked.items())
-    return True
-
-
-def _request(text: str):
-    from nlpsetup.resolve.model import ToolRequest
-    from nlpsetup.resolve.resolve import parse_tool
-
-    try:
-        return parse_tool(text)
-    except NlpsetupError:  # "--from-lock (tool)": no extras, no version asked
-        return ToolRequest(text)
-
-
-def _python_admits(opts: Options, held: str, plan: Plan) -> bool:
-    if opts.python:
-        from nlpsetup.facts.pythons import parse_request
-
-        request = parse_request(opts.python)
-        if not request.path:
-            return request.admits(held)
-    return _minor(held) == _minor(plan.python.version)  # a path, or a lock's Python
-
-
-def _carried(env_path: Path, plans: list[Plan]) -> tuple[list[str], list[str]]:
-    """The additions of the env being replaced: (carried into the new env, dropped). They are
-    carried when the new env holds the same tools; another tool's pins may not admit them."""
-    from packaging.utils import canonicalize_name as canon
-
-    try:
-        data = manifest.read(env_path)
-    except manifest.ManifestError:
-        return [], []
-    additions = list(data.get("additions") or [])
-    same = sorted(canon(str(t.get("name"))) for t in data.get("tools", [])) == sorted(canon(p.tool) for p in plans)
-    return (additions, []) if same else ([], additions)
-
-
-def _not_locked(additions, plans: list[Plan]) -> list[str]:
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name as canon
-
-    locked = {canon(pkg.partition("==")[0]) for p in plans if p.variant.id.startswith("lock:") for pkg in p.variant.packages}
-    return [a for a in additions if canon(Requirement(a).name) not in locked]
-
-
-def _describe(tools, version: str) -> str:
-    return f"{' + '.join(f'{t} {v}' for t, v in tools) or 'no tool'} on Python {version}"
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
-def _replace_refusal(env_path: Path, held: str, asked: str, retry: str | None = None) -> NlpsetupError:
-    how = f"to replace it (and everything in {env_path}): {retry}" if retry else \
-        f"pass --force to replace it (and everything in {env_path})"
-    return NlpsetupError(f"env {env_path.name} already holds {held}; you asked for {asked}",
-                         hint=f"{how}; or choose another --name")
-
-
-def _manifest(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,
-              log_path: Path) -> dict:
-
+def _manifest_to_write(plans: list[Plan], host: Host, backend: str, runner: _Runner, steps, dists, results,
+                       log_path: Path) -> dict:
+    """The manifest of the env just built and proven (ENV/nlpsetup.json): what `envs`, lock, verify,
+    upgrade and reinstall read back."""
     p = plans[0]
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nlpsetup.base.parallel import in_parallel
 from nlpsetup.envs.env import Env
 from nlpsetup.envs.status import status
-from nlpsetup.execution import smoke
+from nlpsetup.execution import smoke, smokecache
 from nlpsetup.recipes.model import Smoke
 
 
@@ -78,13 +79,13 @@ def verify(env_path: Path, on_result=None, cancel=None) -> dict:
         return result
     env_python = st.data["interpreter"]["env_python"]
     smokes = smoke_of(st.data)
-    fp = smoke.fingerprint(env_path, env_python, smokes)
+    fp = smokecache.fingerprint(env_path, env_python, smokes)
     for s in smokes:
         for r in smoke.run_all(s, env_python, env_path, on_result=on_result, cancel=cancel):
             result["smoke"].append(r.to_dict())
     if cancel is not None and cancel.is_set():
         raise KeyboardInterrupt
-    smoke.save(env_path, fp, smoke=result["smoke"])
+    smokecache.save(env_path, fp, smoke=result["smoke"])
     result["ok"] = all(r["passed"] for r in result["smoke"])
     record_verify(env_path, result["ok"])
     if not result["ok"]:
@@ -107,8 +108,8 @@ def verify_envs(store, names: list[str], on_ready=None) -> list[dict]:
     for row in skipped:
         if on_ready:
             on_ready(row)
-    return skipped + smoke.in_parallel(lambda p, cancel: verify(p, cancel=cancel), paths, on_ready=on_ready,
-                                       cost=smoke.expected_seconds)
+    return skipped + in_parallel(lambda p, cancel: verify(p, cancel=cancel), paths, on_ready=on_ready,
+                                 cost=smokecache.expected_seconds)
 
 
 def repair_command(name: str, data: dict | None) -> str:

@@ -206,7 +206,7 @@ def check_files(spec: Spec) -> dict[str, str]:
     """The files of the checks' folder (ENV/nlpsetup-checks/ in the image)."""
     from nlpsetup.execution import smoke
 
-    return {"run.py": _RUNNER.read_text(encoding="utf-8"), "harness.py": smoke._HARNESS,
+    return {"run.py": _RUNNER.read_text(encoding="utf-8"), "harness.py": smoke.harness_text(),
             "checks.json": json.dumps(checks(spec), indent=1)}
 
 
