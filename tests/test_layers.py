@@ -151,3 +151,11 @@ def test_the_checker_sees_imports_inside_functions_and_attribute_use(tmp_path):
     known = {"cli.main": path, "base.proc": path}
     found = imports_of("base.files", path, known)
     assert ("cli.main", None, 2) in found and ("base.proc", "_spawn", 4) in found
+
+
+def test_the_readme_layout_lists_the_rooms_in_the_order_of_the_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    tree = readme.split("## Layout", 1)[1].split("```\ninstaller/nlpsetup/\n", 1)[1].split("```", 1)[0]
+    rooms = [line.split("/")[0].strip() for line in tree.splitlines() if line.startswith("  ") and "/" in line[:14]
+             and not line.startswith("   ")]
+    assert [r for r in rooms if r != "data"] == LAYERS
