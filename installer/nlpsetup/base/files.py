@@ -103,6 +103,14 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, text)
 
 
+def entries(folder: str | Path) -> list[os.DirEntry]:
+    """A folder's entries by name, stat-cheap (cache keys are built from them); none when it cannot be listed."""
+    try:
+        return sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return []
+
+
 def sha256_file(path: Path) -> str:
     """The sha256 of a file's bytes, read in 1 MiB chunks (wheels can be GBs)."""
     h = hashlib.sha256()

@@ -21,16 +21,13 @@ _ROW = {"name": str, "available": bool, "variant": (str, None), "python": (str, 
 
 
 def key(recipe_dirs: list[Path], env: dict[str, str] | None = None) -> str:
+    from nlpsetup.base.files import entries
     from nlpsetup.facts.pythons import candidates
 
     env = os.environ if env is None else env
     files = []
     for d in recipe_dirs:
-        try:
-            entries = sorted(os.scandir(d), key=lambda e: e.name)
-        except OSError:
-            continue
-        for e in entries:
+        for e in entries(d):
             if e.name.endswith(".toml"):
                 try:
                     st = e.stat()

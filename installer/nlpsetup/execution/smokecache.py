@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nlpsetup import __version__
+from nlpsetup.base.files import entries
 from nlpsetup.envs.env import Env
 from nlpsetup.execution.smoke import CheckResult
 from nlpsetup.recipes.model import Smoke
@@ -32,11 +33,7 @@ def fingerprint(env_path: Path, env_python: str, smokes: Sequence[Smoke]) -> str
         h.update(b"no interpreter\n")
     roots = Env.at(env_path).site_packages()
     for root in roots:
-        try:
-            entries = sorted(os.scandir(root), key=lambda e: e.name)
-        except OSError:
-            continue
-        for e in entries:
+        for e in entries(root):
             if e.name.endswith(".dist-info"):
                 target = os.path.join(e.path, "RECORD")
             elif e.name.endswith((".egg-info", ".egg-link", ".pth")):
