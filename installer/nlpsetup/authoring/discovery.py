@@ -44,10 +44,11 @@ class Attempt:
     ok: bool
     why: str
     diagnosis: discover.Diagnosis | None = None
+    log: str | None = None  # the install's log (its full output and checks), kept after a failure
 
     def line(self) -> str:
         verdict = "verified" if self.ok else f"failed at {self.stage}: {self.why}"
-        return f"  try {self.candidate.label()}: {verdict}"
+        return f"  try {self.candidate.label()}: {verdict}" + (f"  (log: {self.log})" if self.log and not self.ok else "")
 
 
 def index_of(host: Host) -> str:
@@ -115,8 +116,8 @@ def candidate_recipe(name: str, c: discover.Candidate, host_name: str):
 
 
 def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: str, backend: str,
-            force: bool, reporter) -> tuple[bool, str, str | None]:
-    """Install one candidate through the install transaction: (verified, why, env path)."""
+            force: bool, reporter) -> tuple[bool, str, str | None, str | None]:
+    """Install one candidate through the install transaction: (verified, why, env path, log)."""
     from nlpsetup.execution import execute
     from nlpsetup.facts import pythons
     from nlpsetup.resolve import model as resolve
@@ -127,12 +128,12 @@ def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: 
                               env_name=env_name)
     plan = resolver.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
     if isinstance(plan, resolve.Refusal):
-        return False, plan.one_line(), None
+        return False, plan.one_line(), None, None
     outcome = execute.install([plan], host, home, execute.Options(backend=backend, force=force), reporter)
     if outcome.ok:
-        return True, "verified", outcome.path
+        return True, "verified", outcome.path, outcome.log
     text = "\n".join([outcome.message, outcome.diagnosis or "", *outcome.tail, *(r.detail for r in outcome.smoke)])
-    return False, text, None
+    return False, text, None, outcome.log
 
 
 def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -213,12 +214,12 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                 ok, out = probe_of(built).result()
                 c = built if ok else c
             if not ok:
-                d = discover.diagnose(out)
+                d = discover.diagnose(out, host.os)
                 attempt = Attempt(c, "probe", False, d.why, d)
             elif (torch := discover.torch_in(out)) and uv:
                 c = replace(c, torch=torch)
             if ok:
-                verified, why, env_path = install(name, c, host, home, env_name or canonicalize_name(name),
+                verified, why, env_path, log = install(name, c, host, home, env_name or canonicalize_name(name),
                                                   backend, force, reporter)
                 if verified:
                     imports, commands = derived(env_path, name)
@@ -228,34 +229,56 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
                     return Result(found, attempts, env_path, write_recipe(found, target))
-                d = discover.diagnose(why)
-                attempt = Attempt(c, "install", False, d.why, d)
+                d = discover.diagnose(why, host.os)
+                attempt = Attempt(c, "install", False, d.why, d, log)
+            queue = discover.next_after(c, attempt.diagnosis, queue, [(a.candidate, a.diagnosis) for a in attempts])
             attempts.append(attempt)
             on_attempt(attempt)
-            queue = discover.next_after(c, attempt.diagnosis, queue)
     except BaseException:  # Ctrl-C (the install rolled back already) or an error: running probes end now
         proc.stop_all()
         raise
     finally:  # probes still queued are not started
         pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
-    raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit)
+    raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit,
+                  out_of_attempts=bool(queue) and len(attempts) >= limits.max_attempts)
+
+
+def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str]) -> list[str]:
+    """One line per distinct blocker: what was tried (release, Pythons, dependencies), the diagnosis,
+    and the next command a user can type."""
+    groups: dict[tuple, list[Attempt]] = {}
+    for a in attempts:
+        if not a.ok:
+            groups.setdefault((a.candidate.version, a.candidate.as_of, a.why), []).append(a)
+    lines = []
+    for (version, as_of, why), group in groups.items():
+        pythons = list(dict.fromkeys(a.candidate.python for a in group))
+        tried = {a.candidate.python for a in attempts if a.candidate.version == version}
+        d = group[-1].diagnosis or discover.Diagnosis("other", why)
+        nxt = discover.next_command(name, group[-1].candidate, d, rels, minors, tried)
+        deps = f"deps as of {as_of}" if as_of else "latest deps"
+        lines.append(f"{name} {version} on Python {', '.join(pythons)} ({deps}): {why} -> next: {nxt}")
+    return lines
 
 
 def refusal(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str],
-            timed_out: bool) -> NlpsetupError:
-    """Exit 3: each distinct blocker, and the next command a user can type."""
-    blockers = list(dict.fromkeys(a.why for a in attempts)) or ["no release has files for the Pythons on this host"]
+            timed_out: bool, out_of_attempts: bool = False) -> NlpsetupError:
+    """Exit 3: one line per blocker (what was tried, the diagnosis, the next command)."""
+    lines = blockers(name, attempts, rels, minors) or ["no release has files for the Pythons on this host"]
     fixes = list(dict.fromkeys(a.diagnosis.fix for a in attempts if a.diagnosis and a.diagnosis.fix))
     wanted = sorted({m for r in rels[:3] if r.wheel_pythons for m in r.wheel_pythons} - set(minors),
                     key=lambda m: int(m.split(".")[1]))
     if wanted:
-        fixes.append(f"pyenv install {wanted[-1]} (the newest Python {name}'s wheels are for), then run the command again")
-    bound = " (time limit reached)" if timed_out else ""
-    return NlpsetupError(f"no working env found for {name} after {len(attempts)} attempt{'s' if len(attempts) != 1 else ''}{bound}; blockers: "
-                         + "; ".join(blockers),
-                         hint="next: " + ("; or ".join(fixes) if fixes else "raise --max-attempts or --time-limit"),
-                         exit_code=EXIT_REFUSED)
+        fixes.append(f"pyenv install {wanted[-1]} (the newest Python {name}'s wheels are for), then: "
+                     f"nlpsetup install {name} --python {wanted[-1]}")
+    if timed_out or out_of_attempts or not fixes:
+        fixes.append("raise --max-attempts or --time-limit")
+    bound = " (time limit reached)" if timed_out else " (attempt limit reached)" if out_of_attempts else ""
+    n = len(attempts)
+    return NlpsetupError(f"no working env found for {name} after {n} attempt{'s' if n != 1 else ''}{bound}; blockers:\n"
+                         + "\n".join(f"  {line}" for line in lines),
+                         hint="next: " + "; or ".join(dict.fromkeys(fixes)), exit_code=EXIT_REFUSED)
 
 
 def first_attempts(spec: str, host: Host, n: int = 5) -> tuple[str, list[discover.Candidate]]:

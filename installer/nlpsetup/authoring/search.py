@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from nlpsetup.index.pages import release_of
+from nlpsetup.resolve.cutoff import cpython_released
 
 CUTOFF_MARGIN = dt.timedelta(days=60)  # dependency fixes released shortly after the package still count
 
@@ -156,35 +157,84 @@ _RULES: tuple[tuple[str, str, str], ...] = (
                  r"|No such file or directory: '(?:gcc|cc|g\+\+)'", "a build needs a C compiler ({0})"),
     ("rust", r"can't find Rust compiler|rustc.*not found|cargo.*not found", "a build needs the Rust compiler"),
     ("jvm", r"JAVA_HOME|No Java runtime|JVM DLL not found|libjvm", "it needs a Java runtime (JVM)"),
+    # uv: "hint: Wheels are required for `cytoolz` because building from source is disabled ..."
+    ("no-wheels", r"wheels are required for `?([\w.-]+)`?|([\w.-]+)==[\w.]+ has no (?:usable|compatible) wheels",
+     "no wheel of {0} fits this Python (and builds are off)"),
     ("no-wheels", r"has no wheels with a matching Python|no matching distribution|only has (?:an )?sdist"
                   r"|Requires-Python|requires-python", "no release files fit this Python"),
     ("import", r"ImportError|ModuleNotFoundError|AttributeError|cannot import name",
      "its import fails with the newest dependencies"),
 )
 
+# What the host's OS can install, by OS (host.os): the fix a diagnosis names when the host lacks a tool.
 _FIXES = {
-    "compiler": "install a C compiler: sudo apt-get install build-essential (Debian/Ubuntu)",
-    "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or your OS's rustc and cargo)",
-    "jvm": "install Java: sudo apt-get install default-jre (Debian/Ubuntu), then set JAVA_HOME",
+    "linux": {
+        "compiler": "install a C compiler: sudo apt-get install build-essential (Debian/Ubuntu)",
+        "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or your OS's rustc and cargo)",
+        "jvm": "install Java: sudo apt-get install default-jre (Debian/Ubuntu), then set JAVA_HOME",
+        "header": "install the development package that has {0}: find it with `apt-file search {0}` (Debian/Ubuntu)",
+    },
+    "macos": {
+        "compiler": "install the command line tools: xcode-select --install",
+        "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or brew install rust)",
+        "jvm": "install Java: brew install openjdk, then set JAVA_HOME",
+        "header": "install the library that has {0} (e.g. with Homebrew), then run the command again",
+    },
+    "windows": {
+        "compiler": "install the Microsoft C++ Build Tools (https://visualstudio.microsoft.com/visual-cpp-build-tools/)",
+        "rust": "install Rust: https://rustup.rs",
+        "jvm": "install a Java runtime (e.g. winget install Microsoft.OpenJDK.21), then set JAVA_HOME",
+        "header": "install the library that has {0}, then run the command again",
+    },
 }
 
+# Headers of another OS: no package of this one provides them, so no build of that code works here.
+_FOREIGN_HEADERS = {
+    "linux": ("sys/endian.h", "machine/", "libkern/", "mach/", "mach-o/", "malloc/malloc.h", "CoreFoundation/",
+              "windows.h", "io.h", "direct.h"),
+    "macos": ("linux/", "endian.h", "malloc.h", "features.h", "byteswap.h", "windows.h", "io.h"),
+    "windows": ("unistd.h", "sys/endian.h", "linux/", "machine/", "libkern/", "mach/", "pthread.h", "dlfcn.h"),
+}
+_OS_LABEL = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
 
-def diagnose(text: str) -> Diagnosis:
+
+def foreign_header(header: str, os_name: str) -> bool:
+    """Whether a missing header is one of another OS's (sys/endian.h on Linux): no package installs it."""
+    return any(header == h or (h.endswith("/") and header.startswith(h)) for h in _FOREIGN_HEADERS.get(os_name, ()))
+
+
+def diagnose(text: str, os_name: str = "linux") -> Diagnosis:
+    """The first rule that matches a failure's output; `os_name` (host.os) picks the fix it names."""
+    fixes = _FIXES.get(os_name, _FIXES["linux"])
     for kind, pattern, why in _RULES:
         if m := re.search(pattern, text, re.I if kind in ("no-wheels", "rust") else 0):
             found = next((g for g in m.groups() if g), "") if m.groups() else ""
-            why = why.format(found or "gcc")
-            fix = _FIXES.get(kind, "")
-            if kind == "header":
-                fix = f"install the package that provides {found}: apt-file search {found} (Debian/Ubuntu)"
+            why = why.format(found or ("gcc" if kind == "compiler" else "a dependency"))
+            fix = fixes.get(kind, "").format(found)
+            if kind == "header" and foreign_header(found, os_name):
+                why = f"{why}, a header {_OS_LABEL.get(os_name, os_name)} does not have: only a release or Python with wheels works here"
+                fix = ""  # no package provides it: the next command is an older release or Python (see next_command)
             if kind == "import":  # the error itself (from its name on: not the check's label), without the env's paths
                 line = text[m.start():].split("\n", 1)[0].strip()
                 why = f"{why}: {line.split(' (/')[0][:160]}"
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
-            return Diagnosis(kind, why, fix, pin)
-    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "no output")
-    return Diagnosis("other", last[:200])
+            return Diagnosis(kind, one_line(why), fix, pin)
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
+                "no output")
+    return Diagnosis("other", one_line(last))
+
+
+# What the install transaction appends to a failure's message once it rolled back: not a diagnosis.
+_UNDONE = re.compile(r"(?:the previous env is back in place|nothing was left behind|nothing else changed)"
+                     r"(?:; the failed env is kept at .*)?")
+
+
+def one_line(why: str) -> str:
+    """A diagnosis as one clean line: its first line, without the rollback's note, at most 200 characters."""
+    line = next((x.strip() for x in why.splitlines() if x.strip()), "")
+    line = re.sub(r";\s*" + _UNDONE.pattern + r"$", "", line).strip()
+    return line[:200] or "no output"
 
 
 def blocks_builds(d: Diagnosis) -> bool:
@@ -198,15 +248,57 @@ def may_build(c: Candidate, earlier: list[Diagnosis | None]) -> bool:
     return not any(d is not None and blocks_builds(d) for d in earlier)
 
 
-def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate]) -> list[Candidate]:
-    """The queue after `failed` with its diagnosis: a pin retries the same candidate first; a
-    failure the newest dependencies cause moves a cutoff of the same release and Python ahead;
-    a host that lacks a build tool drops the other builds of the release."""
+def _predates(minor: str, as_of: str | None) -> bool:
+    """Whether a Python came out before a cutoff (so wheels for it may exist as of then); any Python
+    for the newest dependencies."""
+    released = cpython_released().get(minor)
+    return as_of is None or released is None or released <= dt.date.fromisoformat(as_of)
+
+
+def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
+               tried: list[tuple[Candidate, Diagnosis | None]] = ()) -> list[Candidate]:
+    """The queue after `failed` with its diagnosis (`tried`: the earlier failures): a pin retries the
+    same candidate first; a host that lacks a build tool drops the other builds of the release; the
+    same diagnosis on two Pythons for the same release and cutoff does not depend on the Python, so
+    the other Pythons of that release and cutoff are dropped and the search moves on to what can
+    change the outcome (the cutoff, an older release). With a dated cutoff, Pythons newer than the
+    cutoff (no wheels of their own as of then) and older ones count apart: the older ones may have
+    the wheels the newer lack."""
     if d.pin and d.pin not in failed.pins:
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
     if blocks_builds(d):
-        return [c for c in queue if not (c.version == failed.version and not c.binary_only)]
+        queue = [c for c in queue if not (c.version == failed.version and not c.binary_only)]
+    key = (failed.version, failed.as_of, failed.pins)
+    side = _predates(failed.python, failed.as_of)
+    same = {c.python for c, e in [*tried, (failed, d)]
+            if e is not None and (c.version, c.as_of, c.pins) == key and (e.kind, e.why) == (d.kind, d.why)
+            and _predates(c.python, c.as_of) == side}
+    if len(same) >= 2:
+        queue = [c for c in queue if not ((c.version, c.as_of, c.pins) == key and _predates(c.python, c.as_of) == side)]
     return queue
+
+
+def next_command(name: str, c: Candidate, d: Diagnosis, rels: list[Release], minors: list[str],
+                 tried: set[str]) -> str:
+    """The next command a user can type after a blocker: the host's fix where it lacks a tool, else a
+    Python or an older release that may have wheels (`minors`: this host's Pythons, `tried`: the
+    Pythons the search tried for this release)."""
+    if d.fix:
+        return d.fix
+    rel = next((r for r in rels if same_version(r.version, c.version)), None)
+    if d.kind in ("no-wheels", "header", "compiler", "rust", "other", "resolve"):
+        older = [m for m in sorted(minors, key=_minor_key, reverse=True)
+                 if m not in tried and _minor_key(m) < _minor_key(c.python) and (rel is None or rel.fits(m))]
+        if older:
+            return f"nlpsetup install {name}=={c.version} --python {older[0]}"
+        wanted = sorted((rel.wheel_pythons or ()) if rel else (), key=_minor_key)
+        wanted = [m for m in wanted if m not in minors]
+        if wanted:
+            return f"pyenv install {wanted[-1]} (the newest Python its wheels are for), then: nlpsetup install {name}=={c.version} --python {wanted[-1]}"
+    earlier = [r for r in rels if Version(r.version) < Version(c.version)]
+    if earlier:
+        return f"nlpsetup install {name}=={earlier[0].version}"
+    return "raise --max-attempts or --time-limit"
 
 
 # --- the recipe it writes ----------------------------------------------------------------------

@@ -52,8 +52,9 @@ def plan(spec: str, host, as_json: bool) -> int:
 
 
 def install(spec: str, host, root: Path, *, env_name, python, backend, force, max_attempts, time_limit,
-            as_json: bool, quiet: bool, write_to: Path | None = None) -> int:
+            as_json: bool, quiet: bool, write_to: Path | None = None, verbose: bool = False) -> int:
     from nlpsetup.authoring import discovery as discovery_run
+    from nlpsetup.execution.reporter import NullReporter
     from nlpsetup.ui import progress
 
     def start(name: str, candidates: int) -> None:  # the index has the package: the search begins
@@ -64,10 +65,14 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
                                   limits=discovery_run.Limits(max_attempts, time_limit),
                                   on_start=(lambda name, n: None) if as_json or quiet else start,
                                   on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
-                                  reporter=progress.SilentReporter(), write_to=write_to)
+                                  # one line per attempt; each install's steps and checks only with
+                                  # --verbose (they are in the log the attempt line names)
+                                  reporter=progress.TermReporter(verbose=True) if verbose and not as_json
+                                  else NullReporter(), write_to=write_to)
     if as_json:
         echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path),
-                    "attempts": [{"candidate": a.candidate.__dict__, "stage": a.stage, "ok": a.ok, "why": a.why}
+                    "attempts": [{"candidate": a.candidate.__dict__, "stage": a.stage, "ok": a.ok, "why": a.why,
+                                  "diagnosis": a.diagnosis.kind if a.diagnosis else None, "log": a.log}
                                  for a in result.attempts]})
     else:
         click.echo(f"{result.found.name} is ready ({result.found.candidate.label()}); recipe written to "

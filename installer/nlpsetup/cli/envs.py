@@ -120,7 +120,7 @@ def install(app, tools, backend, no_pip, kernel, force, keep_failed, dry_run, st
                 return discover.plan(tools[0], host, as_json)
             return discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
                                     backend=backend, force=force, max_attempts=max_attempts,
-                                    time_limit=time_limit, as_json=as_json, quiet=quiet)
+                                    time_limit=time_limit, as_json=as_json, quiet=quiet, verbose=verbose)
     else:
         plans = planning.plan_tools(book := app.book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours
