@@ -52,7 +52,7 @@ def _run(cli, index, *args):
 
 
 def _manifest(home, env) -> dict:
-    return json.loads((home / "envs" / env / "nlpsetup.json").read_text())
+    return json.loads((home / "envs" / env / "nlpsetup.json").read_text(encoding="utf-8"))
 
 
 @needs_uv
@@ -63,10 +63,13 @@ def test_newest_dependency_breaks_the_import_so_discovery_finds_the_cutoff_and_k
     tries = [line for line in err.splitlines() if line.startswith("  try ")]
     assert "latest" in tries[0] and "failed at install" in tries[0] and "newest dependencies" in tries[0]
     assert "deps as of 2021-08-30" in tries[-1] and tries[-1].endswith("verified"), err
+    # one line per attempt: the failed check's output is in the log the line names, not printed here
+    assert "(log: " in tries[0] and "FAIL" not in err and "nothing was left behind" not in err, err
+    assert Path(tries[0].split("(log: ")[1].rstrip(")")).is_file()
     assert _manifest(home, "agedtool")["distributions"]["agedlib"] == "1.0.0"
     # (d) the recipe it wrote is valid, names the date, the import and the command, and is used next time
     written = home / "recipes" / "discovered" / "agedtool.toml"
-    text = written.read_text()
+    text = written.read_text(encoding="utf-8")
     assert ('as_of = "2021-08-30"  # its import fails with the newest dependencies: ImportError: cannot import '
             "name 'greet' from 'agedlib'") in text and 'imports = ["agedtool"]' in text and '["agedtool", "--help"]' in text
     code, out, err = _run(cli, index, "recipe", "check", str(written))
@@ -88,11 +91,11 @@ def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home
     code, out, err = _run(cli, index, "install", "oldpy")
     assert code == 0, out + err
     assert _manifest(home, "oldpy")["interpreter"]["version"].startswith("3.8.")
-    assert 'python = ">=3.8,<3.9"' in (home / "recipes" / "discovered" / "oldpy.toml").read_text()
+    assert 'python = ">=3.8,<3.9"' in (home / "recipes" / "discovered" / "oldpy.toml").read_text(encoding="utf-8")
     # recipe new: the same search in a temporary home, the recipe written where asked
     code, out, err = _run(cli, index, "recipe", "new", "oldpy", "-o", str(tmp_path / "oldpy.toml"))
     assert code == 0, out + err
-    assert 'imports = ["oldpy"]' in (tmp_path / "oldpy.toml").read_text()
+    assert 'imports = ["oldpy"]' in (tmp_path / "oldpy.toml").read_text(encoding="utf-8")
     assert sorted(p.name for p in (home / "envs").iterdir()) == ["oldpy"]  # its env was temporary
 
 
@@ -103,6 +106,10 @@ def test_nothing_works_is_exit_3_with_each_blocker_and_the_next_command(cli, hom
     # the first build meets the missing compiler; every other build of the release would too: one attempt
     assert "no working env found for needsgcc after 1 attempt;" in err and "C compiler" in err
     assert "build-essential" in err  # the next command
+    # one clean line per blocker: what was tried, the diagnosis, the next command; no rollback note
+    blocker = next(line for line in err.splitlines() if line.startswith("  needsgcc 1.0.0 on Python "))
+    assert "a build needs a C compiler" in blocker and "-> next: install a C compiler" in blocker, err
+    assert "nothing was left behind" not in err and "FAIL" not in err, err
     assert not (home / "envs" / "needsgcc").exists() and not (home / "recipes" / "discovered" / "needsgcc.toml").exists()
 
 
@@ -156,3 +163,96 @@ def test_a_resolution_with_torch_makes_it_a_framework_so_the_host_gets_its_cpu_o
     v = recipe.variants[0]
     assert v.framework == (("torch", "==2.5.1"),) and str(v.python) and v.smoke.imports == ("torchnlp",)
     assert [(p.req, p.why) for p in v.pins] == [("numpy<2", "built against numpy 1.x")]
+
+
+def _sweep(rels, minors, works, budget=12):
+    """The search's loop without probes or installs: `works(candidate)` is None when it verifies, else
+    the output of its failure. (the attempts, the winner or None)."""
+    queue, tried = discover.candidates(rels, minors, rels[0].version), []
+    while queue and len(tried) < budget:
+        c = queue.pop(0)
+        if (out := works(c)) is None:
+            return tried, c
+        d = discover.diagnose(out)
+        queue = discover.next_after(c, d, queue, tried)
+        tried.append((c, d))
+    return tried, None
+
+
+HOST = ["3.13", "3.12", "3.11", "3.10", "3.9", "3.8", "3.7", "3.6"]
+NO_CYTOOLZ = ("  x No solution found when resolving dependencies:\n  hint: Wheels are required for `cytoolz` because "
+              "building from source is disabled for `cytoolz` (i.e., with `--no-build-package cytoolz`)")
+
+
+def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
+    # textacy 0.9.1: a pure wheel; with the newest dependencies, no wheel of a dependency on any Python;
+    # with dependencies of its date, wheels for Pythons of then only (3.7 here)
+    rels = [discover.Release("0.9.1", discover.dt.date(2019, 9, 3), ">=3.6", None)]
+
+    def works(c):
+        return None if (c.python, c.as_of) == ("3.7", "2019-11-02") else NO_CYTOOLZ
+
+    tried, winner = _sweep(rels, HOST, works)
+    assert winner == discover.Candidate("0.9.1", "3.7", "2019-11-02"), tried
+    assert tried[0][1].why == "no wheel of cytoolz fits this Python (and builds are off)"
+    latest = [c.python for c, _ in tried if c.as_of is None]
+    dated = [c.python for c, _ in tried if c.as_of]
+    assert latest == ["3.13", "3.12"]  # the same diagnosis twice: the other Pythons would meet it too
+    # the Pythons newer than the cutoff had no wheels as of then: after two of them, the older ones
+    assert dated == ["3.13", "3.12", "3.8"] and len(tried) == 5
+
+    # the same diagnosis on two Pythons that predate the cutoff: the cutoff is done on every Python
+    tried, winner = _sweep(rels, HOST, lambda c: "fatal error: sys/endian.h: No such file or directory")
+    assert winner is None and [c.python for c, _ in tried] == ["3.13", "3.13", "3.12", "3.12", "3.8", "3.7"]
+    # different diagnoses on different Pythons: each Python may still change the outcome
+    tried, winner = _sweep(rels, HOST, lambda c: f"ImportError: cannot import name 'x{c.python}' from 'y'")
+    assert winner is None and len(tried) == 12
+
+
+def test_hints_fit_the_os_a_foreign_header_names_a_release_or_python_with_wheels():
+    bsd = discover.diagnose("cytoolz/x.c:5:10: fatal error: sys/endian.h: No such file or directory", "linux")
+    assert bsd.kind == "header" and not bsd.fix and "apt-file" not in bsd.why
+    assert "a header Linux does not have" in bsd.why and discover.blocks_builds(bsd)
+    rels = [discover.Release("0.9.1", discover.dt.date(2019, 9, 3), None, None),
+            discover.Release("0.8.0", discover.dt.date(2019, 1, 3), None, None)]
+    c = discover.Candidate("0.9.1", "3.12", None, binary_only=False)
+    assert discover.next_command("textacy", c, bsd, rels, HOST, {"3.13", "3.12"}) == \
+        "nlpsetup install textacy==0.9.1 --python 3.11"
+    assert discover.next_command("textacy", c, bsd, rels, ["3.12"], {"3.12"}) == "nlpsetup install textacy==0.8.0"
+    # a header of this OS: the package that provides it; on macOS, its own tools
+    linux = discover.diagnose("fatal error: libxml/xmlversion.h: No such file or directory", "linux")
+    assert "apt-file search libxml/xmlversion.h" in linux.fix and "does not have" not in linux.why
+    assert "apt-file" not in discover.diagnose("fatal error: libxml/xmlversion.h: No such file", "macos").fix
+    assert "xcode-select" in discover.diagnose("command 'gcc' failed", "macos").fix
+    assert "apt-get" not in discover.diagnose("fatal error: sys/endian.h: No such file", "macos").fix
+    assert not discover.foreign_header("endian.h", "linux") and discover.foreign_header("machine/endian.h", "linux")
+
+
+def test_nothing_works_gives_one_clean_line_per_blocker_and_no_rollback_note_in_a_recipe():
+    from nlpsetup.authoring import discovery
+
+    rels = [discover.Release("0.9.1", discover.dt.date(2019, 9, 3), None, None)]
+    failed = "smoke check failed: ImportError: cannot import name 'greet' from 'agedlib'; nothing was left behind"
+    attempts = []
+    for python, as_of, out in [("3.13", None, failed), ("3.12", None, failed),
+                               ("3.13", "2019-11-02", "fatal error: sys/endian.h: No such file or directory\n"
+                                                      "error: command 'gcc' failed; nothing was left behind")]:
+        d = discover.diagnose(out)
+        attempts.append(discovery.Attempt(discover.Candidate("0.9.1", python, as_of), "install", False, d.why, d, "/l.log"))
+    err = discovery.refusal("textacy", attempts, rels, ["3.13", "3.12", "3.7"], False)
+    assert err.exit_code == 3
+    head, *lines = err.message.splitlines()
+    assert head == "no working env found for textacy after 3 attempts; blockers:"
+    assert len(lines) == 2  # the same diagnosis on two Pythons is one blocker
+    assert lines[0] == ("  textacy 0.9.1 on Python 3.13, 3.12 (latest deps): its import fails with the newest "
+                        "dependencies: ImportError: cannot import name 'greet' from 'agedlib' -> next: "
+                        "nlpsetup install textacy==0.9.1 --python 3.7")
+    assert lines[1] == ("  textacy 0.9.1 on Python 3.13 (deps as of 2019-11-02): a C header is missing: sys/endian.h, "
+                        "a header Linux does not have: only a release or Python with wheels works here -> next: "
+                        "nlpsetup install textacy==0.9.1 --python 3.7")
+    assert "nothing was left behind" not in err.message + (err.hint or "")
+    why = discover.why_cutoff(discover.Candidate("0.9.1", "3.13", "2019-11-02"),
+                              [(a.candidate, a.why) for a in attempts])
+    text = discover.recipe_text(discover.Found("textacy", discover.Candidate("0.9.1", "3.13", "2019-11-02"),
+                                               ("textacy",), (), "h", "2026-01-01", as_of_why=why))
+    assert "left behind" not in text and "# its import fails with the newest dependencies: ImportError" in text

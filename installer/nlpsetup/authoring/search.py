@@ -286,15 +286,15 @@ def next_command(name: str, c: Candidate, d: Diagnosis, rels: list[Release], min
     if d.fix:
         return d.fix
     rel = next((r for r in rels if same_version(r.version, c.version)), None)
-    if d.kind in ("no-wheels", "header", "compiler", "rust", "other", "resolve"):
-        older = [m for m in sorted(minors, key=_minor_key, reverse=True)
-                 if m not in tried and _minor_key(m) < _minor_key(c.python) and (rel is None or rel.fits(m))]
-        if older:
-            return f"nlpsetup install {name}=={c.version} --python {older[0]}"
-        wanted = sorted((rel.wheel_pythons or ()) if rel else (), key=_minor_key)
-        wanted = [m for m in wanted if m not in minors]
-        if wanted:
-            return f"pyenv install {wanted[-1]} (the newest Python its wheels are for), then: nlpsetup install {name}=={c.version} --python {wanted[-1]}"
+    # an older Python has older wheels (of the package and of its dependencies)
+    older = [m for m in sorted(minors, key=_minor_key, reverse=True)
+             if m not in tried and _minor_key(m) < _minor_key(c.python) and (rel is None or rel.fits(m))]
+    if older:
+        return f"nlpsetup install {name}=={c.version} --python {older[0]}"
+    wanted = [m for m in sorted((rel.wheel_pythons or ()) if rel else (), key=_minor_key) if m not in minors]
+    if wanted:
+        return (f"pyenv install {wanted[-1]} (the newest Python its wheels are for), then: "
+                f"nlpsetup install {name}=={c.version} --python {wanted[-1]}")
     earlier = [r for r in rels if Version(r.version) < Version(c.version)]
     if earlier:
         return f"nlpsetup install {name}=={earlier[0].version}"
