@@ -129,6 +129,8 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
     assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
     assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
+    dated = discover.diagnose("ImportError: cannot import name 'x' from 'y'", newest=False)
+    assert dated.why == "its import fails: ImportError: cannot import name 'x' from 'y'"  # not "the newest"
     c = discover.Candidate("1.0", "3.12", None)
     retried = discover.next_after(c, gone, [discover.Candidate("1.0", "3.11", None)])
     assert retried[0].pins == (("setuptools<81", gone.why),)
@@ -201,6 +203,10 @@ def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
     # the Pythons newer than the cutoff had no wheels as of then: after two of them, the older ones
     assert dated == ["3.13", "3.12", "3.8"] and len(tried) == 5
 
+    # no build of the dependencies of 2019 on Python 3.13 while the host has a Python of then; else a build
+    dated = discover.Candidate("0.9.1", "3.13", "2019-11-02")
+    assert not discover.may_build(dated, [], HOST) and discover.may_build(dated, [], ["3.13", "3.12"])
+    assert discover.may_build(discover.Candidate("0.9.1", "3.13", None), [], HOST)
     # the same diagnosis on two Pythons that predate the cutoff: the cutoff is done on every Python
     tried, winner = _sweep(rels, HOST, lambda c: "fatal error: sys/endian.h: No such file or directory")
     assert winner is None and [c.python for c, _ in tried] == ["3.13", "3.13", "3.12", "3.12", "3.8", "3.7"]

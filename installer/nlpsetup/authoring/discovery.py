@@ -209,7 +209,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
             c = queue.pop(0)
             ok, out = probe_of(c).result()
             if not ok and c.binary_only and discover.may_build(c, [a.diagnosis for a in attempts
-                                                                   if a.candidate.version == c.version]):
+                                                                   if a.candidate.version == c.version], minors):
                 built = replace(c, binary_only=False)
                 ok, out = probe_of(built).result()
                 c = built if ok else c
@@ -229,7 +229,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
                     return Result(found, attempts, env_path, write_recipe(found, target))
-                d = discover.diagnose(why, host.os)
+                d = discover.diagnose(why, host.os, newest=c.as_of is None)
                 attempt = Attempt(c, "install", False, d.why, d, log)
             queue = discover.next_after(c, attempt.diagnosis, queue, [(a.candidate, a.diagnosis) for a in attempts])
             attempts.append(attempt)

@@ -203,8 +203,9 @@ def foreign_header(header: str, os_name: str) -> bool:
     return any(header == h or (h.endswith("/") and header.startswith(h)) for h in _FOREIGN_HEADERS.get(os_name, ()))
 
 
-def diagnose(text: str, os_name: str = "linux") -> Diagnosis:
-    """The first rule that matches a failure's output; `os_name` (host.os) picks the fix it names."""
+def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosis:
+    """The first rule that matches a failure's output; `os_name` (host.os) picks the fix it names,
+    `newest`: whether the attempt had the newest dependencies (no cutoff)."""
     fixes = _FIXES.get(os_name, _FIXES["linux"])
     for kind, pattern, why in _RULES:
         if m := re.search(pattern, text, re.I if kind in ("no-wheels", "rust") else 0):
@@ -216,7 +217,7 @@ def diagnose(text: str, os_name: str = "linux") -> Diagnosis:
                 fix = ""  # no package provides it: the next command is an older release or Python (see next_command)
             if kind == "import":  # the error itself (from its name on: not the check's label), without the env's paths
                 line = text[m.start():].split("\n", 1)[0].strip()
-                why = f"{why}: {line.split(' (/')[0][:160]}"
+                why = f"{why if newest else 'its import fails'}: {line.split(' (/')[0][:160]}"
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
             return Diagnosis(kind, one_line(why), fix, pin)
@@ -242,9 +243,13 @@ def blocks_builds(d: Diagnosis) -> bool:
     return d.kind in ("compiler", "header", "rust", "jvm")
 
 
-def may_build(c: Candidate, earlier: list[Diagnosis | None]) -> bool:
+def may_build(c: Candidate, earlier: list[Diagnosis | None], minors: list[str] = ()) -> bool:
     """Whether a candidate without wheels for everything is worth a build: not when an earlier build
-    of the same release met a host that lacks a build tool."""
+    of the same release met a host that lacks a build tool, nor with a cutoff older than its Python
+    while this host (`minors`) has a Python of then: that build would compile every dependency of
+    then from source (numpy's for minutes), where the older Python may take their wheels."""
+    if c.as_of and not _predates(c.python, c.as_of) and any(_predates(m, c.as_of) for m in minors):
+        return False
     return not any(d is not None and blocks_builds(d) for d in earlier)
 
 
