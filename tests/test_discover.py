@@ -262,3 +262,6 @@ def test_nothing_works_gives_one_clean_line_per_blocker_and_no_rollback_note_in_
     text = discover.recipe_text(discover.Found("textacy", discover.Candidate("0.9.1", "3.13", "2019-11-02"),
                                                ("textacy",), (), "h", "2026-01-01", as_of_why=why))
     assert "left behind" not in text and "# its import fails with the newest dependencies: ImportError" in text
+    # a winner on a Python whose `latest` was skipped: the same release's failure on another Python
+    assert discover.why_cutoff(discover.Candidate("0.9.1", "3.7", "2019-11-02"),
+                               [(a.candidate, a.why) for a in attempts]) == attempts[1].why

@@ -323,9 +323,10 @@ class Found:
 
 def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
     """Why the winner needs its cutoff: the failure of the same release and Python with the newest
-    dependencies (the diagnosis the next attempt followed)."""
-    return next((why for c, why in failed if c.as_of is None and (c.version, c.python) == (winner.version, winner.python)),
-                "")
+    dependencies (the diagnosis the next attempt followed), else of the same release on another Python
+    (the search skips the Pythons a failure does not depend on)."""
+    latest = [(c, why) for c, why in failed if c.as_of is None and c.version == winner.version]
+    return next((why for c, why in latest if c.python == winner.python), latest[-1][1] if latest else "")
 
 
 def _toml_str(s: str) -> str:
