@@ -62,6 +62,8 @@ def test_as_of_installs_the_dependency_of_its_date_and_latest_breaks_and_rolls_b
     m = _manifest(home)
     assert m["distributions"]["agedlib"] == "1.0.0"
     assert m["as_of"]["date"] == "2021-12-31" and m["as_of"]["source"] == "recipe"
+    code, out, _ = _run(cli, aged, "envs", "agedtool")
+    assert "deps as of  2021-12-31" in out, "envs ENV shows the date of the dependencies"
     code, out, err = _run(cli, aged, "install", "agedtool", "--name", "fresh", "--backend", backend,
                           "--as-of", "latest")
     assert code == 1, out + err

@@ -178,7 +178,11 @@ def test_a_lock_built_env_gets_a_hint_that_runs_and_is_rebuilt_from_its_lock(tru
     assert run("install", "trusty", "--backend", "pip")[0] == 0
     lock = tmp_path / "t.lock.json"
     assert run("lock", "trusty", "-o", str(lock))[0] == 0
-    assert run("install", "--from-lock", str(lock), "--name", "fromlock", "--backend", "pip")[0] == 0
+    code, out, err = run("install", "--from-lock", str(lock), "--name", "fromlock", "--backend", "pip")
+    assert code == 0 and "trusty 1.1.0 (env fromlock) is installed" in out, (out, err)
+    rows = {r["name"]: r for r in json.loads(run("envs", "--json")[1])}
+    assert rows["fromlock"]["version"] == "1.1.0", "the version of the tool's own distribution (uptool), as from its recipe"
+    assert "tool        trusty 1.1.0 (uptool), variant lock:1" in run("envs", "fromlock")[1]
     _break(home, "fromlock")
     code, out, _ = run("doctor", "--json", "--deep")
     [smoke] = [c for c in json.loads(out)["checks"] if c["id"] == "env.smoke" and c.get("env") == "fromlock"]
@@ -214,5 +218,6 @@ def test_envs_shows_versions_additions_kernel_and_one_env_in_full(trusty):
     code, out, _ = run("envs", "trusty")
     assert code == 0 and "tool        trusty 1.1.0 (uptool), variant 1" in out and "additions   extra1" in out, out
     assert "verified    ok" in out and "kernel      none" in out
+    assert "deps as of  the day it was built (no cutoff)" in out, "trusty has no as_of"
     code, out, _ = run("envs", "nope")
     assert code == 2

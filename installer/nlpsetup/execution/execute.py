@@ -339,8 +339,10 @@ def _manifest_to_write(plans: list[Plan], host: Host, backend: str, runner: _Run
         "env": {"name": p.env_name, "path": p.env_path},
         "tools": [{"name": x.tool, "request": x.request, "variant": x.variant.id, "recipe_digest": x.recipe_digest,
                    "smoke": x.variant.smoke.to_dict(),
-                   # the tool's own distribution, whose version `envs` shows (a lock's is named as the tool)
-                   **({} if x.variant.id.startswith("lock:") else {"main": x.variant.main_requirement.name})}
+                   # the tool's own distribution, whose version `envs` shows (an older lock names
+                   # none: then the one named as the tool)
+                   **({"main": x.variant.main_requirement.name}
+                      if x.variant.main or not x.variant.id.startswith("lock:") else {})}
                   for x in plans],
         "interpreter": {"version": p.python.version, "implementation": p.python.implementation,
                         "path": runner.interpreter, "source": p.python.source, "env_python": p.env_python},

@@ -118,6 +118,11 @@ def repair_command(name: str, data: dict | None) -> str:
     return f"nlpsetup reinstall {name}" if data is not None else f"nlpsetup install TOOL --name {name} --force"
 
 
+def _as_of_date(as_of) -> str | None:
+    """The day an env's dependencies were taken as of (its manifest's as_of), None for no cutoff."""
+    return as_of.get("date") if isinstance(as_of, dict) and isinstance(as_of.get("date"), str) else None
+
+
 def statuses(store, names: list[str] | None = None) -> list[dict]:
     """Every env (or those named) from its manifest, the tool's installed version read from the
     env's own metadata and the last verify: no interpreter starts, no tree walk."""
@@ -136,7 +141,7 @@ def statuses(store, names: list[str] | None = None) -> list[dict]:
         row.update(tool=first.get("tool"), version=first.get("version"), variant=first.get("variant"),
                    installed=installed, additions=list(data.get("additions", [])), kernel=kernels.has(n, path),
                    last_verify=verified, created=data.get("created"), updated=data.get("updated"),
-                   backend=data.get("backend"))
+                   backend=data.get("backend"), as_of=_as_of_date(data.get("as_of")))
         if row["status"] == "ok" and verified is not None and not verified["ok"]:
             row.update(status="failed", problems=[f"its last verify failed ({verified['at']})"])
         if row["status"] in ("broken", "corrupt", "failed"):

@@ -55,7 +55,7 @@ def from_manifest(data: dict, hashes: dict[str, list[str]] | None = None, indexe
         "schema_version": SCHEMA_VERSION,
         "nlpsetup_version": data.get("nlpsetup_version"),
         "env": data["env"]["name"],
-        "tools": [{k: t[k] for k in ("name", "request", "variant", "recipe_digest", "smoke") if k in t}
+        "tools": [{k: t[k] for k in ("name", "request", "variant", "recipe_digest", "main", "smoke") if k in t}
                   for t in data.get("tools", [])],
         "python": {"version": data["interpreter"]["version"],
                    "implementation": data["interpreter"].get("implementation", "CPython")},
@@ -324,7 +324,7 @@ def _check_tools(tools, source: str) -> None:
             raise _bad(source, where, "must be a table with a name")
         if not _TOOL_NAME.fullmatch(t["name"]):
             raise _bad(source, f"{where}.name", "is not a tool name")
-        for k in ("request", "variant", "recipe_digest"):
+        for k in ("request", "variant", "recipe_digest", "main"):
             _str_or_none(t.get(k), source, f"{where}.{k}")
         smoke = t.get("smoke", {})
         if not isinstance(smoke, dict):
@@ -392,6 +392,7 @@ def plan(lock: dict, host: Host, *, envs_root: Path, env_name: str | None, req_d
         id=f"lock:{tools[0].get('variant', '?')}", python=SpecifierSet(f"=={minor}.*"),
         packages=tuple(f"{k}=={v}" for k, v in sorted(rest.items())) or ("pip",), smoke=smoke,
         env=tuple(lock.get("install_env", {}).items()),
+        main=tools[0].get("main") or "",  # the tool's own distribution (uptool for trusty); older locks lack it
     )
     if reasons:
         return resolve.Refusal(tool=name, request=f"--from-lock {lock.get('env')}",

@@ -312,6 +312,7 @@ def env_text(r: dict) -> str:
         lines.append(f"  tool        {t['tool']} {t['version'] or '?'}"
                      + (f" ({t['package']})" if t["package"] != t["tool"] else "") + f", variant {t['variant']}")
     lines.append(f"  python      {r['python'] or '?'}")
+    lines.append(f"  deps as of  {r.get('as_of') or 'the day it was built (no cutoff)'}")
     if r.get("created"):
         lines.append(f"  built       {r['created']}" + (f", changed {r['updated']}" if r.get("updated") else ""))
     lines.append(f"  additions   {', '.join(r.get('additions') or []) or 'none'}")
