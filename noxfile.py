@@ -1,4 +1,5 @@
-"""Sessions: `nox -s tests` on every Python 3.10-3.13 found, `lint`, and `slow` (real installs from PyPI)."""
+"""Sessions: `nox -s tests` on every Python 3.10-3.13 found, `lint`, `slow` (real installs from PyPI) and
+`explore` (the property tests on fresh random seeds)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", "installer", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python="3.12", default=False)
+def explore(session: nox.Session) -> None:
+    """The property tests on fresh random seeds: the suite itself runs them with a fixed seed under
+    CI, so a red CI always means a change; this session is where new counterexamples are found."""
+    session.install("-e", ".[test,uv]")
+    session.run("pytest", "-m", "hypothesis", *session.posargs, env={"HYPOTHESIS_PROFILE": "dev"})
 
 
 @nox.session(python="3.12", default=False)
