@@ -256,6 +256,39 @@ def test_add_reads_the_manifest_under_the_lock_after_an_install_force_replaced_t
     assert _manifest(home, "x")["tools"][0]["name"] == "pinned" and "tinydep" not in _dists(home, "x")
 
 
+def test_upgrade_reads_the_manifest_under_the_lock_after_an_install_force_replaced_the_env(pinned, kit, tmp_path):
+    """The same for `upgrade`: it waits while `loose` is the env's tool, then upgrades what the env holds
+    when it gets the lock (`pinned`), and records that, never the tool it read before waiting."""
+    import shutil
+    import subprocess
+
+    from filelock import FileLock
+
+    run, home, rebuild = pinned
+    (tmp_path / "recipes" / "loose.toml").write_text(
+        PINNED.format(main="uptool>=1.0,<2").replace('"pinned"', '"loose"').split("[[variants.pins]]")[0]
+        + '[variants.smoke]\ncode = "import uptool"\n')
+    assert run("install", "pinned", "--name", "x", "--backend", "pip")[0] == 0
+    newer = tmp_path / "x.new"
+    shutil.move(home / "envs" / "x", newer)
+    assert run("install", "loose", "--name", "x", "--backend", "pip")[0] == 0
+    rebuild(uptool=("1.0.0", "1.1.0"))  # something to upgrade to
+    env = installkit.environ(kit, home, NLPSETUP_RECIPES_PATH=os.pathsep.join([str(tmp_path / "recipes"),
+                                                                               kit["recipes"]]),
+                             PIP_EXTRA_INDEX_URL=run.extra_index, UV_NO_CACHE="1")
+    err_file = tmp_path / "upgrade.err"
+    with FileLock(str(home / "locks" / "x.lock")), open(err_file, "w") as err_out:
+        p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "upgrade", "x"], env=env,
+                             stdout=subprocess.PIPE, stderr=err_out, text=True)
+        _wait_for(lambda: "waiting for it to finish" in err_file.read_text(), "upgrade waiting for the lock", p)
+        shutil.move(home / "envs" / "x", tmp_path / "x.old")
+        shutil.move(newer, home / "envs" / "x")
+    out, _ = p.communicate(timeout=300)
+    assert p.returncode == 0, out + err_file.read_text()
+    m = _manifest(home, "x")
+    assert m["tools"][0]["name"] == "pinned" and _dists(home, "x")["uptool"] == "1.1.0", m["tools"]
+
+
 def _dists(home: Path, env: str) -> dict:
     from nlpsetup.envs.env import Env
 
