@@ -150,6 +150,20 @@ def test_recipe_check_warns_of_a_python_released_after_the_date(run_cli, tmp_pat
     assert code == 2 and "is not a date" in err
 
 
+def test_recipe_check_warns_of_an_unmaintained_variant_without_a_date_and_every_shipped_one_has_one(run_cli, tmp_path):
+    """A variant of an unmaintained or archived tool without as_of resolves against each day's index
+    and rots: `recipe check` says so, and no shipped recipe does it."""
+    from nlpsetup.base.paths import builtin_recipes_dir
+
+    shipped = builtin_recipes_dir() / "lexnlp.toml"
+    f = tmp_path / "lexnlp.toml"
+    f.write_text("\n".join(ln for ln in shipped.read_text().splitlines() if not ln.startswith("as_of")) + "\n")
+    code, _, err = run_cli("recipe", "check", str(f))
+    assert code == 0 and "the tool is unmaintained but the variant has no as_of" in err, err
+    code, out, err = run_cli("recipe", "check", *map(str, sorted(builtin_recipes_dir().glob("*.toml"))))
+    assert code == 0 and "warning" not in err, err
+
+
 def test_a_plan_on_a_python_newer_than_the_date_says_it_compiles_from_sdists(cli, aged):
     code, out, err = _run(cli, aged, "plan", "agedtool", "--python", "3.13", "--platform", "linux")
     assert code == 0, err

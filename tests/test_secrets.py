@@ -173,6 +173,9 @@ def test_proxies_and_raw_at_passwords_are_masked_in_host_doctor_reports_and_mani
     ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
     ("write to a@b.org", "write to a@b.org"),
     ("demo @ https://example.org/demo.whl", "demo @ https://example.org/demo.whl"),
+    # an image reference pinned by digest: name:tag is not user:password
+    (f"docker://python:3.12-slim-bookworm@sha256:{'ab' * 32}", f"docker://python:3.12-slim-bookworm@sha256:{'ab' * 32}"),
+    (f"docker://u:pw@reg.example/img@sha256:{'cd' * 32}", f"docker://u:****@reg.example/img@sha256:{'cd' * 32}"),
 ])
 def test_masking_finds_the_whole_secret_and_only_secrets(text, masked):
     from nlpsetup.base.redact import mask_text

@@ -27,7 +27,8 @@ _SECRET_QUERY = re.compile(
 # scheme://user:password@host or scheme://token@host. The userinfo runs to the LAST '@' before
 # the path (RFC 3986: a password may hold a raw '@' that the user did not percent-encode); an '@'
 # after the first '/' is part of the path (git+https://host/repo@v1.0), not credentials.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s'\"<>]*)@")
+# An image reference's digest (docker://python:3.12-slim@sha256:...) is not a host: name:tag is no user:password.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s'\"<>]*)@(?!sha(?:256|384|512):[0-9a-f]{32})")
 # A proxy written without a scheme (HTTPS_PROXY=eve:pw@proxy:3128, which curl and pip accept):
 # user:password@host[:port] standing alone as a word, password up to the last '@' before the host.
 _BARE_USERINFO = re.compile(

@@ -105,10 +105,16 @@ def pip_supports(version: str | None) -> bool:
 
 
 def recipe_warnings(recipe) -> list[str]:
-    """`recipe check`: a variant whose Python range admits a CPython released after its as_of
-    (no wheel for that Python can be in the cutoff: only sdists, compiled at install)."""
+    """`recipe check`: a variant of an unmaintained or archived tool without as_of (it resolves
+    against whatever the index holds on the day, and rots as its dependencies move on), and a
+    variant whose Python range admits a CPython released after its as_of (no wheel for that Python
+    can be in the cutoff: only sdists, compiled at install)."""
     out = []
     for v in recipe.variants:
+        if recipe.status in ("unmaintained", "archived") and not v.as_of:
+            out.append(f"variant {v.id}: the tool is {recipe.status} but the variant has no as_of: its dependencies "
+                       "resolve to the newest releases on each install day and will break it (add as_of, the "
+                       "newest date at which it still installs and passes its smoke checks)")
         if v.as_of and (late := newer_pythons([m for m in KNOWN_MINORS if python_fits(v.python, m)],
                                               dt.date.fromisoformat(v.as_of))):
             out.append(f"variant {v.id}: python admits {', '.join(late)}, released after its as_of {v.as_of}: "
