@@ -62,9 +62,54 @@ def run_cli():
 
 
 @pytest.fixture
-def home(tmp_path):
-    """An NLPSETUP_HOME of the test's own."""
-    return tmp_path / "home"
+def home(request, tmp_path):
+    """An NLPSETUP_HOME of the test's own: empty, or, for a test marked
+    `@pytest.mark.installed(("e", "pip"), ...)`, holding those tinytool envs as `nlpsetup install
+    tinytool --name e --backend pip` leaves them (see `prebuilt`)."""
+    marker = request.node.get_closest_marker("installed")
+    if marker is None:
+        return tmp_path / "home"
+    return request.getfixturevalue("prebuilt")(*marker.args)
+
+
+@pytest.fixture(scope="session")
+def prebuilt(kit, tmp_path_factory):
+    """Homes with tinytool envs, each installed once per worker by the real command and copied back
+    into one fixed path before each test that asks (a venv cannot move: its scripts name their path).
+    The install itself is tested elsewhere; this spares ~60 tests the same 3-5 s of setup each."""
+    import shutil
+
+    import installkit
+
+    root = tmp_path_factory.mktemp("prebuilt")
+    live = root / "home"
+    made: dict[tuple, Path] = {}
+
+    def clear(path: Path) -> None:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        elif path.exists():
+            for sub in (path, *path.rglob("*")):  # a test may leave read-only folders behind
+                if sub.is_dir() and not sub.is_symlink():
+                    sub.chmod(0o755)
+            shutil.rmtree(path)
+
+    def restore(*envs: tuple[str, str]) -> Path:
+        envs = envs or (("e", "pip"),)
+        for name, backend in envs:  # one pristine home per env, installed on first use
+            if (name, backend) not in made:
+                clear(live)
+                code, _, err = installkit.nlpsetup(kit, live, "install", "tinytool", "--name", name,
+                                                   "--backend", backend)
+                assert code == 0, err
+                made[name, backend] = root / f"pristine-{name}-{backend}"
+                shutil.copytree(live, made[name, backend], symlinks=True)
+        clear(live)
+        for key in envs:  # several envs: their homes merged (envs/, locks/, logs/ and the same caches)
+            shutil.copytree(made[key], live, symlinks=True, dirs_exist_ok=True)
+        return live
+
+    return restore
 
 
 @pytest.fixture

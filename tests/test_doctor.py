@@ -99,10 +99,8 @@ def test_a_hostile_kernelspec_neither_hangs_nor_crashes_doctor(kit, tmp_path, ki
     assert code in (0, 1) and "Traceback" not in err and json.loads(out)["checks"]
 
 
-def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, tmp_path):
-    home = tmp_path / "home"
-    for name in ("healthy", "drifted", "gone", "corrupt"):
-        assert nlp(kit, home, "install", "tinytool", "--name", name, "--backend", "pip")[0] == 0
+@pytest.mark.installed(("healthy", "pip"), ("drifted", "pip"), ("gone", "pip"), ("corrupt", "pip"))
+def test_doctor_finds_each_kind_of_broken_env_and_fix_repairs_what_is_safe(kit, home, tmp_path):
     envs = home / "envs"
     shutil.rmtree(next((envs / "drifted" / "lib").glob("python*/site-packages/tinytool")))
     shutil.rmtree(next((envs / "drifted" / "lib").glob("python*/site-packages/tinytool-*.dist-info")))
@@ -191,9 +189,8 @@ def test_an_index_that_redirects_has_answered_in_one_round_trip():
 
 
 @pytest.mark.parametrize("checker", ["uv", "pip"])
-def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, tmp_path, monkeypatch, checker):
-    home = tmp_path / "home"
-    assert nlp(kit, home, "install", "tinytool", "--backend", "pip")[0] == 0
+@pytest.mark.installed(("tinytool", "pip"))
+def test_doctor_names_a_broken_requirement_with_uv_or_pip(kit, home, tmp_path, monkeypatch, checker):
     env = home / "envs" / "tinytool"
     (site,) = env.glob("lib/python*/site-packages")
     info = site / "needy-1.0.dist-info"  # installed behind nlpsetup's back, its dependency missing
@@ -222,15 +219,14 @@ main()
 """
 
 
-def test_doctor_deep_starts_each_env_interpreter_once_and_still_names_one_that_no_longer_runs(kit, tmp_path):
+@pytest.mark.installed(("healthy", "pip"), ("stale", "pip"))
+def test_doctor_deep_starts_each_env_interpreter_once_and_still_names_one_that_no_longer_runs(kit, home, tmp_path):
     """The smoke checks start the env's interpreter anyway: a start of its own (`-c pass`) before
     them cost every env a Python start-up, one after another (issue 21, item 14)."""
     import subprocess
     import sys
 
-    home, log = tmp_path / "home", tmp_path / "spawns.jsonl"
-    for name in ("healthy", "stale"):
-        assert nlp(kit, home, "install", "tinytool", "--name", name, "--backend", "pip")[0] == 0
+    log = tmp_path / "spawns.jsonl"
     stale_python = home / "envs" / "stale" / "bin" / "python"
     stale_python.unlink()  # still there, but fails to start (as when its base Python was replaced)
     stale_python.write_text("#!/bin/sh\nexit 1\n")

@@ -47,8 +47,8 @@ def count_env(home: Path, env: str, lost: bool) -> None:
 # --- 1. silent replacement -----------------------------------------------------------------------
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_installing_something_else_over_an_env_needs_force(cli, home, tmp_path):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     mine = user_file(home, "e")
     held = json.loads((home / "envs" / "e" / "nlpsetup.json").read_text())["interpreter"]["version"]
     other = "3.11" if not held.startswith("3.11") else "3.12"
@@ -82,8 +82,8 @@ def test_names_of_nlpsetup_leftovers_are_reserved(cli, name):
     assert code == 2 and "leftovers" in err
 
 
+@pytest.mark.installed(("ok", "pip"))
 def test_doctor_fix_spares_user_folders_linked_envs_and_working_envs_named_like_leftovers(cli, home, tmp_path):
-    assert cli("install", "tinytool", "--name", "ok", "--backend", "pip")[0] == 0
     envs = home / "envs"
     os.rename(envs / "ok", envs / "ok.failed")  # a working env from before the name was reserved
     (envs / "data").mkdir()
@@ -106,8 +106,8 @@ def test_doctor_fix_spares_user_folders_linked_envs_and_working_envs_named_like_
     assert (other / "half").exists() and "deletes nothing there" in err, err
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_doctor_reports_a_running_install_and_fix_leaves_its_backup(kit, cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     with installkit.SlowIndex(kit, delay=30) as slow:
         env = {**installkit.environ(kit, home, PIP_INDEX_URL=slow.url), "NO_PROXY": "127.0.0.1"}
         p = subprocess.Popen([sys.executable, "-m", "nlpsetup", "install", "tinytool", "--name", "e", "--force",
@@ -184,8 +184,8 @@ def test_a_signal_mid_download_puts_the_old_env_back_and_leaves_no_child(kit, cl
     assert mine.read_text() == "mine" and no_leftovers(home)
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_recovery_kills_the_recorded_children_and_only_them(cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     # an orphan of a killed install, in a session of its own, and a process that merely reuses a recorded pid
     orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
     bystander = subprocess.Popen(["sleep", "301"], start_new_session=True)
@@ -237,8 +237,8 @@ def test_a_child_dies_with_nlpsetup_even_after_sigkill(tmp_path):
 
 
 @pytest.mark.parametrize("journal", ["..", ".", "a b", "x.failed", ".e.backup"])
+@pytest.mark.installed(("e", "pip"))
 def test_a_journal_that_names_no_env_is_never_acted_on(cli, home, journal):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     user_file(home, "e")
     (home / "journal").mkdir(exist_ok=True)
     (home / "journal" / f"{journal}.json").write_text(json.dumps({"env": journal, "phase": "removing"}))
@@ -250,8 +250,8 @@ def test_a_journal_that_names_no_env_is_never_acted_on(cli, home, journal):
     assert (home / "logs").exists()  # nothing outside the env was touched
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_a_failed_remove_leaves_the_env_and_nothing_finishes_it_later(cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     code, _, err = cli("remove", "e", "--yes", env={"NLPSETUP_FAULT": "fail@during:remove"})
     assert code == 1 and "left in place" in err, err
     assert cli("envs")[0] == 0 and (home / "envs" / "e" / "nlpsetup.json").exists()
@@ -262,8 +262,8 @@ def test_a_failed_remove_leaves_the_env_and_nothing_finishes_it_later(cli, home)
     assert no_leftovers(home)
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_an_env_that_is_a_symlink_is_replaced_and_removed_without_leftovers(cli, home, tmp_path):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     elsewhere = tmp_path / "disk" / "e"
     elsewhere.parent.mkdir()
     os.rename(home / "envs" / "e", elsewhere)
@@ -281,16 +281,16 @@ def test_an_env_that_is_a_symlink_is_replaced_and_removed_without_leftovers(cli,
 # --- 9. small ones -------------------------------------------------------------------------------
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_run_passes_128_plus_n_for_a_child_killed_by_signal_n(cli, kit, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     p = subprocess.run(["sh", "-c", f'"{sys.executable}" -m nlpsetup run e -- python -c '
                         '"import os, signal; os.kill(os.getpid(), signal.SIGTERM)"; echo "status=$?"'],
                        capture_output=True, text=True, env=installkit.environ(kit, home))
     assert "status=143" in p.stdout, p.stdout + p.stderr
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_ctrl_c_stops_doctor_at_once(kit, cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     m = home / "envs" / "e" / "nlpsetup.json"
     data = json.loads(m.read_text())
     data["tools"][0]["smoke"] = {"code": "import time; time.sleep(120)", "timeout": 300}
@@ -326,8 +326,8 @@ def test_recipe_test_killed_mid_way_leaves_no_temporary_home(kit, home, tmp_path
     assert not list(tmp.glob("nlpsetup-recipe-test-*")), "the next run removes the home of a killed one"
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_a_remove_that_cannot_delete_every_file_says_so(cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     stuck = home / "envs" / "e" / "stuck"
     stuck.mkdir()
     (stuck / "f").write_text("x")
@@ -379,8 +379,8 @@ def test_another_variant_over_an_env_needs_force(kit, cli, home, tmp_path):
 # --- 10. issue 20: derived names, links, daemons, leftovers ------------------------------------
 
 
+@pytest.mark.installed(("proj", "pip"))
 def test_keep_failed_never_deletes_a_folder_nlpsetup_did_not_make(cli, home):
-    assert cli("install", "tinytool", "--name", "proj", "--backend", "pip")[0] == 0
     mine = home / "envs" / "proj.failed"
     mine.mkdir()
     (mine / "data.txt").write_text("mine")
@@ -459,8 +459,8 @@ def test_a_checks_daemon_in_its_own_session_is_dead_before_the_rollback_restores
     figures.add("daemons stopped before a rollback")
 
 
+@pytest.mark.installed(("e", "pip"))
 def test_leftovers_of_a_killed_nlpsetup_are_reported_then_cleaned(cli, home):
-    assert cli("install", "tinytool", "--name", "e", "--backend", "pip")[0] == 0
     dead = subprocess.Popen(["true"])
     dead.wait()
     trash = home / "envs" / f".e.backup.trash-{dead.pid}"

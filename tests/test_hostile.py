@@ -260,13 +260,12 @@ def test_an_index_answering_deeply_nested_json_gets_one_line(tmp_path):
 
 @pytest.mark.parametrize("backend", ["pip", "uv"])
 @pytest.mark.parametrize("fault", ["unreachable", "cut", "corrupt", "enospc"])
-def test_network_and_disk_faults_fail_cleanly_and_keep_the_old_env(kit, tmp_path, fault, backend):
+@pytest.mark.installed(("env", "pip"))
+def test_network_and_disk_faults_fail_cleanly_and_keep_the_old_env(kit, home, tmp_path, fault, backend):
     from nlpsetup.resolve.backends import find_uv
 
     if backend == "uv" and not find_uv():
         pytest.skip("uv is not installed")
-    home = tmp_path / "home"
-    assert nlp({}, "install", "tinytool", "--name", "env", "--backend", "pip", home=home, kit=kit)[0] == 0
     before = (home / "envs" / "env" / "nlpsetup.json").read_text()
     extra, expected, server = {}, "", None
     if fault == "unreachable":
@@ -315,9 +314,8 @@ def test_network_and_disk_faults_fail_cleanly_and_keep_the_old_env(kit, tmp_path
     assert not lost
 
 
-def test_a_truncated_journal_or_manifest_is_reported_never_a_crash(kit, tmp_path):
-    home = tmp_path / "home"
-    assert nlp({}, "install", "tinytool", "--name", "env", "--backend", "pip", home=home, kit=kit)[0] == 0
+@pytest.mark.installed(("env", "pip"))
+def test_a_truncated_journal_or_manifest_is_reported_never_a_crash(kit, home):
     (home / "journal").mkdir(exist_ok=True)
     (home / "journal" / "env.json").write_text('{"env": "env", "pha')  # truncated mid-write
     code, out, err = nlp({}, "doctor", "--quick", "--json", home=home, kit=kit)
@@ -455,10 +453,8 @@ MANIFEST_DAMAGE = {  # what a hand edit, a bad sync or a hostile user leaves, an
 
 
 @pytest.mark.parametrize("damage", MANIFEST_DAMAGE)
-def test_one_corrupt_manifest_marks_that_env_and_leaves_the_others_working(kit, tmp_path_factory, damage):
-    home = tmp_path_factory.mktemp("corrupt") / "home"
-    for name in ("good", "bad"):
-        assert nlp({}, "install", "tinytool", "--name", name, "--backend", "pip", home=home, kit=kit)[0] == 0
+@pytest.mark.installed(("good", "pip"), ("bad", "pip"))
+def test_one_corrupt_manifest_marks_that_env_and_leaves_the_others_working(kit, home, damage):
     path = home / "envs" / "bad" / "nlpsetup.json"
     data = json.loads(path.read_text())
     change, words = MANIFEST_DAMAGE[damage]

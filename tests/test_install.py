@@ -53,8 +53,8 @@ def test_install_with_uv_runs_the_same_plan(cli, home):
     assert "uv" in m["steps"][-1]["argv"][0] and "--python" in m["steps"][-1]["argv"]
 
 
+@pytest.mark.installed(("tinytool", "pip"))
 def test_run_passes_the_env_and_the_exit_code(cli):
-    assert cli("install", "tinytool", "--backend", "pip")[0] == 0
     code, out, _ = cli("run", "tinytool", "--", "python", "-c",
                        "import os, sys, tinytool; print(tinytool.VERSION, os.environ['VIRTUAL_ENV']); sys.exit(7)")
     assert code == 7
@@ -164,8 +164,8 @@ def test_unreachable_torch_index_falls_back_to_pypi_with_a_size_warning(cli, hom
     assert m["distributions"]["torch"] == "2.13.0" and "fallback" in m["compute"]["index"]
 
 
+@pytest.mark.installed(("tinytool", "pip"))
 def test_verify_reports_drift_and_a_broken_interpreter(cli, home):
-    assert cli("install", "tinytool", "--backend", "pip")[0] == 0
     py = home / "envs" / "tinytool" / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "uninstall", "-y", "-q", "tinytool"], check=True,
                    env={**os.environ, "PIP_CONFIG_FILE": os.devnull})

@@ -244,8 +244,8 @@ def test_exported_pylock_installs_with_uv_into_a_bare_venv_and_reads_back(cli, k
     assert code == 0, err
 
 
+@pytest.mark.installed(("tinytool", BACKEND))
 def test_exported_requirements_install_with_pip_require_hashes(cli, kit, home, tmp_path):
-    assert cli("install", "tinytool", "--backend", BACKEND)[0] == 0
     code, out, _ = cli("export", "tinytool", "--format", "requirements")
     assert code == 0 and "tinytool==2.0.0 \\\n    --hash=sha256:" in out
     req = tmp_path / "requirements.txt"
@@ -382,9 +382,9 @@ def test_a_lock_may_name_only_the_users_own_indexes_or_pytorchs(cli, kit, home, 
     assert code == 0, err
 
 
+@pytest.mark.installed(("tinytool", BACKEND))
 def test_install_prints_the_plans_warnings_that_dry_run_shows(cli, kit, home, tmp_path):
     """A lock without hashes installs with no hash check: the user is told, in text and in --json."""
-    assert cli("install", "tinytool", "--backend", BACKEND)[0] == 0
     lock_file = tmp_path / "lock.json"
     assert cli("lock", "tinytool", "-o", str(lock_file))[0] == 0
     lock = json.loads(lock_file.read_text())

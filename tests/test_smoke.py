@@ -156,9 +156,7 @@ def test_the_harness_runs_on_python_36(tmp_path):
 
 
 @pytest.fixture
-def nlp(kit, tmp_path):
-    home = tmp_path / "home"
-
+def nlp(kit, home):
     def run(*args, timeout=300):
         return installkit.nlpsetup(kit, home, *args, timeout=timeout)
 
@@ -171,7 +169,7 @@ def env_smoke(doctor_json: str, env: str) -> dict:
 
 
 def test_doctor_reuses_a_result_until_a_dist_info_changes_deep_and_verify_run_afresh(nlp):
-    assert nlp("install", "tinytool", "--backend", "pip")[0] == 0
+    assert nlp("install", "tinytool", "--backend", "pip")[0] == 0  # not copied: a copy's RECORDs are new files
     env = nlp.home / "envs" / "tinytool"
     (site,) = env.glob("lib/python*/site-packages")
     # Break the tool behind the RECORD's back: only a fresh run can see it.
@@ -191,8 +189,8 @@ def test_doctor_reuses_a_result_until_a_dist_info_changes_deep_and_verify_run_af
     assert "unchanged" not in env_smoke(out, "tinytool")["message"]
 
 
+@pytest.mark.installed(("tinytool", "pip"))
 def test_envs_reads_sizes_from_manifests_and_never_walks_the_env(nlp):
-    assert nlp("install", "tinytool", "--backend", "pip")[0] == 0
     env = nlp.home / "envs" / "tinytool"
     m = json.loads((env / "nlpsetup.json").read_text())
     assert m["size_bytes"] > 1_000_000, "the size is recorded at install"
@@ -203,9 +201,9 @@ def test_envs_reads_sizes_from_manifests_and_never_walks_the_env(nlp):
     assert code == 0 and json.loads(out)[0]["size_bytes"] == 12345
 
 
+@pytest.mark.installed(("a", "pip"), ("b", "pip"))
 def test_ctrl_c_stops_a_parallel_verify_and_every_check_it_started(nlp, kit):
     for name in ("a", "b"):
-        assert nlp("install", "tinytool", "--backend", "pip", "--name", name)[0] == 0
         mpath = nlp.home / "envs" / name / "nlpsetup.json"
         m = json.loads(mpath.read_text())
         m["tools"][0]["smoke"]["code"] = "import time; time.sleep(120)"
