@@ -265,3 +265,32 @@ def test_nothing_works_gives_one_clean_line_per_blocker_and_no_rollback_note_in_
     # a winner on a Python whose `latest` was skipped: the same release's failure on another Python
     assert discover.why_cutoff(discover.Candidate("0.9.1", "3.7", "2019-11-02"),
                                [(a.candidate, a.why) for a in attempts]) == attempts[1].why
+
+
+def test_fetch_python_adds_the_pythons_uv_can_download_after_this_hosts():
+    rels = [discover.Release("2.0", None, None, None), discover.Release("1.0", None, None, frozenset({"3.8"}))]
+    tried = discover.candidates(rels, ["3.13", "3.12"], fetchable=["3.14", "3.13", "3.8"])
+    assert [(c.version, c.python, c.fetch) for c in tried] == [
+        ("2.0", "3.13", False), ("2.0", "3.12", False), ("2.0", "3.14", True), ("2.0", "3.8", True),
+        ("1.0", "3.8", True)]
+    assert "Python 3.8 (uv download)" in tried[-1].label()
+    # a refusal offers the download where the search did not try it, and pyenv where uv has no build
+    d = discover.Diagnosis("no-wheels", "no wheels for this Python")
+    assert discover.next_command("old", discover.Candidate("1.0", "3.13", None), d, rels[1:], ["3.13"], {"3.13"},
+                                 fetchable=["3.8"]).startswith("nlpsetup install old==1.0 --python 3.8 --fetch-python")
+    assert discover.next_command("old", discover.Candidate("1.0", "3.13", None), d, rels[1:], ["3.13"], {"3.13"},
+                                 fetchable=[]).startswith("pyenv install 3.8")
+
+
+@needs_uv
+def test_fetch_python_plans_a_download_for_a_python_this_host_lacks(cli, index, tmp_path):
+    code, out, err = _run(cli, index, "host", "--json")
+    facts = json.loads(out)
+    assert facts["tools"].get("uv"), "uv beside nlpsetup is a host tool even off PATH"
+    facts["pythons"] = [p for p in facts["pythons"] if p["version"].startswith("3.13.")]  # a host without 3.8
+    host_file = tmp_path / "host.json"
+    host_file.write_text(json.dumps(facts), encoding="utf-8")
+    code, out, err = _run(cli, index, "plan", "oldpy", "--host-file", str(host_file), "--fetch-python")
+    assert code == 0 and "1.0.0  Python 3.8 (uv download)" in out, out + err
+    code, out, err = _run(cli, index, "plan", "oldpy", "--host-file", str(host_file), "--json")
+    assert code == 0 and json.loads(out)["search"] == [], "without --fetch-python nothing here fits its one wheel"

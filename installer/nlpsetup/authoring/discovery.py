@@ -125,7 +125,7 @@ def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: 
 
     recipe = candidate_recipe(name, c, host_label())
     request = resolve.Request(tool=resolve.ToolRequest(recipe.name), python=pythons.parse_request(c.python),
-                              env_name=env_name)
+                              env_name=env_name, fetch_python=c.fetch)
     plan = resolver.resolve(recipe, host, request, envs_root=paths.envs_dir(home))
     if isinstance(plan, resolve.Refusal):
         return False, plan.one_line(), None, None
@@ -170,7 +170,8 @@ class Result:
 
 
 def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, backend: str = "auto",
-           force: bool = False, python: str | None = None, limits: Limits = Limits(), reporter=None,
+           force: bool = False, python: str | None = None, fetch_python: bool = False,
+           limits: Limits = Limits(), reporter=None,
            on_start: Callable[[str, int], None] = lambda name, n: None,
            on_attempt: Callable[[Attempt], None] = lambda a: None, write_to: Path | None = None) -> Result:
     """Search for a verified env of `spec` (NAME or NAME==VERSION); raises exit 3 when nothing works."""
@@ -183,8 +184,12 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
     if asked and not any(discover.same_version(r.version, asked) for r in rels):
         raise NlpsetupError(f"{name} has no release {asked} on the index {mask_text(index)}",
                             hint=f"the newest is {rels[0].version}: nlpsetup install {name}", exit_code=EXIT_USAGE)
-    minors = [python] if python else host_minors(host)
-    queue = discover.candidates(rels, minors, asked or None)
+    here = host_minors(host)
+    if python:  # one Python asked for: this host's, or (with --fetch-python) uv's download of it
+        minors, fetchable = ([python], []) if python in here or not fetch_python else ([], [python])
+    else:
+        minors, fetchable = here, downloads(host, here, fetch_python)
+    queue = discover.candidates(rels, minors, asked or None, fetchable=fetchable)
     on_start(name, len(queue))
     reporter = reporter or NullReporter()
     uv = backends.find_uv()
@@ -241,10 +246,12 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
         pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(work, ignore_errors=True)
     raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit,
-                  out_of_attempts=bool(queue) and len(attempts) >= limits.max_attempts)
+                  out_of_attempts=bool(queue) and len(attempts) >= limits.max_attempts,
+                  fetchable=fetchable or downloads(host, here, True))
 
 
-def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str]) -> list[str]:
+def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str],
+             fetchable: list[str] = ()) -> list[str]:
     """One line per distinct blocker: what was tried (release, Pythons, dependencies), the diagnosis,
     and the next command a user can type."""
     groups: dict[tuple, list[Attempt]] = {}
@@ -256,22 +263,26 @@ def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], m
         pythons = list(dict.fromkeys(a.candidate.python for a in group))
         tried = {a.candidate.python for a in attempts if a.candidate.version == version}
         d = group[-1].diagnosis or discover.Diagnosis("other", why)
-        nxt = discover.next_command(name, group[-1].candidate, d, rels, minors, tried)
+        nxt = discover.next_command(name, group[-1].candidate, d, rels, minors, tried, fetchable)
         deps = f"deps as of {as_of}" if as_of else "latest deps"
         lines.append(f"{name} {version} on Python {', '.join(pythons)} ({deps}): {why} -> next: {nxt}")
     return lines
 
 
 def refusal(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str],
-            timed_out: bool, out_of_attempts: bool = False) -> NlpsetupError:
-    """Exit 3: one line per blocker (what was tried, the diagnosis, the next command)."""
-    lines = blockers(name, attempts, rels, minors) or ["no release has files for the Pythons on this host"]
+            timed_out: bool, out_of_attempts: bool = False, fetchable: list[str] = ()) -> NlpsetupError:
+    """Exit 3: one line per blocker (what was tried, the diagnosis, the next command). `fetchable`:
+    the Pythons uv can download, offered with --fetch-python where the search did not try them."""
+    lines = blockers(name, attempts, rels, minors, fetchable) or ["no release has files for the Pythons on this host"]
     fixes = list(dict.fromkeys(a.diagnosis.fix for a in attempts if a.diagnosis and a.diagnosis.fix))
-    wanted = sorted({m for r in rels[:3] if r.wheel_pythons for m in r.wheel_pythons} - set(minors),
+    tried = {a.candidate.python for a in attempts}
+    wanted = sorted({m for r in rels[:3] if r.wheel_pythons for m in r.wheel_pythons} - set(minors) - tried,
                     key=lambda m: int(m.split(".")[1]))
     if wanted:
-        fixes.append(f"pyenv install {wanted[-1]} (the newest Python {name}'s wheels are for), then: "
-                     f"nlpsetup install {name} --python {wanted[-1]}")
+        m = wanted[-1]
+        fixes.append(f"nlpsetup install {name} --python {m} --fetch-python (uv downloads CPython {m})" if m in fetchable
+                     else f"pyenv install {m} (the newest Python {name}'s wheels are for), then: "
+                          f"nlpsetup install {name} --python {m}")
     if timed_out or out_of_attempts or not fixes:
         fixes.append("raise --max-attempts or --time-limit")
     bound = " (time limit reached)" if timed_out else " (attempt limit reached)" if out_of_attempts else ""
@@ -281,8 +292,16 @@ def refusal(name: str, attempts: list[Attempt], rels: list[discover.Release], mi
                          hint="next: " + "; or ".join(dict.fromkeys(fixes)), exit_code=EXIT_REFUSED)
 
 
-def first_attempts(spec: str, host: Host, n: int = 5) -> tuple[str, list[discover.Candidate]]:
+def first_attempts(spec: str, host: Host, n: int = 5, fetch_python: bool = False) -> tuple[str, list[discover.Candidate]]:
     """What `plan` shows for a package without a recipe: the first candidates a search would try."""
     name, _, asked = spec.partition("==")
     name, rels = project(index_of(host), name.strip())
-    return name, discover.candidates(rels, host_minors(host), asked or None)[:n]
+    minors = host_minors(host)
+    return name, discover.candidates(rels, minors, asked or None, fetchable=downloads(host, minors, fetch_python))[:n]
+
+
+def downloads(host: Host, minors: list[str], fetch_python: bool) -> list[str]:
+    """With --fetch-python, the CPython minors uv can download that this host lacks; else none."""
+    from nlpsetup.plan.planning import uv_downloads
+
+    return [m for m in uv_downloads(host.tool("uv")) or () if m not in minors] if fetch_python else []

@@ -88,9 +88,11 @@ class Candidate:
     binary_only: bool = True
     pins: tuple[tuple[str, str], ...] = ()  # (requirement, why) a diagnosis added
     torch: str | None = None  # the torch release the probe resolved: installed as a framework (CPU or CUDA build)
+    fetch: bool = False  # a Python this host lacks, downloaded by uv (--fetch-python)
 
     def label(self) -> str:
-        return (f"{self.version}  Python {self.python}  {'deps as of ' + self.as_of if self.as_of else 'latest'}"
+        return (f"{self.version}  Python {self.python}{' (uv download)' if self.fetch else ''}  "
+                f"{'deps as of ' + self.as_of if self.as_of else 'latest'}"
                 f"  {'wheels only' if self.binary_only else 'builds allowed'}"
                 + "".join(f"  +{req}" for req, _ in self.pins) + (f"  torch {self.torch} (CPU/CUDA build)" if self.torch else ""))
 
@@ -110,20 +112,23 @@ def cutoff_for(release: Release) -> str | None:
 
 
 def candidates(rels: list[Release], minors: list[str], asked: str | None = None,
-               max_releases: int = 3) -> list[Candidate]:
-    """Every candidate in the order they are tried: release, then Python, then cutoff."""
+               max_releases: int = 3, fetchable: list[str] = ()) -> list[Candidate]:
+    """Every candidate in the order they are tried: release, then Python (this host's first, then
+    those uv can download, when `fetchable` names them), then cutoff."""
     if asked is not None:
         rels = [r for r in rels if same_version(r.version, asked)]
     else:
         rels = rels[:max_releases]
     out = []
+    downloads = sorted(set(fetchable) - set(minors), key=_minor_key, reverse=True)
     for r in rels:
-        for minor in sorted(set(minors), key=_minor_key, reverse=True):
+        for minor, fetch in [(m, False) for m in sorted(set(minors), key=_minor_key, reverse=True)] + \
+                [(m, True) for m in downloads]:
             if not r.fits(minor):
                 continue
-            out.append(Candidate(r.version, minor, None, r.has_wheels))
+            out.append(Candidate(r.version, minor, None, r.has_wheels, fetch=fetch))
             if (date := cutoff_for(r)) and r.uploaded and r.uploaded < dt.date.today() - CUTOFF_MARGIN:
-                out.append(Candidate(r.version, minor, date, r.has_wheels))
+                out.append(Candidate(r.version, minor, date, r.has_wheels, fetch=fetch))
     return out
 
 
@@ -284,10 +289,10 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
 
 
 def next_command(name: str, c: Candidate, d: Diagnosis, rels: list[Release], minors: list[str],
-                 tried: set[str]) -> str:
+                 tried: set[str], fetchable: list[str] = ()) -> str:
     """The next command a user can type after a blocker: the host's fix where it lacks a tool, else a
     Python or an older release that may have wheels (`minors`: this host's Pythons, `tried`: the
-    Pythons the search tried for this release)."""
+    Pythons the search tried for this release, `fetchable`: those uv can download)."""
     if d.fix:
         return d.fix
     rel = next((r for r in rels if same_version(r.version, c.version)), None)
@@ -298,8 +303,11 @@ def next_command(name: str, c: Candidate, d: Diagnosis, rels: list[Release], min
         return f"nlpsetup install {name}=={c.version} --python {older[0]}"
     wanted = [m for m in sorted((rel.wheel_pythons or ()) if rel else (), key=_minor_key) if m not in minors]
     if wanted:
-        return (f"pyenv install {wanted[-1]} (the newest Python its wheels are for), then: "
-                f"nlpsetup install {name}=={c.version} --python {wanted[-1]}")
+        m = wanted[-1]
+        if m in fetchable and m not in tried:
+            return f"nlpsetup install {name}=={c.version} --python {m} --fetch-python (uv downloads CPython {m})"
+        return (f"pyenv install {m} (the newest Python its wheels are for), then: "
+                f"nlpsetup install {name}=={c.version} --python {m}")
     earlier = [r for r in rels if Version(r.version) < Version(c.version)]
     if earlier:
         return f"nlpsetup install {name}=={earlier[0].version}"
@@ -342,6 +350,8 @@ def recipe_text(found: Found, code: str | None = None) -> str:
     """A recipe for what was found (`code` replaces the explicit checks while still searching)."""
     c = found.candidate
     name = canonicalize_name(found.name)
+    python_reason = f"discovered: verified with Python {c.python} on this host" + (
+        " (a CPython uv downloaded: install it again with --fetch-python)" if c.fetch else "")
     lines = [
         f"# Discovered by nlpsetup on {found.host or 'this host'} on {found.date}: a verified env, not a hand-written recipe.",
         f"name = {_toml_str(name)}",
@@ -353,7 +363,7 @@ def recipe_text(found: Found, code: str | None = None) -> str:
         "[[variants]]",
         f"id = {_toml_str(f'{c.version}-py{c.python}')}",
         f"python = {_toml_str(python_range(c.python))}",
-        f"python_reason = {_toml_str(f'discovered: verified with Python {c.python} on this host')}",
+        f"python_reason = {_toml_str(python_reason)}",
         f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
     ]
     if c.torch:  # from PyTorch's index, the CPU or CUDA build this host needs (as the hand-written recipes do)

@@ -38,10 +38,10 @@ def _attempt_line(a) -> None:
     click.echo(escape_controls(a.line()), err=True)
 
 
-def plan(spec: str, host, as_json: bool) -> int:
+def plan(spec: str, host, as_json: bool, fetch_python: bool = False) -> int:
     from nlpsetup.authoring import discovery as discovery_run
 
-    name, first = discovery_run.first_attempts(spec, host)
+    name, first = discovery_run.first_attempts(spec, host, fetch_python=fetch_python)
     if as_json:
         echo_json({"tool": name, "recipe": None, "search": [c.__dict__ for c in first]})
         return EXIT_OK
@@ -52,7 +52,8 @@ def plan(spec: str, host, as_json: bool) -> int:
 
 
 def install(spec: str, host, root: Path, *, env_name, python, backend, force, max_attempts, time_limit,
-            as_json: bool, quiet: bool, write_to: Path | None = None, verbose: bool = False) -> int:
+            as_json: bool, quiet: bool, write_to: Path | None = None, verbose: bool = False,
+            fetch_python: bool = False) -> int:
     from nlpsetup.authoring import discovery as discovery_run
     from nlpsetup.execution.reporter import NullReporter
     from nlpsetup.ui import progress
@@ -62,7 +63,7 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
                    f"{max_attempts} attempts, {time_limit}s)", err=True)
 
     result = discovery_run.search(spec, host, root, env_name=env_name, backend=backend, force=force, python=python,
-                                  limits=discovery_run.Limits(max_attempts, time_limit),
+                                  fetch_python=fetch_python, limits=discovery_run.Limits(max_attempts, time_limit),
                                   on_start=(lambda name, n: None) if as_json or quiet else start,
                                   on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
                                   # one line per attempt; each install's steps and checks only with
@@ -84,11 +85,12 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
 @click.argument("package")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the recipe here (default: the discovered recipes in NLPSETUP_HOME).")
 @click.option("--python", help="Search with this Python minor only (e.g. 3.8).")
+@click.option("--fetch-python", is_flag=True, help="Also try the Pythons uv can download that this host lacks.")
 @click.option("--backend", type=click.Choice(["auto", "pip", "uv"]), default="auto", show_default=True)
 @search_limits
 @json_option
 @with_context
-def recipe_new(app, package, output, python, backend, max_attempts, time_limit, as_json):
+def recipe_new(app, package, output, python, fetch_python, backend, max_attempts, time_limit, as_json):
     """Search for a verified env of PACKAGE (built in a temporary home) and write its recipe."""
     import tempfile
 
@@ -100,7 +102,7 @@ def recipe_new(app, package, output, python, backend, max_attempts, time_limit, 
         host = host_mod.load(root)
         return install(package, host, Path(tmp), env_name=None, python=python, backend=backend, force=True,
                        max_attempts=max_attempts, time_limit=time_limit, as_json=as_json, quiet=False,
-                       write_to=target or _discovered(root, package))
+                       write_to=target or _discovered(root, package), fetch_python=fetch_python)
 
 
 def _discovered(root: Path, package: str) -> Path:

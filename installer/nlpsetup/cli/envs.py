@@ -75,7 +75,7 @@ def plan(app, tool, platform, arch, glibc, host_file, backend, as_json, **choice
     book, host = app.book(), app.host(platform, arch, host_file, glibc)
     if discover.no_recipe(book, tool):  # a package no recipe covers: what a search would try first
         with discover.suggesting(book, tool):
-            return discover.plan(tool, host, as_json)
+            return discover.plan(tool, host, as_json, fetch_python=choices["fetch_python"])
     p = planning.with_backend([planning.plan_one(book, tool, host, planning.Choices(**choices), app.home())], backend)[0]
     echo_json(p.to_dict()) if as_json else click.echo(render.plan_text(p))
 
@@ -117,10 +117,11 @@ def install(app, tools, backend, no_pip, kernel, force, keep_failed, dry_run, st
     elif len(tools) == 1 and discover.no_recipe(book := app.book(), tools[0]):  # no recipe: search for an env
         with discover.suggesting(book, tools[0]):
             if dry_run:
-                return discover.plan(tools[0], host, as_json)
+                return discover.plan(tools[0], host, as_json, fetch_python=choices["fetch_python"])
             return discover.install(tools[0], host, root, env_name=choices["env_name"], python=choices["python"],
                                     backend=backend, force=force, max_attempts=max_attempts,
-                                    time_limit=time_limit, as_json=as_json, quiet=quiet, verbose=verbose)
+                                    time_limit=time_limit, as_json=as_json, quiet=quiet, verbose=verbose,
+                                    fetch_python=choices["fetch_python"])
     else:
         plans = planning.plan_tools(book := app.book(), list(tools), host, planning.Choices(**choices), root)
         for note in filter(None, (book.override_note(p.tool) for p in plans)):  # a user's recipe, not ours

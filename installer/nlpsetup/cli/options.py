@@ -55,7 +55,7 @@ plan_options = _options(
     click.option("--compute", default="auto", show_default=True, help=COMPUTE_HELP),
     click.option("--via", type=click.Choice(["pip", "conda"]), default="pip", show_default=True),
     click.option("--name", "env_name", help="Env name (default: the tool's name)."),
-    click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python."),
+    click.option("--fetch-python", is_flag=True, help="Let uv download a missing Python (a package without a recipe: the search also tries the Pythons uv can download)."),
     as_of_option,
 )
 # Another machine, simulated: for plan only (install builds on this one).

@@ -21,6 +21,7 @@ from nlpsetup.base.platforms import ARCHES, OSES, normalize_arch  # noqa: F401 (
 from nlpsetup.base.redact import mask_text
 from nlpsetup.facts import gpu as gpu_mod
 from nlpsetup.facts.pythons import PythonInstall
+from nlpsetup.facts.uv import find_uv
 
 # What a simulated platform is when only its name is given (`plan --platform macos`, `matrix`): the
 # machine of its default hosted CI runner. ubuntu-latest is Ubuntu 24.04 (glibc 2.39); macos-latest
@@ -248,7 +249,7 @@ def detect(home: Path, cache_dir: Path | None, env: dict[str, str] | None = None
         apple_silicon=os_name == "macos" and arch == "arm64",
         pythons=pythons.discover(cache_dir, env),
         gpu=gpu_mod.detect(env=env),
-        tools=tuple((t, p) for t in TOOLS if (p := shutil.which(t, path=env.get("PATH")))),
+        tools=tuple((t, p) for t in TOOLS if (p := find_uv(env) if t == "uv" else shutil.which(t, path=env.get("PATH")))),
         disk_free_bytes=_disk_free(home),
         index=pip_index_settings(env),
         proxies=tuple((k, v) for k in _PROXY_VARS for name in (k, k.lower()) if (v := env.get(name))),

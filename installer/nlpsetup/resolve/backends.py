@@ -8,10 +8,6 @@ the commands a backend runs: `execute` runs them and `plan`/`install --dry-run` 
 
 from __future__ import annotations
 
-import functools
-import os
-import shutil
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,35 +16,14 @@ from packaging.version import Version
 
 from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.facts.host import IndexSettings
+from nlpsetup.facts.uv import find_uv  # noqa: F401 (backends.find_uv: where the uv backend comes from)
 from nlpsetup.recipes.model import TORCH_FAMILY
 from nlpsetup.resolve.cutoff import FAR, PIP_FLAG, UV_FLAG
 from nlpsetup.resolve.model import PIP_INSTALL, Plan, Step, split_installer
 
 UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
 # uv settings that mean the user chose uv's index themselves: then pip's is not handed over.
-_UV_LOCK = threading.Lock()
 _UV_INDEX_VARS = ("UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_EXTRA_INDEX_URL", "UV_FIND_LINKS")
-
-
-def find_uv(env: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if env is None else env
-    if path := shutil.which("uv", path=env.get("PATH")):
-        return path
-    return _packaged_uv()
-
-
-@functools.cache
-def _packaged_uv() -> str | None:
-    """The uv binary the `uv` package (nlpsetup[uv]) ships. Looked up once per process: doctor asks
-    from several threads, and uv.find_uv_bin() reads sysconfig, which is not safe to race."""
-    with _UV_LOCK:
-        try:
-            import uv
-
-            path = uv.find_uv_bin()
-            return path if path and os.path.exists(path) else None
-        except (ImportError, OSError, TypeError, ValueError):  # no package, or a broken install
-            return None
 
 
 def uv_version(uv: str | None) -> str | None:
