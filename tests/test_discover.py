@@ -39,6 +39,11 @@ def index(tmp_path_factory):
     # oldpy's only wheel is for CPython 3.8 (as an old compiled package's would be)
     pure = wheelhouse.build_wheel(build / "oldpy", "oldpy", "1.0.0", files={"oldpy/__init__.py": "OK = True\n"})
     dists[shutil.copyfile(pure, build / "oldpy-1.0.0-cp38-cp38-manylinux1_x86_64.whl")] = "2020-05-01T00:00:00Z"
+    # rangepy 2.0.0 has wheels for CPython 3.10 to 3.13 only; 1.0.0 is pure Python
+    two = wheelhouse.build_wheel(build / "rangepy2", "rangepy", "2.0.0", files={"rangepy/__init__.py": "V = 2\n"})
+    dists[shutil.copyfile(two, build / "rangepy-2.0.0-cp310.cp311.cp312.cp313-none-any.whl")] = "2026-11-20T00:00:00Z"
+    dists[wheelhouse.build_wheel(build, "rangepy", "1.0.0", files={"rangepy/__init__.py": "V = 1\n"})] = \
+        "2026-11-10T00:00:00Z"
     bundled = sorted((PY38.parent.parent / "lib" / "python3.8" / "ensurepip" / "_bundled").glob("pip-*.whl"))
     if bundled:  # Python 3.8 envs are held at pip 25.0.1: the offline index carries a stand-in for it
         dists[wheelhouse.rewrap_wheel(bundled[-1], build / "pip", "pip", "25.0.1")] = "2025-02-17T00:00:00Z"
@@ -294,3 +299,20 @@ def test_fetch_python_plans_a_download_for_a_python_this_host_lacks(cli, index, 
     assert code == 0 and "1.0.0  Python 3.8 (uv download)" in out, out + err
     code, out, err = _run(cli, index, "plan", "oldpy", "--host-file", str(host_file), "--json")
     assert code == 0 and json.loads(out)["search"] == [], "without --fetch-python nothing here fits its one wheel"
+
+
+@needs_uv
+@pytest.mark.skipif(not all((PY38.parents[2] / v).exists() for v in ("3.9.18", "3.10.13", "3.11.7", "3.12.1", "3.13.0")),
+                    reason="needs pyenv's Pythons 3.9 to 3.13")
+def test_recipe_new_writes_one_variant_per_range_of_pythons_that_verifies(cli, home, index, tmp_path):
+    """The winner (2.0.0 on 3.13), then the same on each other Python: 2.0.0 holds down to 3.10, 3.9
+    needs 1.0.0; the attempt limit bounds the whole (3.8 and older are not reached)."""
+    target = tmp_path / "rangepy.toml"
+    code, out, err = _run(cli, index, "recipe", "new", "rangepy", "-o", str(target), "--max-attempts", "5")
+    assert code == 0, out + err
+    assert "(verified on Python 3.13, 3.12, 3.11, 3.10, 3.9)" in out, out
+    text = target.read_text(encoding="utf-8")
+    assert 'id = "2.0.0-py3.10-3.13"\npython = ">=3.10,<3.14"' in text, text
+    assert 'id = "1.0.0-py3.9"\npython = ">=3.9,<3.10"' in text, text
+    assert _run(cli, index, "recipe", "check", str(target))[0] == 0
+    assert not (home / "envs").exists(), "its envs were temporary"

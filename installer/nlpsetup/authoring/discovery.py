@@ -16,7 +16,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -167,14 +167,18 @@ class Result:
     attempts: list[Attempt]
     env_path: str | None = None
     recipe_path: Path | None = None
+    also: list[discover.Found] = field(default_factory=list)  # `recipe new`: the winners on other Pythons
 
 
 def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, backend: str = "auto",
            force: bool = False, python: str | None = None, fetch_python: bool = False,
            limits: Limits = Limits(), reporter=None,
            on_start: Callable[[str, int], None] = lambda name, n: None,
-           on_attempt: Callable[[Attempt], None] = lambda a: None, write_to: Path | None = None) -> Result:
-    """Search for a verified env of `spec` (NAME or NAME==VERSION); raises exit 3 when nothing works."""
+           on_attempt: Callable[[Attempt], None] = lambda a: None, write_to: Path | None = None,
+           keep: bool = True, prefer: discover.Candidate | None = None) -> Result:
+    """Search for a verified env of `spec` (NAME or NAME==VERSION); raises exit 3 when nothing works.
+    `keep`: write the winner's recipe (to `write_to`, else the discovered recipes); `prefer`: a
+    candidate to try first (another Python's winner, in `search_all`)."""
     from nlpsetup.execution.reporter import NullReporter
     from nlpsetup.resolve import backends
 
@@ -190,6 +194,9 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
     else:
         minors, fetchable = here, downloads(host, here, fetch_python)
     queue = discover.candidates(rels, minors, asked or None, fetchable=fetchable)
+    if prefer is not None and any(discover.same_version(r.version, prefer.version) and r.fits(prefer.python)
+                                  for r in rels):
+        queue = [prefer, *(c for c in queue if c != prefer)]
     on_start(name, len(queue))
     reporter = reporter or NullReporter()
     uv = backends.find_uv()
@@ -233,7 +240,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                     attempts.append(Attempt(c, "install", True, "verified"))
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
-                    return Result(found, attempts, env_path, write_recipe(found, target))
+                    return Result(found, attempts, env_path, write_recipe(found, target) if keep else None)
                 d = discover.diagnose(why, host.os, newest=c.as_of is None)
                 attempt = Attempt(c, "install", False, d.why, d, log)
             queue = discover.next_after(c, attempt.diagnosis, queue, [(a.candidate, a.diagnosis) for a in attempts])
@@ -248,6 +255,35 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
     raise refusal(name, attempts, rels, minors, time.monotonic() - start >= limits.time_limit,
                   out_of_attempts=bool(queue) and len(attempts) >= limits.max_attempts,
                   fetchable=fetchable or downloads(host, here, True))
+
+
+def search_all(spec: str, host: Host, home: Path, *, write_to: Path, limits: Limits = Limits(),
+               on_attempt: Callable[[Attempt], None] = lambda a: None, **options) -> Result:
+    """`recipe new`: the search, then the same for each other Python of this host, the winner's
+    setup tried first there (one install where it holds), so the recipe gets one variant per range
+    of Pythons that verified here. A Python where nothing verifies is left out; the limits bound
+    the whole."""
+    start = time.monotonic()
+    first = search(spec, host, home, limits=limits, on_attempt=on_attempt, keep=False, force=True, **options)
+    won = first.found.candidate
+    also, attempts = [], list(first.attempts)
+    for minor in host_minors(host):
+        left = limits.time_limit - (time.monotonic() - start)
+        if minor == won.python or left < 10 or len(attempts) >= limits.max_attempts:
+            continue
+        try:
+            r = search(spec, host, home, python=minor, env_name=f"{canonicalize_name(first.found.name)}-py{minor}",
+                       limits=Limits(min(3, limits.max_attempts - len(attempts)), left), on_attempt=on_attempt,
+                       keep=False, force=True, prefer=replace(won, python=minor, fetch=False),
+                       **{k: v for k, v in options.items() if k not in ("python", "fetch_python", "env_name")})
+        except NlpsetupError as exc:
+            if exc.exit_code != EXIT_REFUSED:
+                raise
+            continue  # nothing verified on this Python: the recipe leaves it out
+        also.append(replace(r.found, as_of_why=r.found.as_of_why or first.found.as_of_why))
+        attempts += r.attempts
+    files.write_text_atomic(write_to, discover.recipe_text(first.found, also=also))
+    return Result(first.found, attempts, first.env_path, write_to, also)
 
 
 def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], minors: list[str],

@@ -341,17 +341,34 @@ def _toml_str(s: str) -> str:
     return json.dumps(s)  # a TOML basic string is a JSON string for the characters used here
 
 
-def python_range(minor: str) -> str:
-    major, m = minor.split(".")
+def python_range(minor: str, last: str | None = None) -> str:
+    """The Pythons from `minor` to `last` (itself by default): ">=3.8,<3.9", ">=3.8,<3.11"."""
+    major, m = (last or minor).split(".")
     return f">={minor},<{major}.{int(m) + 1}"
 
 
-def recipe_text(found: Found, code: str | None = None) -> str:
-    """A recipe for what was found (`code` replaces the explicit checks while still searching)."""
-    c = found.candidate
+def same_setup(a: Candidate, b: Candidate) -> bool:
+    """Whether two winners differ only in their Python (one variant can hold both)."""
+    return replace(a, python="", fetch=False) == replace(b, python="", fetch=False)
+
+
+def variants_of(found: list[Found]) -> list[tuple[Found, list[str]]]:
+    """The verified winners, one per Python, as variants: neighbouring Pythons with the same setup
+    (release, date, wheels only, pins, torch) share one variant, newest Pythons first."""
+    out: list[tuple[Found, list[str]]] = []
+    for f in sorted(found, key=lambda f: _minor_key(f.candidate.python), reverse=True):
+        if out and same_setup(out[-1][0].candidate, f.candidate) and \
+                _minor_key(out[-1][1][-1])[1] - _minor_key(f.candidate.python)[1] == 1:
+            out[-1][1].append(f.candidate.python)
+        else:
+            out.append((f, [f.candidate.python]))
+    return out
+
+
+def recipe_text(found: Found, code: str | None = None, also: list[Found] = ()) -> str:
+    """A recipe for what was found (`code` replaces the explicit checks while still searching);
+    `also`: the winners on other Pythons (`recipe new`), one variant per range of them."""
     name = canonicalize_name(found.name)
-    python_reason = f"discovered: verified with Python {c.python} on this host" + (
-        " (a CPython uv downloaded: install it again with --fetch-python)" if c.fetch else "")
     lines = [
         f"# Discovered by nlpsetup on {found.host or 'this host'} on {found.date}: a verified env, not a hand-written recipe.",
         f"name = {_toml_str(name)}",
@@ -359,10 +376,22 @@ def recipe_text(found: Found, code: str | None = None) -> str:
         f"homepage = {_toml_str(f'https://pypi.org/project/{name}/')}",
         'status = "active"',
         f"notes = {_toml_str(f'discovered on {found.host or chr(63)} on {found.date}; nlpsetup recipe new {name} searches again')}",
-        "",
+    ]
+    for f, pythons in variants_of([found, *also]):
+        lines += ["", *_variant_lines(f, pythons, code)]
+    return "\n".join(lines) + "\n"
+
+
+def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[str]:
+    c = found.candidate
+    lo, hi = pythons[-1], pythons[0]
+    shown = lo if lo == hi else f"{lo} to {hi}"
+    python_reason = f"discovered: verified with Python {shown} on this host" + (
+        " (a CPython uv downloaded: install it again with --fetch-python)" if c.fetch else "")
+    lines = [
         "[[variants]]",
-        f"id = {_toml_str(f'{c.version}-py{c.python}')}",
-        f"python = {_toml_str(python_range(c.python))}",
+        f"id = {_toml_str(f'{c.version}-py{lo}' + ('' if lo == hi else f'-{hi}'))}",
+        f"python = {_toml_str(python_range(lo, hi))}",
         f"python_reason = {_toml_str(python_reason)}",
         f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
     ]
@@ -383,7 +412,7 @@ def recipe_text(found: Found, code: str | None = None) -> str:
         if found.commands:
             lines.append("commands = [" + ", ".join(f"[{_toml_str(s)}, \"--help\"]" for s in found.commands) + "]")
     lines.append("timeout = 300")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 # The derived checks, run in the env's interpreter (Python 3.6+: no importlib.metadata): import every

@@ -53,7 +53,7 @@ def plan(spec: str, host, as_json: bool, fetch_python: bool = False) -> int:
 
 def install(spec: str, host, root: Path, *, env_name, python, backend, force, max_attempts, time_limit,
             as_json: bool, quiet: bool, write_to: Path | None = None, verbose: bool = False,
-            fetch_python: bool = False) -> int:
+            fetch_python: bool = False, every_python: bool = False) -> int:
     from nlpsetup.authoring import discovery as discovery_run
     from nlpsetup.execution.reporter import NullReporter
     from nlpsetup.ui import progress
@@ -62,22 +62,26 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
         click.echo(f"nlpsetup: no recipe for {name}: searching for a working env ({candidates} candidates; at most "
                    f"{max_attempts} attempts, {time_limit}s)", err=True)
 
-    result = discovery_run.search(spec, host, root, env_name=env_name, backend=backend, force=force, python=python,
-                                  fetch_python=fetch_python, limits=discovery_run.Limits(max_attempts, time_limit),
-                                  on_start=(lambda name, n: None) if as_json or quiet else start,
-                                  on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
-                                  # one line per attempt; each install's steps and checks only with
-                                  # --verbose (they are in the log the attempt line names)
-                                  reporter=progress.TermReporter(verbose=True) if verbose and not as_json
-                                  else NullReporter(), write_to=write_to)
+    options = dict(backend=backend, fetch_python=fetch_python, limits=discovery_run.Limits(max_attempts, time_limit),
+                   on_start=(lambda name, n: None) if as_json or quiet else start,
+                   on_attempt=(lambda a: None) if as_json or quiet else _attempt_line,
+                   # one line per attempt; each install's steps and checks only with --verbose (they
+                   # are in the log the attempt line names)
+                   reporter=progress.TermReporter(verbose=True) if verbose and not as_json else NullReporter())
+    if every_python:  # recipe new: a variant per range of this host's Pythons that verifies
+        result = discovery_run.search_all(spec, host, root, write_to=write_to, **options)
+    else:
+        result = discovery_run.search(spec, host, root, env_name=env_name, force=force, python=python,
+                                      write_to=write_to, **options)
+    pythons = [result.found.candidate.python, *(f.candidate.python for f in result.also)]
     if as_json:
-        echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path),
+        echo_json({"ok": True, "env": result.env_path, "recipe": str(result.recipe_path), "pythons": pythons,
                     "attempts": [{"candidate": a.candidate.__dict__, "stage": a.stage, "ok": a.ok, "why": a.why,
                                   "diagnosis": a.diagnosis.kind if a.diagnosis else None, "log": a.log}
                                  for a in result.attempts]})
     else:
         click.echo(f"{result.found.name} is ready ({result.found.candidate.label()}); recipe written to "
-                   f"{result.recipe_path}")
+                   f"{result.recipe_path}" + (f" (verified on Python {', '.join(pythons)})" if every_python else ""))
     return EXIT_OK if result.found else EXIT_FAILED
 
 
@@ -91,7 +95,9 @@ def install(spec: str, host, root: Path, *, env_name, python, backend, force, ma
 @json_option
 @with_context
 def recipe_new(app, package, output, python, fetch_python, backend, max_attempts, time_limit, as_json):
-    """Search for a verified env of PACKAGE (built in a temporary home) and write its recipe."""
+    """Search for a verified env of PACKAGE (built in a temporary home) and write its recipe: the
+    winner, then the same on each other Python of this host, one variant per range that verifies
+    (--python: that one only). The attempt and time limits bound the whole."""
     import tempfile
 
     from nlpsetup.facts import host as host_mod
@@ -102,7 +108,8 @@ def recipe_new(app, package, output, python, fetch_python, backend, max_attempts
         host = host_mod.load(root)
         return install(package, host, Path(tmp), env_name=None, python=python, backend=backend, force=True,
                        max_attempts=max_attempts, time_limit=time_limit, as_json=as_json, quiet=False,
-                       write_to=target or _discovered(root, package), fetch_python=fetch_python)
+                       write_to=target or _discovered(root, package), fetch_python=fetch_python,
+                       every_python=python is None)
 
 
 def _discovered(root: Path, package: str) -> Path:
