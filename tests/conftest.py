@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -13,6 +14,12 @@ from hypothesis import settings
 
 REPO = Path(__file__).resolve().parents[1]
 PYENV_VERSIONS = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+
+# A shell starts a background job (`pytest &`, nohup) with SIGINT ignored, and children inherit
+# that: the Ctrl-C tests would then send a signal nobody hears. A handler set here is reset to the
+# default in every child nlpsetup the tests start, as a terminal user's would be.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Property tests: a fixed seed in CI, so a red run always means a change; fresh random seeds elsewhere
 # (HYPOTHESIS_PROFILE=dev runs them in a CI session of their own).

@@ -114,7 +114,9 @@ def explain(engine: str, output: str, base: str | None = None) -> NlpsetupError 
                                   "again), or use rootless podman: --engine podman", exit_code=EXIT_REFUSED)
     if base and any(s in text for s in _PULL):
         why = next((ln.strip() for ln in output.splitlines() if any(s in ln.lower() for s in _PULL)), "")
-        return NlpsetupError(f"the base image {base} cannot be pulled: {why[-300:]}",
+        if len(why) > 300:  # the engine's words at both ends: what failed, and why (no such host)
+            why = f"{why[:200]} ... {why[-95:]}"
+        return NlpsetupError(f"the base image {base} cannot be pulled: {why}",
                              hint=f"check the name and the network, or get it onto this machine first "
                                   f"({engine} pull / {engine} load), or pass --base with an image "
                                   f"{engine} has locally", exit_code=EXIT_FAILED)
