@@ -45,7 +45,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
+    import installkit
+
     home = tmp_path / "nlpsetup-home"
+    installkit.seed_home(home)  # this machine's interpreters already probed, as after a first command
     monkeypatch.setenv("NLPSETUP_HOME", str(home))
     monkeypatch.delenv("NLPSETUP_RECIPES_PATH", raising=False)
     monkeypatch.delenv("NLPSETUP_TORCH_INDEX_URL", raising=False)

@@ -54,8 +54,39 @@ def build(root: Path) -> dict[str, str]:
             "uv_cache": str(root / "uv-cache"), "pip_cache": str(root / "pip-cache")}
 
 
+_WARM: list[Path] = []  # this process's warm interpreter cache, made on first use
+
+
+def seed_home(home: Path) -> None:
+    """Start a home that does not exist yet with what one nlpsetup command leaves in its cache on
+    this machine: the interpreters it probed (pythons.json, py-info). Probing every pyenv Python
+    costs a fresh home about 1 CPU-second, and nearly every test starts from one; the cold probe
+    and a damaged cache keep tests of their own (test_host, test_hostile)."""
+    import shutil
+
+    if home.exists():
+        return
+    if not _WARM:
+        import atexit
+        import subprocess
+        import sys
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="nlpsetup-warm-"))
+        atexit.register(shutil.rmtree, root, True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "NLPSETUP_"))}
+        subprocess.run([sys.executable, "-m", "nlpsetup", "host", "--json"], env={**env, "NLPSETUP_HOME": str(root)},
+                       capture_output=True, check=True, timeout=300)
+        _WARM.append(root / "cache")
+    (home / "cache").mkdir(parents=True)
+    shutil.copy2(_WARM[0] / "pythons.json", home / "cache" / "pythons.json")
+    shutil.copytree(_WARM[0] / "py-info", home / "cache" / "py-info")
+
+
 def environ(kit: dict[str, str], home: Path, **extra: str) -> dict[str, str]:
-    """The environment a user of the local index has: no global pip config, no find-links."""
+    """The environment a user of the local index has: no global pip config, no find-links (and the
+    home, when new, seeded with this machine's interpreter cache: seed_home)."""
+    seed_home(Path(home))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIP_", "UV_")) and k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update({
