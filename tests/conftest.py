@@ -44,10 +44,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path_factory, monkeypatch):
     import installkit
 
-    home = tmp_path / "nlpsetup-home"
+    # Beside the test's tmp_path, not in it: tests that assert what a command wrote there see only that.
+    home = tmp_path_factory.mktemp("nlpsetup-home", numbered=True) / "home"
     installkit.seed_home(home)  # this machine's interpreters already probed, as after a first command
     monkeypatch.setenv("NLPSETUP_HOME", str(home))
     monkeypatch.delenv("NLPSETUP_RECIPES_PATH", raising=False)
@@ -156,6 +157,15 @@ def write_host(tmp_path: Path, **facts) -> Path:
     path = tmp_path / "host.json"
     path.write_text(json.dumps(facts))
     return path
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker more than this process may use cores. Most tests spend part of their
+    time waiting on a child (an install, a signal, a slow index): with as many workers as cores, a
+    2-core run kept only 1.6 of them busy."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores + 1
 
 
 def pytest_sessionfinish(session):
