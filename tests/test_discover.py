@@ -316,3 +316,27 @@ def test_recipe_new_writes_one_variant_per_range_of_pythons_that_verifies(cli, h
     assert 'id = "1.0.0-py3.9"\npython = ">=3.9,<3.10"' in text, text
     assert _run(cli, index, "recipe", "check", str(target))[0] == 0
     assert not (home / "envs").exists(), "its envs were temporary"
+
+
+def test_a_probe_resolves_with_this_hosts_interpreter_and_never_downloads_one(tmp_path):
+    """`uv pip compile --python-version 3.13` with no 3.13 on PATH (pyenv's shims) fetched a CPython
+    first: 10-30 s a probe, offline. The probe names this host's interpreter and forbids downloads."""
+    import sys
+
+    from nlpsetup.authoring import discovery
+    from nlpsetup.facts.host import Host
+    from nlpsetup.facts.pythons import PythonInstall
+
+    seen = tmp_path / "seen.json"
+    fake = tmp_path / "uv"
+    fake.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                    f"json.dump([sys.argv[1:], os.environ.get('UV_PYTHON_DOWNLOADS')], open({str(seen)!r}, 'w'))\n"
+                    "print('demo==1.0')\n", encoding="utf-8")
+    fake.chmod(0o755)
+    here = PythonInstall(version="3.13.0", implementation="CPython", path="/opt/py313/bin/python3", source="pyenv")
+    host = Host(os="linux", arch="x86_64", pythons=(here,))
+    for minor, expect in (("3.13", ["--python", "/opt/py313/bin/python3"]), ("3.8", [])):
+        ok, _ = discovery.probe("demo", discover.Candidate("1.0", minor, None), host, str(fake), tmp_path)
+        argv, downloads = json.loads(seen.read_text(encoding="utf-8"))
+        assert ok and downloads == "never" and ("--python" in argv) == bool(expect), argv
+        assert all(a in argv for a in expect)

@@ -91,11 +91,16 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
     req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}.in"
     req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n", encoding="utf-8")
     argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
+    # This host's interpreter of that minor where it has one; and never a download just to resolve
+    # (uv fetches a CPython for --python-version when it finds none: 10-30 s of a probe offline)
+    here = next((p.path for p in host.pythons if p.implementation == "CPython" and p.path
+                 and p.version.startswith(c.python + ".")), None)
+    argv += ["--python", here] if here else []
     if c.as_of:
         argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z"]
     if c.binary_only:
         argv += ["--only-binary", ":all:"]
-    env = proc.child_env({**backends_env(host), "UV_NO_PROGRESS": "1"})
+    env = proc.child_env({**backends_env(host), "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"})
     code, out = proc.capture(argv, env=env, timeout=300, merge_stderr=True)
     return code == 0, mask_text(out)
 

@@ -253,7 +253,8 @@ def releases_between(v, python: str | None, old: str | None, new: str, host: Hos
                     ".".join((python or "3").split(".")[:2]), "-c", str(con), str(req)]
             if date:
                 argv += [cutoff.UV_FLAG, cutoff.Cutoff(dt.date.fromisoformat(date), "").instant]
-            env = proc.child_env(backends.uv_index_env(host.index, os.environ))
+            # resolving for a Python version needs no interpreter of it: never let uv download one
+            env = proc.child_env({**backends.uv_index_env(host.index, os.environ), "UV_PYTHON_DOWNLOADS": "never"})
             code, out = proc.capture(argv, env=env, timeout=300, merge_stderr=True)
         if code != 0:
             return (out.strip().splitlines() or ["uv pip compile failed"])[-1]
