@@ -20,6 +20,40 @@ PY38 = Path("/root/.pyenv/versions/3.8.18/bin/python3.8")
 needs_uv = pytest.mark.skipif(backends.find_uv() is None, reason="uv probes the candidates")
 
 
+CALLTOOL = """import agedlib
+
+
+def hello():
+    return agedlib.greet()  # agedlib 2.0.0 has no greet: only a call fails
+"""
+FINETOOL = """import sys
+import agedlib as al
+
+try:
+    OLD = al.old_name  # read only where it exists
+except AttributeError:
+    OLD = None
+
+
+def version():
+    if sys.version_info < (3,):
+        return al.py2_only()
+    return al.VERSION
+"""
+# modules that a working package may have and that fail for reasons no other env fixes, or are not its API
+OPTIONAL = {"{0}/plot.py": "import not_installed_plotlib\n", "{0}/_private.py": "raise RuntimeError('private')\n",
+            "{0}/tests/__init__.py": "", "{0}/tests/test_it.py": "import pytest_is_not_here\n",
+            "{0}/cli.py": "import sys\nsys.exit('usage: cli FILE')\n",
+            # Python 2 leftovers: no Python 3 env has these, so no other candidate would fix them
+            "{0}/py2.py": "from itertools import imap\n", "{0}/old.py": "print 'hello'\n",
+            "{0}/words.py": "import string\n\n\ndef letters():\n    return string.letters\n"}
+
+
+
+def _optional(pkg: str) -> dict[str, str]:
+    return {path.format(pkg): text for path, text in OPTIONAL.items()}
+
+
 @pytest.fixture(scope="module")
 def index(tmp_path_factory):
     root = tmp_path_factory.mktemp("discover")
@@ -33,6 +67,19 @@ def index(tmp_path_factory):
             "agedlib/__init__.py": lib.format("2.0.0")}): "2023-03-01T12:00:00Z",
         wheelhouse.build_wheel(build, "agedtool", "1.0.0", files=tool, requires=["agedlib"],
                                entry_points={"agedtool": "agedtool:main"}): "2021-07-01T09:30:00Z",
+        # calltool reads agedlib.greet only when called; deeptool imports it only in a submodule;
+        # finetool reads what every agedlib has, and the rest only under guards or optionally
+        wheelhouse.build_wheel(build, "calltool", "1.0.0", files={"calltool/__init__.py": CALLTOOL},
+                               requires=["agedlib"]): "2021-07-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "deeptool", "1.0.0", files={**_optional("deeptool"), "deeptool/__init__.py": "import agedlib\n",
+                                                                  "deeptool/extra.py": "from agedlib import greet\n"},
+                               requires=["agedlib"]): "2021-07-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "finetool", "1.0.0", files={**_optional("finetool"), "finetool/__init__.py": FINETOOL},
+                               requires=["agedlib"]): "2021-07-01T09:30:00Z",
+        # bareimport's modules import agedlib, which its requirements forgot
+        wheelhouse.build_wheel(build, "bareimport", "1.0.0", files={
+            "bareimport/__init__.py": "", "bareimport/words.py": "import agedlib\n",
+            "bareimport/util.py": "from agedlib import VERSION\n"}): "2023-07-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
     }
@@ -89,6 +136,49 @@ def test_newest_dependency_breaks_the_import_so_discovery_finds_the_cutoff_and_k
 
 
 @needs_uv
+@pytest.mark.parametrize(("tool", "why"), [
+    ("calltool", "its code reads agedlib.greet, which is gone from this env's agedlib"),
+    ("deeptool", "cannot import name 'greet' from 'agedlib'"),
+])
+def test_an_env_whose_import_passes_but_whose_code_reads_a_removed_name_is_not_verified(cli, home, index, tool, why):
+    # calltool imports with agedlib 2.0.0 and fails only when hello() is called; deeptool fails only in
+    # a submodule its top level does not import: both need the cutoff
+    code, out, err = _run(cli, index, "install", tool)
+    assert code == 0, out + err
+    tries = [line for line in err.splitlines() if line.startswith("  try ")]
+    assert "latest" in tries[0] and why in tries[0], err
+    assert "deps as of 2021-08-30" in tries[-1] and tries[-1].endswith("verified"), err
+    assert _manifest(home, tool)["distributions"]["agedlib"] == "1.0.0"
+    assert why in (home / "recipes" / "discovered" / f"{tool}.toml").read_text(encoding="utf-8")
+
+
+@needs_uv
+def test_optional_modules_guarded_reads_and_private_or_test_modules_do_not_fail_a_working_package(cli, home, index):
+    code, out, err = _run(cli, index, "install", "finetool")
+    assert code == 0, out + err
+    tries = [line for line in err.splitlines() if line.startswith("  try ")]
+    assert len(tries) == 1 and "latest" in tries[0] and tries[0].endswith("verified"), err
+    # what the checks could not import is in the log, named, with why it does not count
+    log = next((home / "logs").rglob("*finetool*")).read_text(encoding="utf-8")
+    assert "No module named 'not_installed_plotlib' (importing finetool.plot)" in log, log
+    assert "finetool._private" not in log and "pytest_is_not_here" not in log
+
+
+@needs_uv
+def test_a_dependency_the_package_imports_but_does_not_declare_is_installed_with_it(cli, home, index):
+    code, out, err = _run(cli, index, "install", "bareimport")
+    assert code == 0, out + err
+    tries = [line for line in err.splitlines() if line.startswith("  try ")]
+    assert "its code imports agedlib but does not require it" in tries[0], err
+    assert "needs agedlib" in tries[1] and tries[1].endswith("verified"), err
+    assert "agedlib" in _manifest(home, "bareimport")["distributions"]
+    text = (home / "recipes" / "discovered" / "bareimport.toml").read_text(encoding="utf-8")
+    assert 'packages = ["bareimport==1.0.0", "agedlib"]' in text and "# agedlib: its code imports agedlib" in text
+    code, out, err = _run(cli, index, "install", "bareimport", "--name", "again")  # the recipe holds it
+    assert code == 0 and "searching" not in err and "agedlib" in _manifest(home, "again")["distributions"], out + err
+
+
+@needs_uv
 @pytest.mark.skipif(not PY38.exists(), reason="needs pyenv's Python 3.8.18")
 def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home, index, tmp_path):
     code, out, err = _run(cli, index, "plan", "oldpy")
@@ -134,6 +224,11 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
     assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
     assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
+    api = discover.diagnose("AssertionError: pkg/util.py:12 reads numpy.float, which this env lacks (and 2 more)")
+    assert (api.kind, api.why) == ("api", "its code reads numpy.float, which is gone from this env's numpy")
+    torch = discover.diagnose("AssertionError: undeclared dependency: torch is imported by 8 of x's 9 modules (x.nn)")
+    assert torch.need == ("torch", "its code imports torch but does not require it")
+    assert discover.diagnose("undeclared dependency: sklearn is imported by x").need[0] == "scikit-learn"
     dated = discover.diagnose("ImportError: cannot import name 'x' from 'y'", newest=False)
     assert dated.why == "its import fails: ImportError: cannot import name 'x' from 'y'"  # not "the newest"
     c = discover.Candidate("1.0", "3.12", None)

@@ -34,6 +34,7 @@ def test_wheel_ships_package_and_recipes_but_no_installer_package(wheel):
     assert recipes == {p.stem for p in (REPO / "recipes").glob("*.toml")}
     assert "nlpsetup/data/cuda.toml" in names and "nlpsetup/cli/main.py" in names
     assert "nlpsetup/execution/harness.py" in names, "smoke's harness is read as text from the package"
+    assert "nlpsetup/authoring/derivedchecks.py" in names, "discovery reads its checks as text from the package"
     assert not any(n.startswith("installer/") for n in names), "installer/ is the source root, not a package"
 
 

@@ -88,8 +88,8 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
     """Whether the candidate resolves (no install): `uv pip compile` for its Python and date."""
     if not uv:
         return True, "no uv to probe with: installing to find out"
-    req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}.in"
-    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in c.pins)]) + "\n", encoding="utf-8")
+    req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}-{len(c.needs)}.in"
+    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in (*c.pins, *c.needs))]) + "\n", encoding="utf-8")
     argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
     # This host's interpreter of that minor where it has one; and never a download just to resolve
     # (uv fetches a CPython for --python-version when it finds none: 10-30 s of a probe offline)

@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import parse_tag
@@ -88,13 +89,15 @@ class Candidate:
     binary_only: bool = True
     pins: tuple[tuple[str, str], ...] = ()  # (requirement, why) a diagnosis added
     torch: str | None = None  # the torch release the probe resolved: installed as a framework (CPU or CUDA build)
+    needs: tuple[tuple[str, str], ...] = ()  # (requirement, why): a dependency its code needs but does not declare
     fetch: bool = False  # a Python this host lacks, downloaded by uv (--fetch-python)
 
     def label(self) -> str:
         return (f"{self.version}  Python {self.python}{' (uv download)' if self.fetch else ''}  "
                 f"{'deps as of ' + self.as_of if self.as_of else 'latest'}"
                 f"  {'wheels only' if self.binary_only else 'builds allowed'}"
-                + "".join(f"  +{req}" for req, _ in self.pins) + (f"  torch {self.torch} (CPU/CUDA build)" if self.torch else ""))
+                + "".join(f"  +{req}" for req, _ in self.pins) + "".join(f"  needs {req}" for req, _ in self.needs)
+                + (f"  torch {self.torch} (CPU/CUDA build)" if self.torch else ""))
 
 
 def _minor_key(minor: str) -> tuple[int, ...]:
@@ -144,10 +147,11 @@ def same_version(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: str  # numpy-abi | pkg-resources | import | compiler | header | jvm | rust | no-wheels | resolve | other
+    kind: str  # numpy-abi | pkg-resources | api | import | compiler | header | jvm | rust | no-wheels | resolve | other
     why: str  # one line, also the `why` of the pin it leads to
     fix: str = ""  # the next command a user can type, where the host lacks something
     pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
+    need: tuple[str, str] | None = None  # a package to retry the same candidate with (its code imports it)
 
 
 _RULES: tuple[tuple[str, str, str], ...] = (
@@ -167,9 +171,16 @@ _RULES: tuple[tuple[str, str, str], ...] = (
      "no wheel of {0} fits this Python (and builds are off)"),
     ("no-wheels", r"has no wheels with a matching Python|no matching distribution|only has (?:an )?sdist"
                   r"|Requires-Python|requires-python", "no release files fit this Python"),
+    ("undeclared", r"undeclared dependency: ([\w.]+) is imported", "its code imports {0} but does not require it"),
+    ("api", r"reads ([\w.]+), which this env lacks", "its code reads {0}, which is gone from this env's {1}"),
     ("import", r"ImportError|ModuleNotFoundError|AttributeError|cannot import name",
      "its import fails with the newest dependencies"),
 )
+
+# The distribution that provides a module, where the names differ (an undeclared dependency's install).
+_DISTRIBUTION_OF = {"sklearn": "scikit-learn", "cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml",
+                    "bs4": "beautifulsoup4", "skimage": "scikit-image", "Bio": "biopython", "dateutil": "python-dateutil",
+                    "Crypto": "pycryptodome", "tensorflow_hub": "tensorflow-hub", "google.protobuf": "protobuf"}
 
 # What the host's OS can install, by OS (host.os): the fix a diagnosis names when the host lacks a tool.
 _FIXES = {
@@ -215,7 +226,7 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
     for kind, pattern, why in _RULES:
         if m := re.search(pattern, text, re.I if kind in ("no-wheels", "rust") else 0):
             found = next((g for g in m.groups() if g), "") if m.groups() else ""
-            why = why.format(found or ("gcc" if kind == "compiler" else "a dependency"))
+            why = why.format(found or ("gcc" if kind == "compiler" else "a dependency"), found.split(".")[0])
             fix = fixes.get(kind, "").format(found)
             if kind == "header" and foreign_header(found, os_name):
                 why = f"{why}, a header {_OS_LABEL.get(os_name, os_name)} does not have: only a release or Python with wheels works here"
@@ -225,7 +236,8 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
                 why = f"{why if newest else 'its import fails'}: {line.split(' (/')[0][:160]}"
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
-            return Diagnosis(kind, one_line(why), fix, pin)
+            need = (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
+            return Diagnosis(kind, one_line(why), fix, pin, need)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
                 "no output")
     return Diagnosis("other", one_line(last))
@@ -276,6 +288,8 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
     the wheels the newer lack."""
     if d.pin and d.pin not in failed.pins:
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
+    if d.need and d.need[0] not in {req for req, _ in failed.needs}:
+        return [replace(failed, needs=(*failed.needs, d.need)), *queue]
     if blocks_builds(d):
         queue = [c for c in queue if not (c.version == failed.version and not c.binary_only)]
     key = (failed.version, failed.as_of, failed.pins)
@@ -386,6 +400,8 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
     c = found.candidate
     lo, hi = pythons[-1], pythons[0]
     shown = lo if lo == hi else f"{lo} to {hi}"
+    # an undeclared dependency is one more package (torch comes as the framework: the host's build)
+    packages = [req for req, _ in c.needs if not (c.torch and canonicalize_name(req) == "torch")]
     python_reason = f"discovered: verified with Python {shown} on this host" + (
         " (a CPython uv downloaded: install it again with --fetch-python)" if c.fetch else "")
     lines = [
@@ -393,8 +409,9 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
         f"id = {_toml_str(f'{c.version}-py{lo}' + ('' if lo == hi else f'-{hi}'))}",
         f"python = {_toml_str(python_range(lo, hi))}",
         f"python_reason = {_toml_str(python_reason)}",
-        f"packages = [{_toml_str(f'{found.name}=={c.version}')}]",
+        f"packages = [{', '.join(map(_toml_str, [f'{found.name}=={c.version}', *packages]))}]",
     ]
+    lines += [f"# {req}: {why}" for req, why in c.needs]
     if c.torch:  # from PyTorch's index, the CPU or CUDA build this host needs (as the hand-written recipes do)
         lines.append(f"framework = {{ torch = {_toml_str('==' + c.torch)} }}")
     if c.as_of:
@@ -415,57 +432,9 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
     return lines
 
 
-# The derived checks, run in the env's interpreter (Python 3.6+: no importlib.metadata): import every
-# top-level package the distribution installed (top_level.txt, else RECORD; no tests, no private
-# modules), run each console script with --help, and `pip check`. With NLPSETUP_DERIVE=1 it only
-# prints what it would check, as JSON.
-DERIVED_CHECKS = r'''
-# derived checks: imports, console scripts --help, pip check
-import glob, importlib, json, os, re, subprocess, sys
-NAME = %r
-info = None
-for d in sys.path:
-    for p in glob.glob(os.path.join(d or ".", "*.dist-info")):
-        base = os.path.basename(p)[:-len(".dist-info")].rsplit("-", 1)[0]
-        if re.sub(r"[-_.]+", "_", base).lower() == NAME:
-            info = p
-assert info, "no .dist-info for " + NAME + " in the env"
-def read(n):
-    f = os.path.join(info, n)
-    return open(f, encoding="utf-8").read() if os.path.exists(f) else ""
-tops = read("top_level.txt").split()
-if not tops:
-    for line in read("RECORD").splitlines():
-        path = line.split(",")[0]
-        first = path.split("/")[0]
-        if "/" not in path and first.endswith(".py"):
-            tops.append(first[:-3])
-        elif "/" in path and not first.endswith((".dist-info", ".data")) and path.endswith("/__init__.py"):
-            tops.append(first)
-tops = sorted({t for t in tops if t.isidentifier() and not t.startswith("_")
-               and t not in ("test", "tests", "testing", "docs", "examples", "benchmarks")})
-scripts, section = [], False
-for line in read("entry_points.txt").splitlines():
-    s = line.strip()
-    if s.startswith("["):
-        section = s == "[console_scripts]"
-    elif section and "=" in s:
-        scripts.append(s.split("=")[0].strip())
-if os.environ.get("NLPSETUP_DERIVE") == "1":
-    print(json.dumps({"imports": tops, "commands": scripts}))
-    sys.exit(0)
-for t in tops:
-    importlib.import_module(t)
-bindir = os.path.dirname(sys.executable)
-for s in scripts:
-    r = subprocess.run([os.path.join(bindir, s), "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       universal_newlines=True, timeout=120)
-    assert r.returncode == 0, s + " --help failed: " + r.stdout[-2000:]
-r = subprocess.run([sys.executable, "-m", "pip", "check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                   universal_newlines=True)
-assert r.returncode == 0 or "No module named pip" in r.stdout, "pip check: " + r.stdout[-2000:]
-'''
+DERIVED_CHECKS = Path(__file__).with_name("derivedchecks.py")  # a program for the env's interpreter
 
 
 def derived_checks(name: str) -> str:
-    return DERIVED_CHECKS % re.sub(r"[-_.]+", "_", name).lower()
+    """The derived checks for a distribution, as code for the smoke harness (see derivedchecks.py)."""
+    return f"NAME = {re.sub(r'[-_.]+', '_', name).lower()!r}\n" + DERIVED_CHECKS.read_text(encoding="utf-8")
