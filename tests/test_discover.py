@@ -286,6 +286,24 @@ NO_CYTOOLZ = ("  x No solution found when resolving dependencies:\n  hint: Wheel
               "building from source is disabled for `cytoolz` (i.e., with `--no-build-package cytoolz`)")
 
 
+def test_an_undeclared_dependency_once_found_comes_with_every_later_candidate():
+    # pytorch-nlp 0.5.0: imports torch without requiring it; the newest torch lacks torch._six; torch of
+    # its date has wheels for Python 3.7 and older only
+    rels = [discover.Release("0.5.0", discover.dt.date(2019, 11, 4), ">=3.5", None)]
+
+    def works(c):
+        if not c.needs:
+            return "AssertionError: undeclared dependency: torch is imported by 8 of pytorch_nlp's 9 modules (torchnlp.nn)"
+        if c.as_of is None:
+            return "AssertionError: ModuleNotFoundError: No module named 'torch._six' (importing torchnlp.samplers)"
+        return None if c.python == "3.7" else NO_CYTOOLZ.replace("cytoolz", "torch")
+
+    tried, winner = _sweep(rels, HOST, works)
+    assert winner is not None and (winner.python, winner.as_of) == ("3.7", "2020-01-03"), tried
+    assert winner.needs == (("torch", "its code imports torch but does not require it"),)
+    assert sum(1 for c, _ in tried if not c.needs) == 1, tried  # learned once, not again on each Python
+
+
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
     # textacy 0.9.1: a pure wheel; with the newest dependencies, no wheel of a dependency on any Python;
     # with dependencies of its date, wheels for Pythons of then only (3.7 here)

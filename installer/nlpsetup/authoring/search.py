@@ -289,7 +289,12 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
     if d.pin and d.pin not in failed.pins:
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
     if d.need and d.need[0] not in {req for req, _ in failed.needs}:
-        return [replace(failed, needs=(*failed.needs, d.need)), *queue]
+        failed = replace(failed, needs=(*failed.needs, d.need))
+        queue = [failed, *queue]
+    # what the package's code needs, every other candidate of it needs too (a pin is for its date only)
+    queue = [replace(c, needs=(*c.needs, *(n for n in failed.needs if n not in c.needs))) for c in queue]
+    if d.need:
+        return queue
     if blocks_builds(d):
         queue = [c for c in queue if not (c.version == failed.version and not c.binary_only)]
     key = (failed.version, failed.as_of, failed.pins)
