@@ -296,12 +296,15 @@ def test_an_undeclared_dependency_once_found_comes_with_every_later_candidate():
             return "AssertionError: undeclared dependency: torch is imported by 8 of pytorch_nlp's 9 modules (torchnlp.nn)"
         if c.as_of is None:
             return "AssertionError: ModuleNotFoundError: No module named 'torch._six' (importing torchnlp.samplers)"
-        return None if c.python == "3.7" else NO_CYTOOLZ.replace("cytoolz", "torch")
+        return None if c.python == "3.7" else (f"hint: You require CPython {c.python} (`cp3xx`), but we only found wheels"
+                                               " for `torch` (v1.3.1) with the following Python ABI tags: `cp37m`")
 
     tried, winner = _sweep(rels, HOST, works)
     assert winner is not None and (winner.python, winner.as_of) == ("3.7", "2020-01-03"), tried
     assert winner.needs == (("torch", "its code imports torch but does not require it"),)
     assert sum(1 for c, _ in tried if not c.needs) == 1, tried  # learned once, not again on each Python
+    assert tried[2][1].why == "no wheel of torch fits this Python (and builds are off)"
+    assert [c.python for c, _ in tried if c.as_of] == ["3.13", "3.12", "3.8"], tried
 
 
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():

@@ -166,8 +166,10 @@ _RULES: tuple[tuple[str, str, str], ...] = (
                  r"|No such file or directory: '(?:gcc|cc|g\+\+)'", "a build needs a C compiler ({0})"),
     ("rust", r"can't find Rust compiler|rustc.*not found|cargo.*not found", "a build needs the Rust compiler"),
     ("jvm", r"JAVA_HOME|No Java runtime|JVM DLL not found|libjvm", "it needs a Java runtime (JVM)"),
-    # uv: "hint: Wheels are required for `cytoolz` because building from source is disabled ..."
-    ("no-wheels", r"wheels are required for `?([\w.-]+)`?|([\w.-]+)==[\w.]+ has no (?:usable|compatible) wheels",
+    # uv: "hint: Wheels are required for `cytoolz` because building from source is disabled ...",
+    # "hint: You require CPython 3.13 (`cp313`), but we only found wheels for `torch` (v1.3.1) with ..."
+    ("no-wheels", r"wheels are required for `?([\w.-]+)`?|([\w.-]+)==[\w.]+ has no (?:usable|compatible) wheels"
+                  r"|we only found wheels for `([\w.-]+)`",
      "no wheel of {0} fits this Python (and builds are off)"),
     ("no-wheels", r"has no wheels with a matching Python|no matching distribution|only has (?:an )?sdist"
                   r"|Requires-Python|requires-python", "no release files fit this Python"),
