@@ -41,6 +41,12 @@ def aged(tmp_path_factory):
     recipes = root / "recipes"
     recipes.mkdir()
     (recipes / "agedtool.toml").write_text(RECIPE.format(extra="", package="agedtool==1.0.0"))
+    # builttool is an sdist built against agedlib (as a compiled package is against numpy)
+    dists[wheelhouse.build_sdist_built_against(root / "build", "builttool", "1.0.0", "agedlib")] = "2021-07-01T09:30:00Z"
+    (recipes / "builttool.toml").write_text(RECIPE.replace("agedtool", "builttool").replace(
+        "import builttool; assert builttool.hello() == 'hello'",
+        "import agedlib, builttool; assert builttool.BUILT_WITH == agedlib.VERSION, builttool.BUILT_WITH").format(
+        extra="", package="builttool==1.0.0"))
     timed, untimed = installkit.JsonIndex(root / "timed", dists), installkit.JsonIndex(root / "untimed", dists, False)
     yield {"url": timed.url, "untimed": untimed.url, "recipes": str(recipes), "root": root}
     timed.close()
@@ -85,6 +91,18 @@ def test_as_of_holds_on_python_38_whose_pip_cannot_apply_it(cli, home, aged, bac
     assert code == 0, out + err
     m = _manifest(home)
     assert m["interpreter"]["version"].startswith("3.8") and m["distributions"]["agedlib"] == "1.0.0"
+
+
+@pytest.mark.skipif(not PY38.exists(), reason="needs pyenv's Python 3.8.18")
+@pytest.mark.parametrize("backend", ["pip", pytest.param("uv", marks=needs_uv)])
+def test_an_sdist_is_built_against_the_versions_the_env_runs_with(cli, home, aged, backend):
+    # pip < 26 cannot cut its isolated build env by date: without the env's own versions as build
+    # constraints, builttool is built against agedlib 2.0.0 and runs with 1.0.0 (pyemd against numpy)
+    code, out, err = _run(cli, aged, "install", "builttool", "--python", str(PY38), "--backend", backend)
+    assert code == 0, out + err
+    assert _manifest(home, "builttool")["distributions"]["agedlib"] == "1.0.0"
+    built = (home / "envs" / "builttool" / "nlpsetup-build-constraints.txt").read_text(encoding="utf-8")
+    assert "agedlib==1.0.0" in built.splitlines(), built  # (this index has no setuptools to bound)
 
 
 def test_an_index_without_upload_times_is_a_one_line_error(cli, home, aged):

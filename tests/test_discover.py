@@ -219,6 +219,8 @@ def test_a_name_the_index_does_not_have_is_exit_2_in_one_line(cli, home, index):
 def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     abi = discover.diagnose("A module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.0.2 as it may crash")
     assert abi.kind == "numpy-abi" and abi.pin[0] == "numpy<2"
+    built = discover.diagnose("ValueError: numpy.ndarray has the wrong size, try recompiling. Expected 80, got 88")
+    assert built.kind == "numpy-build" and built.pin is None
     gone = discover.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
     assert gone.pin == ("setuptools<81", gone.why)
     header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")

@@ -203,6 +203,72 @@ def build_sdist_that_fails(dest: Path, name: str, version: str, message: str,
     return sdist_path
 
 
+_BUILT_AGAINST_BACKEND = """\
+\"\"\"In-tree PEP 517 backend: the wheel records the version of LIB it was built with.\"\"\"
+import base64
+import hashlib
+import os
+import zipfile
+
+NAME, VERSION, LIB = {name!r}, {version!r}, {lib!r}
+INFO = NAME + "-" + VERSION + ".dist-info"
+
+
+def _files():
+    lib = __import__(LIB)
+    return {{NAME + "/__init__.py": "BUILT_WITH = %r\\n" % lib.VERSION,
+            INFO + "/METADATA": "Metadata-Version: 2.1\\nName: %s\\nVersion: %s\\nRequires-Dist: %s\\n" % (NAME, VERSION, LIB),
+            INFO + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}}
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    os.makedirs(os.path.join(metadata_directory, INFO))
+    for name, text in _files().items():
+        if name.startswith(INFO):
+            with open(os.path.join(metadata_directory, name), "w") as f:
+                f.write(text)
+    return INFO
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    path = os.path.join(wheel_directory, NAME + "-" + VERSION + "-py3-none-any.whl")
+    record = []
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in _files().items():
+            data = text.encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            zf.writestr(name, data)
+            record.append("%s,sha256=%s,%d" % (name, digest, len(data)))
+        zf.writestr(INFO + "/RECORD", "\\n".join(record + [INFO + "/RECORD,,"]) + "\\n")
+    return os.path.basename(path)
+
+
+def build_sdist(sdist_directory, config_settings=None):
+    raise RuntimeError("not for this test")
+"""
+
+
+def build_sdist_built_against(dest: Path, name: str, version: str, lib: str) -> Path:
+    """`<name>-<version>.tar.gz` whose build needs `lib` (a stand-in for numpy) and whose wheel
+    records `lib.VERSION` at build time as `name.BUILT_WITH`: built against one version, run with another."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    base = f"{_filename_name(name)}-{version}"
+    members = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: {lib}\n\n",
+        "pyproject.toml": f'[build-system]\nrequires = ["{lib}"]\nbuild-backend = "_backend"\nbackend-path = ["."]\n',
+        "_backend.py": _BUILT_AGAINST_BACKEND.format(name=name, version=version, lib=lib),
+    }
+    sdist_path = dest / f"{base}.tar.gz"
+    with tarfile.open(sdist_path, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        for rel, text in members.items():
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(f"{base}/{rel}")
+            info.size, info.mode, info.mtime = len(data), 0o644, _EPOCH_TS
+            tf.addfile(info, io.BytesIO(data))
+    return sdist_path
+
+
 def _project_of(dist: Path) -> str:
     """Project name of a wheel or sdist file, normalized."""
     fname = dist.name

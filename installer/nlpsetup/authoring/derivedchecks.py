@@ -57,7 +57,7 @@ GONE_STDLIB = {
     "xml.etree": {"cElementTree"}, "typing": {"io", "re", "ByteString"}, "sys": {"setcheckinterval", "getcheckinterval"},
 }
 NUMPY_ABI = re.compile(r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x|numpy\.dtype size changed"
-                       r"|_ARRAY_API not found")
+                       r"|_ARRAY_API not found|numpy\.ndarray has the wrong size")
 GUARDS = {"version_info", "version", "__version__", "hexversion", "PY2", "PY3", "PY36", "PY37", "PY38",
           "hasattr", "getattr", "platform", "TYPE_CHECKING", "IS_PY2", "IS_PY3", "PY34", "PY35", "parse_version"}
 

@@ -147,7 +147,7 @@ def same_version(a: str, b: str) -> bool:
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: str  # numpy-abi | pkg-resources | api | import | compiler | header | jvm | rust | no-wheels | resolve | other
+    kind: str  # numpy-build | numpy-abi | pkg-resources | api | import | compiler | header | jvm | rust | no-wheels | resolve | other
     why: str  # one line, also the `why` of the pin it leads to
     fix: str = ""  # the next command a user can type, where the host lacks something
     pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
@@ -156,6 +156,8 @@ class Diagnosis:
 
 _RULES: tuple[tuple[str, str, str], ...] = (
     # (kind, pattern, why): the first that matches the output wins
+    ("numpy-build", r"numpy\.ndarray has the wrong size, try recompiling",
+     "compiled against another numpy than the one it runs with (numpy ABI mismatch)"),
     ("numpy-abi", r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x cannot be run in"
                   r"|numpy\.dtype size changed|_ARRAY_API not found",
      "built against numpy 1.x: the newest numpy breaks its import (numpy ABI mismatch)"),

@@ -203,9 +203,14 @@ class _Runner:
 
     def _build_constraints(self, step: Step) -> None:
         """setuptools and wheel as of the date, written as upper bounds for the isolated builds of
-        the sdists the install step meets (its PIP_CONSTRAINT / UV_BUILD_CONSTRAINT). An index
-        that has neither cannot build an sdist at all: then there is nothing to bound (empty file)."""
+        the sdists the install step meets (its PIP_CONSTRAINT / UV_BUILD_CONSTRAINT), and the exact
+        versions the env will run with: an sdist compiled against numpy (pyemd) must be built with
+        the env's numpy, not today's, or its import fails on the ABI ("numpy.ndarray has the wrong
+        size"). An index that has no build tools cannot build an sdist at all: then only the env's
+        versions are written."""
         out = self.env_path / BUILD_CONSTRAINTS
+        pinned = self.env_path / "nlpsetup-pinned.txt"
+        runs_with = pinned.read_text(encoding="utf-8") if pinned.is_file() else ""
         env = proc.child_env({**backends.uv_index_env(self.host.index, os.environ), **dict(step.env)},
                              base=self.base_env)
         self.log.write(f"\n## {step.name}: {step.description}\n")
@@ -213,7 +218,10 @@ class _Runner:
         text = out.read_text(encoding="utf-8") if r.ok and out.is_file() else ""
         if not r.ok:
             self.log.write("# no build tools on the index as of the date: builds are not bounded\n")
-        out.write_text(text.replace("==", "<="), encoding="utf-8")
+        tools = {line.split("==")[0].strip().lower() for line in text.splitlines() if "==" in line}
+        exact = [line for line in runs_with.splitlines()
+                 if "==" in line and not line.lstrip().startswith("#") and line.split("==")[0].strip().lower() not in tools]
+        out.write_text(text.replace("==", "<=") + "".join(f"{line}\n" for line in exact), encoding="utf-8")
 
     def _timeout(self, step: Step) -> int:
         return self.opts.step_timeout or step.timeout or DEFAULT_STEP_TIMEOUT
