@@ -46,7 +46,8 @@ OPTIONAL = {"{0}/plot.py": "import not_installed_plotlib\n", "{0}/_private.py": 
             "{0}/cli.py": "import sys\nsys.exit('usage: cli FILE')\n",
             # Python 2 leftovers: no Python 3 env has these, so no other candidate would fix them
             "{0}/py2.py": "from itertools import imap\n", "{0}/old.py": "print 'hello'\n",
-            "{0}/words.py": "import string\n\n\ndef letters():\n    return string.letters\n"}
+            "{0}/words.py": "import string\n\n\ndef letters():\n    return string.letters\n",
+            "{0}/fallback.py": "try:\n    from agedlib import VERSION\nexcept ImportError:\n    from agedlib import OLD_VERSION as VERSION\n"}
 
 
 
@@ -75,11 +76,13 @@ def index(tmp_path_factory):
                                                                   "deeptool/extra.py": "from agedlib import greet\n"},
                                requires=["agedlib"]): "2021-07-01T09:30:00Z",
         wheelhouse.build_wheel(build, "finetool", "1.0.0", files={**_optional("finetool"), "finetool/__init__.py": FINETOOL},
-                               requires=["agedlib"]): "2021-07-01T09:30:00Z",
+                               requires=["agedlib"], entry_points={"finetool": "finetool:main"}):  # (it has no main)
+            "2021-07-01T09:30:00Z",
         # bareimport's modules import agedlib, which its requirements forgot
         wheelhouse.build_wheel(build, "bareimport", "1.0.0", files={
             "bareimport/__init__.py": "", "bareimport/words.py": "import agedlib\n",
-            "bareimport/util.py": "from agedlib import VERSION\n"}): "2023-07-01T09:30:00Z",
+            "bareimport/util.py": "from agedlib import VERSION\n", "bareimport/more.py": "import agedlib\n"}):
+            "2023-07-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
     }
@@ -162,6 +165,9 @@ def test_optional_modules_guarded_reads_and_private_or_test_modules_do_not_fail_
     log = next((home / "logs").rglob("*finetool*")).read_text(encoding="utf-8")
     assert "No module named 'not_installed_plotlib' (importing finetool.plot)" in log, log
     assert "finetool._private" not in log and "pytest_is_not_here" not in log
+    assert "finetool --help: its entry point names what the package lacks" in log, log
+    text = (home / "recipes" / "discovered" / "finetool.toml").read_text(encoding="utf-8")
+    assert 'imports = ["finetool"]' in text and "commands" not in text, text  # not a script that cannot run
 
 
 @needs_uv
@@ -228,6 +234,8 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
     api = discover.diagnose("AssertionError: pkg/util.py:12 reads numpy.float, which this env lacks (and 2 more)")
     assert (api.kind, api.why) == ("api", "its code reads numpy.float, which is gone from this env's numpy")
+    assert api.pin == ("numpy<1.24", api.why)  # the numpy that still has it, before any older date
+    assert discover.diagnose("acros.py:178 reads numpy.NaN, which this env lacks").pin[0] == "numpy<2"
     torch = discover.diagnose("AssertionError: undeclared dependency: torch is imported by 8 of x's 9 modules (x.nn)")
     assert torch.need == ("torch", "its code imports torch but does not require it")
     assert discover.diagnose("undeclared dependency: sklearn is imported by x").need[0] == "scikit-learn"

@@ -181,6 +181,16 @@ _RULES: tuple[tuple[str, str, str], ...] = (
      "its import fails with the newest dependencies"),
 )
 
+# Names numpy removed, and the numpy that still has them (an `api` diagnosis pins it).
+_GONE_FROM_NUMPY = (
+    ({f"numpy.{n}" for n in ("float", "int", "bool", "object", "str", "complex", "long", "unicode")}, "numpy<1.24"),
+    ({"numpy.asscalar"}, "numpy<1.23"),
+    ({f"numpy.{n}" for n in ("NaN", "NAN", "Inf", "PINF", "NINF", "infty", "Infinity", "float_", "complex_", "string_",
+                             "unicode_", "cast", "product", "cumproduct", "sometrue", "alltrue", "round_", "asfarray",
+                             "find_common_type", "source", "deprecate", "safe_eval", "msort", "trapz", "in1d",
+                             "row_stack", "issubclass_", "mat")}, "numpy<2"),
+)
+
 # The distribution that provides a module, where the names differ (an undeclared dependency's install).
 _DISTRIBUTION_OF = {"sklearn": "scikit-learn", "cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml",
                     "bs4": "beautifulsoup4", "skimage": "scikit-image", "Bio": "biopython", "dateutil": "python-dateutil",
@@ -241,6 +251,8 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
             pin = ("setuptools<81", why) if kind == "pkg-resources" else \
                   ("numpy<2", why) if kind == "numpy-abi" else None
             need = (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
+            if kind == "api" and (gone := next((cap for names, cap in _GONE_FROM_NUMPY if found in names), None)):
+                pin = (gone, one_line(why))  # the numpy that still has it: retried before any older date
             return Diagnosis(kind, one_line(why), fix, pin, need)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
                 "no output")
