@@ -228,7 +228,9 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     built = discover.diagnose("ValueError: numpy.ndarray has the wrong size, try recompiling. Expected 80, got 88")
     assert built.kind == "numpy-build" and built.pin is None
     gone = discover.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
-    assert gone.pin == ("setuptools<81", gone.why)
+    assert gone.need == ("setuptools<81", gone.why)  # installed with it (an env may have no setuptools)
+    late = discover.diagnose("AssertionError: analyzer.py:61 imports pkg_resources: No module named 'pkg_resources'")
+    assert late.kind == "pkg-resources" and late.need[0] == "setuptools<81"  # imported in a function only
     header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
     assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
     assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
@@ -243,9 +245,10 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     assert dated.why == "its import fails: ImportError: cannot import name 'x' from 'y'"  # not "the newest"
     c = discover.Candidate("1.0", "3.12", None)
     retried = discover.next_after(c, gone, [discover.Candidate("1.0", "3.11", None)])
-    assert retried[0].pins == (("setuptools<81", gone.why),)
+    assert retried[0].needs == (("setuptools<81", gone.why),) and retried[0].python == "3.12"
     found = discover.Found("demo", retried[0], ("demo",), (), "h", "2026-01-01")
-    assert f'req = "setuptools<81"\nwhy = "{gone.why}"' in discover.recipe_text(found)
+    assert 'packages = ["demo==1.0", "setuptools<81"]' in discover.recipe_text(found)
+    assert f"# setuptools<81: {gone.why}" in discover.recipe_text(found)
 
 
 def test_candidates_follow_the_index_newest_release_and_python_first_latest_before_a_cutoff():

@@ -327,14 +327,25 @@ def missing_names(tops, deadline):
                 tree = ast.parse(f.read(), path)
         except (SyntaxError, ValueError, OSError):
             continue  # a file that is never imported (an import of it was checked above)
+        where = os.sep.join(path.split(os.sep)[-2:])
         for module, names, line in references(tree):
             if root(module) in own_tops or not names:
                 continue
+            if root(module) in GONE_MODULES and root(module) not in sys.modules and not findable(root(module)):
+                # imported in a function only (pymorphy2's pkg_resources): the call would fail
+                found.append("%s:%d imports %s: No module named '%s'" % (where, line, module, root(module)))
+                continue
             gone = missing_name(module, names)
             if gone:
-                where = os.sep.join(path.split(os.sep)[-2:])
                 found.append("%s:%d reads %s, which this env lacks" % (where, line, gone))
     return sorted(set(found))
+
+
+def findable(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except Exception:
+        return True  # unknown: not a failure
 
 
 def own_slip(output):

@@ -248,9 +248,10 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
             if kind == "import":  # the error itself (from its name on: not the check's label), without the env's paths
                 line = text[m.start():].split("\n", 1)[0].strip()
                 why = f"{why if newest else 'its import fails'}: {line.split(' (/')[0][:160]}"
-            pin = ("setuptools<81", why) if kind == "pkg-resources" else \
-                  ("numpy<2", why) if kind == "numpy-abi" else None
-            need = (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
+            pin = ("numpy<2", why) if kind == "numpy-abi" else None
+            # setuptools < 81 has pkg_resources; a package, not a pin: an env need not have setuptools at all
+            need = ("setuptools<81", one_line(why)) if kind == "pkg-resources" else \
+                   (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
             if kind == "api" and (gone := next((cap for names, cap in _GONE_FROM_NUMPY if found in names), None)):
                 pin = (gone, one_line(why))  # the numpy that still has it: retried before any older date
             return Diagnosis(kind, one_line(why), fix, pin, need)
