@@ -320,6 +320,21 @@ def test_an_undeclared_dependency_once_found_comes_with_every_later_candidate():
     assert [c.python for c, _ in tried if c.as_of] == ["3.13", "3.12", "3.8"], tried
 
 
+def test_a_stdlib_name_a_later_python_removed_moves_the_search_to_an_older_python_not_an_older_date():
+    # pymorphy2 0.9.1 calls inspect.getargspec, which Python 3.11 removed; with the newest dependencies
+    # it works on 3.10
+    rels = [discover.Release("0.9.1", discover.dt.date(2020, 9, 25), ">=3.5", None)]
+
+    def works(c):
+        return None if discover._minor_key(c.python) < (3, 11) else \
+            "AssertionError: units/base.py:70 reads inspect.getargspec, which this env lacks"
+
+    tried, winner = _sweep(rels, HOST, works)
+    assert (winner.python, winner.as_of) == ("3.10", None) and len(tried) == 1, tried
+    assert tried[0][1].why == "its code needs inspect.getargspec, which Python 3.11 removed"
+    assert discover.diagnose("ModuleNotFoundError: No module named 'imp' (importing x.y)").below == "3.12"
+
+
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
     # textacy 0.9.1: a pure wheel; with the newest dependencies, no wheel of a dependency on any Python;
     # with dependencies of its date, wheels for Pythons of then only (3.7 here)

@@ -152,6 +152,7 @@ class Diagnosis:
     fix: str = ""  # the next command a user can type, where the host lacks something
     pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
     need: tuple[str, str] | None = None  # a package to retry the same candidate with (its code imports it)
+    below: str | None = None  # the first Python without what it needs (a stdlib name or module it removed)
 
 
 _RULES: tuple[tuple[str, str, str], ...] = (
@@ -190,6 +191,36 @@ _GONE_FROM_NUMPY = (
                              "find_common_type", "source", "deprecate", "safe_eval", "msort", "trapz", "in1d",
                              "row_stack", "issubclass_", "mat")}, "numpy<2"),
 )
+
+# Stdlib names and modules that later Pythons removed, by the first Python without them: a failure on
+# one moves the search to an older Python with the same dependencies, not to an older date.
+_GONE_FROM_PYTHON = {
+    "3.7": ("os.errno",),
+    "3.8": ("time.clock", "cgi.escape", "platform.linux_distribution", "platform.dist", "platform.popen"),
+    "3.9": ("base64.encodestring", "base64.decodestring", "fractions.gcd", "xml.etree.cElementTree",
+            "sys.setcheckinterval", "sys.getcheckinterval"),
+    "3.10": tuple(f"collections.{n}" for n in (
+        "Mapping", "MutableMapping", "Sequence", "MutableSequence", "Iterable", "Iterator", "Callable", "Set",
+        "MutableSet", "Hashable", "Sized", "Container", "Generator", "KeysView", "ItemsView", "ValuesView",
+        "MappingView", "Awaitable", "Coroutine", "AsyncIterable", "AsyncIterator", "ByteString")) + ("asyncio.async",),
+    "3.11": ("inspect.getargspec", "inspect.formatargspec", "inspect.getmoduleinfo", "asyncio.coroutine", "binhex",
+             "gettext.lgettext", "gettext.ldgettext", "gettext.lngettext", "gettext.ldngettext",
+             "gettext.bind_textdomain_codeset", "formatter", "parser", "symbol"),
+    "3.12": ("distutils", "imp", "asynchat", "asyncore", "smtpd", "configparser.SafeConfigParser", "locale.format",
+             "ssl.wrap_socket", "ssl.match_hostname"),
+    "3.13": ("cgi", "cgitb", "crypt", "pipes", "telnetlib", "nntplib", "audioop", "aifc", "chunk", "imghdr", "sndhdr",
+             "sunau", "uu", "xdrlib", "msilib", "nis", "ossaudiodev", "spwd", "mailcap", "lib2to3",
+             "unittest.makeSuite", "unittest.findTestCases", "typing.io", "typing.re"),
+}
+
+
+def _python_without(failure: str) -> tuple[str, str] | None:
+    """(the first Python without it, the name) for a stdlib name a failure reads ("inspect.getargspec")
+    or a module it cannot import ("No module named 'imp'"), else None."""
+    m = re.match(r"\S*(?:Error|Exception)?:?\s*No module named '([\w.]+)'", failure)
+    name = m.group(1) if m else failure.strip()
+    return next(((minor, name) for minor, names in _GONE_FROM_PYTHON.items() if name in names), None)
+
 
 # The distribution that provides a module, where the names differ (an undeclared dependency's install).
 _DISTRIBUTION_OF = {"sklearn": "scikit-learn", "cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml",
@@ -254,7 +285,10 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
                    (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
             if kind == "api" and (gone := next((cap for names, cap in _GONE_FROM_NUMPY if found in names), None)):
                 pin = (gone, one_line(why))  # the numpy that still has it: retried before any older date
-            return Diagnosis(kind, one_line(why), fix, pin, need)
+            below = _python_without(found if kind == "api" else text[m.start():] if kind == "import" else "")
+            if below:
+                why = f"its code needs {below[1]}, which Python {below[0]} removed"
+            return Diagnosis(kind, one_line(why), fix, pin, need, below[0] if below else None)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
                 "no output")
     return Diagnosis("other", one_line(last))
@@ -305,6 +339,8 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
     the wheels the newer lack."""
     if d.pin and d.pin not in failed.pins:
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
+    if d.below:  # this release needs an older Python: the newer ones are done for it, whatever the date
+        queue = [c for c in queue if not (c.version == failed.version and _minor_key(c.python) >= _minor_key(d.below))]
     if d.need and d.need[0] not in {req for req, _ in failed.needs}:
         failed = replace(failed, needs=(*failed.needs, d.need))
         queue = [failed, *queue]
