@@ -250,3 +250,17 @@ def test_the_pytorch_family_comes_alone_from_its_index_and_the_cutoff_step_keeps
     assert code == 0, out + err
     dists = _manifest(home)["distributions"]
     assert dists["torch"] == wheelhouse.TORCH_CPU_VERSION and dists["agedlib"] == "1.0.0"
+
+
+def test_a_cutoff_before_2019_keeps_the_build_tools_a_legacy_sdist_needs():
+    # uv builds a setup.py-only sdist with setuptools>=40.8.0 (2019): under a cutoff of 2016 nothing
+    # satisfies that, so the build tools stay at the floor and everything else keeps the date
+    from nlpsetup.resolve import cutoff
+
+    old = backends.translate(("/e/bin/python", "-m", "pip", "install", cutoff.PIP_FLAG, "2016-09-02T00:00:00Z",
+                              "polyglot==16.7.4"), "uv", "/uv", "/e/bin/python")
+    assert old[old.index("--exclude-newer") + 1] == "2016-09-02T00:00:00Z"
+    assert "setuptools=2019-03-01T00:00:00Z" in old and "wheel=2019-03-01T00:00:00Z" in old
+    new = backends.translate(("/e/bin/python", "-m", "pip", "install", cutoff.PIP_FLAG, "2021-07-01T00:00:00Z",
+                              "agedtool==1.0.0"), "uv", "/uv", "/e/bin/python")
+    assert not any(a.startswith("setuptools=") for a in new), new

@@ -400,6 +400,10 @@ def main():
     for s in scripts:
         r = subprocess.run([os.path.join(bindir, s), "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            universal_newlines=True, timeout=120)
+        gone = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", r.stdout)
+        if r.returncode != 0 and gone and not findable(root(gone.group(1))) and root(gone.group(1)) not in own_tops:
+            raise AssertionError("undeclared dependency: %s is imported by its command %s but is not among its "
+                                 "requirements" % (root(gone.group(1)), s))
         if r.returncode != 0 and own_slip(r.stdout):
             print("  not checked: %s --help: its entry point names what the package lacks (%s)"
                   % (s, r.stdout.strip().splitlines()[-1].replace("Error", "error")))

@@ -27,6 +27,7 @@ from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE, NlpsetupError
 from nlpsetup.base.redact import mask_text
 from nlpsetup.facts.host import Host
 from nlpsetup.index import pages
+from nlpsetup.resolve.cutoff import build_floor
 
 _PROBES = 4  # resolution-only probes at once: each is one uv process, mostly waiting on the index
 
@@ -97,7 +98,7 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
                  and p.version.startswith(c.python + ".")), None)
     argv += ["--python", here] if here else []
     if c.as_of:
-        argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z"]
+        argv += ["--exclude-newer", f"{c.as_of}T23:59:59Z", *build_floor(f"{c.as_of}T23:59:59Z")]
     if c.binary_only:
         argv += ["--only-binary", ":all:"]
     env = proc.child_env({**backends_env(host), "UV_NO_PROGRESS": "1", "UV_PYTHON_DOWNLOADS": "never"})

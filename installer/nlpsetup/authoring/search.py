@@ -225,7 +225,7 @@ def _python_without(failure: str) -> tuple[str, str] | None:
 # The distribution that provides a module, where the names differ (an undeclared dependency's install).
 _DISTRIBUTION_OF = {"sklearn": "scikit-learn", "cv2": "opencv-python-headless", "PIL": "pillow", "yaml": "pyyaml",
                     "bs4": "beautifulsoup4", "skimage": "scikit-image", "Bio": "biopython", "dateutil": "python-dateutil",
-                    "Crypto": "pycryptodome", "tensorflow_hub": "tensorflow-hub", "google.protobuf": "protobuf"}
+                    "Crypto": "pycryptodome", "icu": "pyicu", "tensorflow_hub": "tensorflow-hub", "google.protobuf": "protobuf"}
 
 # What the host's OS can install, by OS (host.os): the fix a diagnosis names when the host lacks a tool.
 _FIXES = {

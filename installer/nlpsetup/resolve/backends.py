@@ -18,7 +18,7 @@ from nlpsetup.base.errors import EXIT_REFUSED, NlpsetupError
 from nlpsetup.facts.host import IndexSettings
 from nlpsetup.facts.uv import find_uv  # noqa: F401 (backends.find_uv: where the uv backend comes from)
 from nlpsetup.recipes.model import TORCH_FAMILY
-from nlpsetup.resolve.cutoff import FAR, PIP_FLAG, UV_FLAG
+from nlpsetup.resolve.cutoff import FAR, PIP_FLAG, UV_FLAG, build_floor
 from nlpsetup.resolve.model import PIP_INSTALL, Plan, Step, split_installer
 
 UV_MIN_PYTHON = Version("3.8")  # uv installs into Python 3.8 and newer
@@ -83,6 +83,7 @@ def translate(argv: tuple[str, ...], backend: str, uv_path: str | None, env_pyth
     if PIP_FLAG in args:  # the PyTorch family comes from an index without upload times: never cut
         args = [UV_FLAG if a == PIP_FLAG else a for a in args]
         args += [a for n in TORCH_FAMILY for a in ("--exclude-newer-package", f"{n}={FAR}")]
+        args += build_floor(args[args.index(UV_FLAG) + 1])
     return [uv_path, "pip", "install", "--python", env_python, *args]
 
 

@@ -33,6 +33,17 @@ FAR = "2999-01-01T00:00:00Z"  # uv's --exclude-newer-package NAME=FAR lifts the 
 # BUILD_CONSTRAINTS (both in the env's folder), which bound the isolated builds.
 BUILD_TOOLS = ("setuptools", "wheel")
 BUILD_IN, BUILD_CONSTRAINTS = "nlpsetup-build.in", "nlpsetup-build-constraints.txt"
+# uv builds a legacy sdist (a setup.py, no pyproject.toml) with setuptools>=40.8.0 (February 2019),
+# which no cutoff before then has: under an older cutoff the build tools stay as new as that floor.
+BUILD_FLOOR = "2019-03-01T00:00:00Z"
+
+
+def build_floor(instant: str) -> list[str]:
+    """uv arguments that keep setuptools and wheel at the floor under a cutoff older than it
+    (`instant`: an ISO 8601 UTC instant, as the cutoff flags take)."""
+    if instant >= BUILD_FLOOR:
+        return []
+    return [a for n in BUILD_TOOLS for a in ("--exclude-newer-package", f"{n}={BUILD_FLOOR}")]
 _DATA = Path(__file__).parents[1] / "data" / "cpython.toml"
 
 
