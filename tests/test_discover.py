@@ -228,9 +228,9 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     built = discover.diagnose("ValueError: numpy.ndarray has the wrong size, try recompiling. Expected 80, got 88")
     assert built.kind == "numpy-build" and built.pin is None
     gone = discover.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
-    assert gone.need == ("setuptools<81", gone.why)  # installed with it (an env may have no setuptools)
+    assert gone.needs == (("setuptools<81", gone.why),)  # installed with it (an env may have no setuptools)
     late = discover.diagnose("AssertionError: analyzer.py:61 imports pkg_resources: No module named 'pkg_resources'")
-    assert late.kind == "pkg-resources" and late.need[0] == "setuptools<81"  # imported in a function only
+    assert late.kind == "pkg-resources" and late.needs[0][0] == "setuptools<81"  # imported in a function only
     header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
     assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
     assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
@@ -239,8 +239,11 @@ def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
     assert api.pin == ("numpy<1.24", api.why)  # the numpy that still has it, before any older date
     assert discover.diagnose("acros.py:178 reads numpy.NaN, which this env lacks").pin[0] == "numpy<2"
     torch = discover.diagnose("AssertionError: undeclared dependency: torch is imported by 8 of x's 9 modules (x.nn)")
-    assert torch.need == ("torch", "its code imports torch but does not require it")
-    assert discover.diagnose("undeclared dependency: sklearn is imported by x").need[0] == "scikit-learn"
+    assert torch.needs == (("torch", "its code imports torch but does not require it"),)
+    many = discover.diagnose("undeclared dependency: icu is imported by its command polyglot but is not among its "
+                             "requirements; also imported by its modules: numpy, pycld2")
+    assert [req for req, _ in many.needs] == ["pyicu", "numpy", "pycld2"]
+    assert discover.diagnose("undeclared dependency: sklearn is imported by x").needs[0][0] == "scikit-learn"
     dated = discover.diagnose("ImportError: cannot import name 'x' from 'y'", newest=False)
     assert dated.why == "its import fails: ImportError: cannot import name 'x' from 'y'"  # not "the newest"
     c = discover.Candidate("1.0", "3.12", None)

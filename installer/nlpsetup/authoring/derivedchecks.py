@@ -356,13 +356,20 @@ def own_slip(output):
     return bool(m) and root(m.group(1) or m.group(2)) in own_tops
 
 
+def also_absent(absent, first):
+    """The other modules nothing provides that two or more of its modules import (all found at once,
+    not one install each: polyglot needs icu, pycld2, numpy and morfessor)."""
+    more = [m for m, subs in sorted(absent.items()) if m != first and len(subs) >= 2]
+    return "; also imported by its modules: " + ", ".join(more) if more else ""
+
+
 def undeclared(absent, count, tops):
     """A module nothing in the env provides that most of the package's modules import (its
     requirements forgot it: pytorch-nlp and torch), as the failure to show, else None."""
     for module, subs in sorted(absent.items(), key=lambda kv: -len(kv[1])):
         if len(subs) >= 3 and 2 * len(subs) >= count:  # (two protobuf modules of sentencepiece's are optional)
-            return "undeclared dependency: %s is imported by %d of %s's %d modules (%s) but is not among its requirements" % (
-                module, len(subs), NAME, count, ", ".join(subs[:3]))
+            return "undeclared dependency: %s is imported by %d of %s's %d modules (%s) but is not among its requirements%s" % (
+                module, len(subs), NAME, count, ", ".join(subs[:3]), also_absent(absent, module))
     return None
 
 
@@ -403,7 +410,7 @@ def main():
         gone = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", r.stdout)
         if r.returncode != 0 and gone and not findable(root(gone.group(1))) and root(gone.group(1)) not in own_tops:
             raise AssertionError("undeclared dependency: %s is imported by its command %s but is not among its "
-                                 "requirements" % (root(gone.group(1)), s))
+                                 "requirements%s" % (root(gone.group(1)), s, also_absent(absent, root(gone.group(1)))))
         if r.returncode != 0 and own_slip(r.stdout):
             print("  not checked: %s --help: its entry point names what the package lacks (%s)"
                   % (s, r.stdout.strip().splitlines()[-1].replace("Error", "error")))

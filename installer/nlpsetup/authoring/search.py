@@ -151,7 +151,7 @@ class Diagnosis:
     why: str  # one line, also the `why` of the pin it leads to
     fix: str = ""  # the next command a user can type, where the host lacks something
     pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
-    need: tuple[str, str] | None = None  # a package to retry the same candidate with (its code imports it)
+    needs: tuple[tuple[str, str], ...] = ()  # packages to retry the same candidate with (its code imports them)
     below: str | None = None  # the first Python without what it needs (a stdlib name or module it removed)
 
 
@@ -281,14 +281,17 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
                 why = f"{why if newest else 'its import fails'}: {line.split(' (/')[0][:160]}"
             pin = ("numpy<2", why) if kind == "numpy-abi" else None
             # setuptools < 81 has pkg_resources; a package, not a pin: an env need not have setuptools at all
-            need = ("setuptools<81", one_line(why)) if kind == "pkg-resources" else \
-                   (_DISTRIBUTION_OF.get(found, found.replace("_", "-")), one_line(why)) if kind == "undeclared" else None
+            needs = (("setuptools<81", one_line(why)),) if kind == "pkg-resources" else ()
+            if kind == "undeclared":  # and the other modules nothing provides that its modules import
+                also = re.search(r"also imported by its modules: ([\w., ]+)", text)
+                needs = tuple((_DISTRIBUTION_OF.get(mod, mod.replace("_", "-")), one_line(why)) for mod in
+                              [found, *(also.group(1).replace(" ", "").split(",") if also else ())] if mod)
             if kind == "api" and (gone := next((cap for names, cap in _GONE_FROM_NUMPY if found in names), None)):
                 pin = (gone, one_line(why))  # the numpy that still has it: retried before any older date
             below = _python_without(found if kind == "api" else text[m.start():] if kind == "import" else "")
             if below:
                 why = f"its code needs {below[1]}, which Python {below[0]} removed"
-            return Diagnosis(kind, one_line(why), fix, pin, need, below[0] if below else None)
+            return Diagnosis(kind, one_line(why), fix, pin, needs, below[0] if below else None)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
                 "no output")
     return Diagnosis("other", one_line(last))
@@ -341,12 +344,12 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
     if d.below:  # this release needs an older Python: the newer ones are done for it, whatever the date
         queue = [c for c in queue if not (c.version == failed.version and _minor_key(c.python) >= _minor_key(d.below))]
-    if d.need and d.need[0] not in {req for req, _ in failed.needs}:
-        failed = replace(failed, needs=(*failed.needs, d.need))
+    if new := [n for n in d.needs if n[0] not in {req for req, _ in failed.needs}]:
+        failed = replace(failed, needs=(*failed.needs, *new))
         queue = [failed, *queue]
     # what the package's code needs, every other candidate of it needs too (a pin is for its date only)
     queue = [replace(c, needs=(*c.needs, *(n for n in failed.needs if n not in c.needs))) for c in queue]
-    if d.need:
+    if d.needs:
         return queue
     if blocks_builds(d):
         queue = [c for c in queue if not (c.version == failed.version and not c.binary_only)]
