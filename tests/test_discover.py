@@ -336,6 +336,8 @@ def test_a_stdlib_name_a_later_python_removed_moves_the_search_to_an_older_pytho
     assert (winner.python, winner.as_of) == ("3.10", None) and len(tried) == 1, tried
     assert tried[0][1].why == "its code needs inspect.getargspec, which Python 3.11 removed"
     assert discover.diagnose("ModuleNotFoundError: No module named 'imp' (importing x.y)").below == "3.12"
+    # neuralcoref's setup: setuptools' distutils on 3.12+ has no msvccompiler
+    assert discover.diagnose("ImportError: cannot import name 'msvccompiler' from 'distutils'").below == "3.12"
 
 
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():

@@ -217,8 +217,9 @@ _GONE_FROM_PYTHON = {
 def _python_without(failure: str) -> tuple[str, str] | None:
     """(the first Python without it, the name) for a stdlib name a failure reads ("inspect.getargspec")
     or a module it cannot import ("No module named 'imp'"), else None."""
-    m = re.match(r"\S*(?:Error|Exception)?:?\s*No module named '([\w.]+)'", failure)
-    name = m.group(1) if m else failure.strip()
+    m = re.match(r"\S*(?:Error|Exception)?:?\s*(?:No module named '([\w.]+)'|cannot import name '\w+' from '(\w+)')",
+                 failure)
+    name = (m.group(1) or m.group(2)) if m else failure.strip()
     return next(((minor, name) for minor, names in _GONE_FROM_PYTHON.items() if name in names), None)
 
 
