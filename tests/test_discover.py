@@ -13,6 +13,7 @@ import pytest
 
 import installkit
 import wheelhouse
+from nlpsetup.authoring import diagnosis
 from nlpsetup.authoring import search as discover
 from nlpsetup.resolve import backends
 
@@ -223,28 +224,28 @@ def test_a_name_the_index_does_not_have_is_exit_2_in_one_line(cli, home, index):
 
 
 def test_diagnoses_choose_the_next_attempt_and_become_the_pins_why():
-    abi = discover.diagnose("A module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.0.2 as it may crash")
+    abi = diagnosis.diagnose("A module that was compiled using NumPy 1.x cannot be run in\nNumPy 2.0.2 as it may crash")
     assert abi.kind == "numpy-abi" and abi.pin[0] == "numpy<2"
-    built = discover.diagnose("ValueError: numpy.ndarray has the wrong size, try recompiling. Expected 80, got 88")
+    built = diagnosis.diagnose("ValueError: numpy.ndarray has the wrong size, try recompiling. Expected 80, got 88")
     assert built.kind == "numpy-build" and built.pin is None
-    gone = discover.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
+    gone = diagnosis.diagnose("ModuleNotFoundError: No module named 'pkg_resources'")
     assert gone.needs == (("setuptools<81", gone.why),)  # installed with it (an env may have no setuptools)
-    late = discover.diagnose("AssertionError: analyzer.py:61 imports pkg_resources: No module named 'pkg_resources'")
+    late = diagnosis.diagnose("AssertionError: analyzer.py:61 imports pkg_resources: No module named 'pkg_resources'")
     assert late.kind == "pkg-resources" and late.needs[0][0] == "setuptools<81"  # imported in a function only
-    header = discover.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
+    header = diagnosis.diagnose("src/x.c:1:10: fatal error: libxml/xmlversion.h: No such file or directory")
     assert header.kind == "header" and "libxml/xmlversion.h" in header.fix
-    assert discover.diagnose("JAVA_HOME is not set").kind == "jvm"
-    api = discover.diagnose("AssertionError: pkg/util.py:12 reads numpy.float, which this env lacks (and 2 more)")
+    assert diagnosis.diagnose("JAVA_HOME is not set").kind == "jvm"
+    api = diagnosis.diagnose("AssertionError: pkg/util.py:12 reads numpy.float, which this env lacks (and 2 more)")
     assert (api.kind, api.why) == ("api", "its code reads numpy.float, which is gone from this env's numpy")
     assert api.pin == ("numpy<1.24", api.why)  # the numpy that still has it, before any older date
-    assert discover.diagnose("acros.py:178 reads numpy.NaN, which this env lacks").pin[0] == "numpy<2"
-    torch = discover.diagnose("AssertionError: undeclared dependency: torch is imported by 8 of x's 9 modules (x.nn)")
+    assert diagnosis.diagnose("acros.py:178 reads numpy.NaN, which this env lacks").pin[0] == "numpy<2"
+    torch = diagnosis.diagnose("AssertionError: undeclared dependency: torch is imported by 8 of x's 9 modules (x.nn)")
     assert torch.needs == (("torch", "its code imports torch but does not require it"),)
-    many = discover.diagnose("undeclared dependency: icu is imported by its command polyglot but is not among its "
+    many = diagnosis.diagnose("undeclared dependency: icu is imported by its command polyglot but is not among its "
                              "requirements; also imported by its modules: numpy, pycld2")
     assert [req for req, _ in many.needs] == ["pyicu", "numpy", "pycld2"]
-    assert discover.diagnose("undeclared dependency: sklearn is imported by x").needs[0][0] == "scikit-learn"
-    dated = discover.diagnose("ImportError: cannot import name 'x' from 'y'", newest=False)
+    assert diagnosis.diagnose("undeclared dependency: sklearn is imported by x").needs[0][0] == "scikit-learn"
+    dated = diagnosis.diagnose("ImportError: cannot import name 'x' from 'y'", newest=False)
     assert dated.why == "its import fails: ImportError: cannot import name 'x' from 'y'"  # not "the newest"
     c = discover.Candidate("1.0", "3.12", None)
     retried = discover.next_after(c, gone, [discover.Candidate("1.0", "3.11", None)])
@@ -291,7 +292,7 @@ def _sweep(rels, minors, works, budget=12):
         c = queue.pop(0)
         if (out := works(c)) is None:
             return tried, c
-        d = discover.diagnose(out)
+        d = diagnosis.diagnose(out)
         queue = discover.next_after(c, d, queue, tried)
         tried.append((c, d))
     return tried, None
@@ -335,9 +336,9 @@ def test_a_stdlib_name_a_later_python_removed_moves_the_search_to_an_older_pytho
     tried, winner = _sweep(rels, HOST, works)
     assert (winner.python, winner.as_of) == ("3.10", None) and len(tried) == 1, tried
     assert tried[0][1].why == "its code needs inspect.getargspec, which Python 3.11 removed"
-    assert discover.diagnose("ModuleNotFoundError: No module named 'imp' (importing x.y)").below == "3.12"
+    assert diagnosis.diagnose("ModuleNotFoundError: No module named 'imp' (importing x.y)").below == "3.12"
     # neuralcoref's setup: setuptools' distutils on 3.12+ has no msvccompiler
-    assert discover.diagnose("ImportError: cannot import name 'msvccompiler' from 'distutils'").below == "3.12"
+    assert diagnosis.diagnose("ImportError: cannot import name 'msvccompiler' from 'distutils'").below == "3.12"
 
 
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
@@ -370,7 +371,7 @@ def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():
 
 
 def test_hints_fit_the_os_a_foreign_header_names_a_release_or_python_with_wheels():
-    bsd = discover.diagnose("cytoolz/x.c:5:10: fatal error: sys/endian.h: No such file or directory", "linux")
+    bsd = diagnosis.diagnose("cytoolz/x.c:5:10: fatal error: sys/endian.h: No such file or directory", "linux")
     assert bsd.kind == "header" and not bsd.fix and "apt-file" not in bsd.why
     assert "a header Linux does not have" in bsd.why and discover.blocks_builds(bsd)
     rels = [discover.Release("0.9.1", discover.dt.date(2019, 9, 3), None, None),
@@ -380,12 +381,12 @@ def test_hints_fit_the_os_a_foreign_header_names_a_release_or_python_with_wheels
         "nlpsetup install textacy==0.9.1 --python 3.11"
     assert discover.next_command("textacy", c, bsd, rels, ["3.12"], {"3.12"}) == "nlpsetup install textacy==0.8.0"
     # a header of this OS: the package that provides it; on macOS, its own tools
-    linux = discover.diagnose("fatal error: libxml/xmlversion.h: No such file or directory", "linux")
+    linux = diagnosis.diagnose("fatal error: libxml/xmlversion.h: No such file or directory", "linux")
     assert "apt-file search libxml/xmlversion.h" in linux.fix and "does not have" not in linux.why
-    assert "apt-file" not in discover.diagnose("fatal error: libxml/xmlversion.h: No such file", "macos").fix
-    assert "xcode-select" in discover.diagnose("command 'gcc' failed", "macos").fix
-    assert "apt-get" not in discover.diagnose("fatal error: sys/endian.h: No such file", "macos").fix
-    assert not discover.foreign_header("endian.h", "linux") and discover.foreign_header("machine/endian.h", "linux")
+    assert "apt-file" not in diagnosis.diagnose("fatal error: libxml/xmlversion.h: No such file", "macos").fix
+    assert "xcode-select" in diagnosis.diagnose("command 'gcc' failed", "macos").fix
+    assert "apt-get" not in diagnosis.diagnose("fatal error: sys/endian.h: No such file", "macos").fix
+    assert not diagnosis.foreign_header("endian.h", "linux") and diagnosis.foreign_header("machine/endian.h", "linux")
 
 
 def test_nothing_works_gives_one_clean_line_per_blocker_and_no_rollback_note_in_a_recipe():
@@ -397,7 +398,7 @@ def test_nothing_works_gives_one_clean_line_per_blocker_and_no_rollback_note_in_
     for python, as_of, out in [("3.13", None, failed), ("3.12", None, failed),
                                ("3.13", "2019-11-02", "fatal error: sys/endian.h: No such file or directory\n"
                                                       "error: command 'gcc' failed; nothing was left behind")]:
-        d = discover.diagnose(out)
+        d = diagnosis.diagnose(out)
         attempts.append(discovery.Attempt(discover.Candidate("0.9.1", python, as_of), "install", False, d.why, d, "/l.log"))
     err = discovery.refusal("textacy", attempts, rels, ["3.13", "3.12", "3.7"], False)
     assert err.exit_code == 3
@@ -429,7 +430,7 @@ def test_fetch_python_adds_the_pythons_uv_can_download_after_this_hosts():
         ("1.0", "3.8", True)]
     assert "Python 3.8 (uv download)" in tried[-1].label()
     # a refusal offers the download where the search did not try it, and pyenv where uv has no build
-    d = discover.Diagnosis("no-wheels", "no wheels for this Python")
+    d = diagnosis.Diagnosis("no-wheels", "no wheels for this Python")
     assert discover.next_command("old", discover.Candidate("1.0", "3.13", None), d, rels[1:], ["3.13"], {"3.13"},
                                  fetchable=["3.8"]).startswith("nlpsetup install old==1.0 --python 3.8 --fetch-python")
     assert discover.next_command("old", discover.Candidate("1.0", "3.13", None), d, rels[1:], ["3.13"], {"3.13"},

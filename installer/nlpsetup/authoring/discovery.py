@@ -21,6 +21,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from nlpsetup.authoring import diagnosis
 from nlpsetup.authoring import search as discover
 from nlpsetup.base import files, paths, proc, web
 from nlpsetup.base.errors import EXIT_REFUSED, EXIT_USAGE, NlpsetupError
@@ -44,7 +45,7 @@ class Attempt:
     stage: str  # probe | install
     ok: bool
     why: str
-    diagnosis: discover.Diagnosis | None = None
+    diagnosis: diagnosis.Diagnosis | None = None
     log: str | None = None  # the install's log (its full output and checks), kept after a failure
 
     def line(self) -> str:
@@ -232,7 +233,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                 ok, out = probe_of(built).result()
                 c = built if ok else c
             if not ok:
-                d = discover.diagnose(out, host.os)
+                d = diagnosis.diagnose(out, host.os)
                 attempt = Attempt(c, "probe", False, d.why, d)
             elif (torch := discover.torch_in(out)) and uv:
                 c = replace(c, torch=torch)
@@ -247,7 +248,7 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"
                     return Result(found, attempts, env_path, write_recipe(found, target) if keep else None)
-                d = discover.diagnose(why, host.os, newest=c.as_of is None)
+                d = diagnosis.diagnose(why, host.os, newest=c.as_of is None)
                 attempt = Attempt(c, "install", False, d.why, d, log)
             queue = discover.next_after(c, attempt.diagnosis, queue, [(a.candidate, a.diagnosis) for a in attempts])
             attempts.append(attempt)
@@ -304,7 +305,7 @@ def blockers(name: str, attempts: list[Attempt], rels: list[discover.Release], m
     for (version, as_of, why), group in groups.items():
         pythons = list(dict.fromkeys(a.candidate.python for a in group))
         tried = {a.candidate.python for a in attempts if a.candidate.version == version}
-        d = group[-1].diagnosis or discover.Diagnosis("other", why)
+        d = group[-1].diagnosis or diagnosis.Diagnosis("other", why)
         nxt = discover.next_command(name, group[-1].candidate, d, rels, minors, tried, fetchable)
         deps = f"deps as of {as_of}" if as_of else "latest deps"
         lines.append(f"{name} {version} on Python {', '.join(pythons)} ({deps}): {why} -> next: {nxt}")
