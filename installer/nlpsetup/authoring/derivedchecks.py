@@ -1,7 +1,7 @@
 """The checks a discovery derives for a package no recipe covers, run in the candidate env.
 
-Never imported by nlpsetup: search.derived_checks() puts `NAME = '...'` above this file's text and the
-smoke harness execs it in the env's own interpreter (as old as Python 3.6: stdlib only, 3.6 syntax).
+Never imported by nlpsetup: search.derived_checks() puts NAME, REMOVED and NUMPY_ABI_PATTERN above
+this file's text and the smoke harness execs it in the env's own interpreter (as old as Python 3.6: stdlib only, 3.6 syntax).
 It checks, in order:
   1. every top-level package the distribution installed imports (top_level.txt, else RECORD; no
      tests, no private modules);
@@ -36,28 +36,15 @@ import time
 
 SKIP = {"test", "tests", "testing", "conftest", "docs", "examples", "benchmarks", "setup", "__main__"}
 BUDGET_S, MAX_MODULES = 90.0, 400
-# Stdlib modules that later Pythons removed: importing one is Python drift.
-GONE_MODULES = {"distutils", "imp", "asynchat", "asyncore", "smtpd", "cgi", "cgitb", "crypt", "pipes",
-                "telnetlib", "nntplib", "audioop", "aifc", "chunk", "imghdr", "sndhdr", "sunau", "uu",
-                "xdrlib", "msilib", "nis", "ossaudiodev", "spwd", "mailcap", "lib2to3", "formatter",
-                "parser", "symbol", "binhex", "pkg_resources"}
-# Stdlib names that later Pythons removed (attribute reads of other stdlib names that are missing are
-# Python 2 leftovers, which no Python 3 env fixes).
-GONE_STDLIB = {
-    "collections": {"Mapping", "MutableMapping", "Sequence", "MutableSequence", "Iterable", "Iterator",
-                    "Callable", "Set", "MutableSet", "Hashable", "Sized", "Container", "Generator",
-                    "KeysView", "ItemsView", "ValuesView", "MappingView", "Awaitable", "Coroutine",
-                    "AsyncIterable", "AsyncIterator", "ByteString"},
-    "time": {"clock"}, "inspect": {"getargspec", "formatargspec", "getmoduleinfo"},
-    "base64": {"encodestring", "decodestring"}, "cgi": {"escape", "parse_qs", "parse_qsl"},
-    "platform": {"linux_distribution", "dist", "popen"}, "os": {"errno"}, "fractions": {"gcd"},
-    "asyncio": {"async", "coroutine"}, "configparser": {"SafeConfigParser", "readfp"},
-    "locale": {"format"}, "ssl": {"wrap_socket", "match_hostname"}, "unittest": {"makeSuite", "findTestCases"},
-    "gettext": {"lgettext", "ldgettext", "lngettext", "ldngettext", "bind_textdomain_codeset"},
-    "xml.etree": {"cElementTree"}, "typing": {"io", "re", "ByteString"}, "sys": {"setcheckinterval", "getcheckinterval"},
-}
-NUMPY_ABI = re.compile(r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x|numpy\.dtype size changed"
-                       r"|_ARRAY_API not found|numpy\.ndarray has the wrong size")
+# What later Pythons removed (REMOVED, from diagnosis.py): a module (importing one is Python drift),
+# or a module's name (reading one is; other stdlib names that are missing are Python 2 leftovers,
+# which no Python 3 env has). pkg_resources went with setuptools 81.
+GONE_MODULES = {n for n in REMOVED if "." not in n} | {"pkg_resources"}
+GONE_STDLIB = {}
+for _gone in REMOVED:
+    if "." in _gone:
+        GONE_STDLIB.setdefault(_gone.rsplit(".", 1)[0], set()).add(_gone.rsplit(".", 1)[1])
+NUMPY_ABI = re.compile(NUMPY_ABI_PATTERN)
 GUARDS = {"version_info", "version", "__version__", "hexversion", "PY2", "PY3", "PY36", "PY37", "PY38",
           "hasattr", "getattr", "platform", "TYPE_CHECKING", "IS_PY2", "IS_PY3", "PY34", "PY35", "parse_version"}
 
@@ -155,17 +142,14 @@ def drift(exc):
         return bool(re.search(r"\b(async|await)\b", str(exc.text or "")))  # Python 2's (print x), or slips
     if isinstance(exc, ImportError):
         missing = getattr(exc, "name", None) or ""
-        if root(missing) in GONE_MODULES or missing in ("xml.etree.cElementTree",):
+        if root(missing) in GONE_MODULES or missing in REMOVED:
             return True
         m = re.search(r"cannot import name '?(\w+)'?(?: from '([\w.]+)')?", text)
         if m:
             return gone_from(m.group(2) or missing, m.group(1))
-        if isinstance(exc, ModuleNotFoundError) and "." in missing and root(missing) not in own_tops:
-            try:  # a submodule that an installed distribution no longer has (sklearn.externals.joblib)
-                return importlib.util.find_spec(root(missing)) is not None and not stdlib_name(root(missing))
-            except Exception:
-                return False
-        return False
+        # a submodule that an installed distribution no longer has (sklearn.externals.joblib)
+        return (isinstance(exc, ModuleNotFoundError) and "." in missing and root(missing) not in own_tops
+                and findable(root(missing)) and not stdlib_name(root(missing)))
     m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", text)
     return isinstance(exc, AttributeError) and bool(m) and gone_from(m.group(1), m.group(2))
 
@@ -175,10 +159,7 @@ def not_installed(exc):
     missing = getattr(exc, "name", None) or ""
     if not isinstance(exc, ModuleNotFoundError) or not missing or root(missing) in own_tops:
         return None
-    try:
-        return root(missing) if importlib.util.find_spec(root(missing)) is None else None
-    except Exception:
-        return None
+    return None if findable(root(missing)) else root(missing)
 
 
 def describe(exc):
@@ -206,8 +187,9 @@ def import_submodules(tops, deadline):
                 mod = importlib.import_module(sub)
             except (Exception, SystemExit) as exc:
                 (broken if drift(exc) else other).append("%s (importing %s)" % (describe(exc), sub))
-                if not_installed(exc):
-                    absent.setdefault(not_installed(exc), []).append(sub)
+                module = not_installed(exc)
+                if module:
+                    absent.setdefault(module, []).append(sub)
                 continue
             if ispkg and getattr(mod, "__path__", None):
                 todo.append(mod)
@@ -301,12 +283,7 @@ def missing_name(module, names):
             return None
         if stdlib_name(root(obj.__name__)) or obj.__name__ in GONE_STDLIB:
             return full if gone_from(obj.__name__, name) else None
-        try:  # a submodule not imported yet
-            if importlib.util.find_spec(full) is not None:
-                return None
-        except Exception:
-            return None
-        return full
+        return None if findable(full) else full  # (or a submodule not imported yet)
     return None
 
 
@@ -316,10 +293,10 @@ def is_stdlib(module):
     return f.startswith(std + os.sep) and "site-packages" not in f and "dist-packages" not in f
 
 
-def missing_names(tops, deadline):
-    """What the package's code reads from other modules that this env lacks: [where: name]."""
+def missing_names(files, deadline):
+    """What the package's code (`files`) reads from other modules that this env lacks: [where: name]."""
     found = []
-    for path in source_files(tops):
+    for path in files:
         if time.time() > deadline:
             break
         try:
@@ -385,9 +362,10 @@ def main():
         try:
             importlib.import_module(t)
         except ModuleNotFoundError as exc:
-            if not_installed(exc):  # the package's own top level needs what it did not declare
+            module = not_installed(exc)
+            if module:  # the package's own top level needs what it did not declare
                 raise AssertionError("undeclared dependency: %s is imported by %s but is not among its requirements (%s)"
-                                     % (not_installed(exc), t, describe(exc))) from None
+                                     % (module, t, describe(exc))) from None
             raise
     count, broken, other, absent = import_submodules(tops, deadline)
     # the first line of the output names the failure: the search diagnoses from it
@@ -396,11 +374,12 @@ def main():
     why = undeclared(absent, count, tops)
     if why:
         raise AssertionError(why)
-    gone = missing_names(tops, deadline)
+    files = source_files(tops)
+    gone = missing_names(files, deadline)
     if gone:
         raise AssertionError(gone[0] + (" (and %d more)" % (len(gone) - 1) if len(gone) > 1 else ""))
     print("submodules: %d imported, %d not (for reasons no other env fixes); %d source files read"
-          % (count - len(other), len(other), len(source_files(tops))))
+          % (count - len(other), len(other), len(files)))
     for why in other[:20]:
         print("  not checked: " + why.replace("Error", "error"))  # not mistaken for a failure's diagnosis
     bindir = os.path.dirname(sys.executable)

@@ -18,13 +18,16 @@ class Diagnosis:
     below: str | None = None  # the first Python without what it needs (a stdlib name or module it removed)
 
 
+# numpy's ABI errors: built against another numpy than it runs with (the derived checks read it too)
+_NUMPY_BUILD = r"numpy\.ndarray has the wrong size, try recompiling"
+_NUMPY_1X = r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x cannot be run in" \
+            r"|numpy\.dtype size changed|_ARRAY_API not found"
+NUMPY_ABI = f"{_NUMPY_BUILD}|{_NUMPY_1X}"
+
 _RULES: tuple[tuple[str, str, str], ...] = (
     # (kind, pattern, why): the first that matches the output wins
-    ("numpy-build", r"numpy\.ndarray has the wrong size, try recompiling",
-     "compiled against another numpy than the one it runs with (numpy ABI mismatch)"),
-    ("numpy-abi", r"numpy\.core\.multiarray failed to import|compiled using NumPy 1\.x cannot be run in"
-                  r"|numpy\.dtype size changed|_ARRAY_API not found",
-     "built against numpy 1.x: the newest numpy breaks its import (numpy ABI mismatch)"),
+    ("numpy-build", _NUMPY_BUILD, "compiled against another numpy than the one it runs with (numpy ABI mismatch)"),
+    ("numpy-abi", _NUMPY_1X, "built against numpy 1.x: the newest numpy breaks its import (numpy ABI mismatch)"),
     ("pkg-resources", r"No module named '?pkg_resources'?",
      "imports pkg_resources, which setuptools 81 removed"),
     ("header", r"fatal error: ([\w./+-]+\.h): No such file", "a C header is missing: {0}"),
@@ -56,24 +59,28 @@ _GONE_FROM_NUMPY = (
 )
 
 # Stdlib names and modules that later Pythons removed, by the first Python without them: a failure on
-# one moves the search to an older Python with the same dependencies, not to an older date.
-_GONE_FROM_PYTHON = {
+# one moves the search to an older Python with the same dependencies, not to an older date. The
+# derived checks read the same table (search.derived_checks hands it over).
+REMOVED_FROM_PYTHON = {
     "3.7": ("os.errno",),
-    "3.8": ("time.clock", "cgi.escape", "platform.linux_distribution", "platform.dist", "platform.popen"),
+    "3.8": ("time.clock", "cgi.escape", "cgi.parse_qs", "cgi.parse_qsl", "platform.linux_distribution", "platform.dist",
+            "platform.popen"),
     "3.9": ("base64.encodestring", "base64.decodestring", "fractions.gcd", "xml.etree.cElementTree",
             "sys.setcheckinterval", "sys.getcheckinterval"),
     "3.10": tuple(f"collections.{n}" for n in (
         "Mapping", "MutableMapping", "Sequence", "MutableSequence", "Iterable", "Iterator", "Callable", "Set",
         "MutableSet", "Hashable", "Sized", "Container", "Generator", "KeysView", "ItemsView", "ValuesView",
-        "MappingView", "Awaitable", "Coroutine", "AsyncIterable", "AsyncIterator", "ByteString")) + ("asyncio.async",),
+        "MappingView", "Awaitable", "Coroutine", "AsyncIterable", "AsyncIterator", "ByteString"))
+    + ("asyncio.async", "formatter", "parser", "symbol"),
     "3.11": ("inspect.getargspec", "inspect.formatargspec", "inspect.getmoduleinfo", "asyncio.coroutine", "binhex",
              "gettext.lgettext", "gettext.ldgettext", "gettext.lngettext", "gettext.ldngettext",
-             "gettext.bind_textdomain_codeset", "formatter", "parser", "symbol"),
+             "gettext.bind_textdomain_codeset"),
     "3.12": ("distutils", "imp", "asynchat", "asyncore", "smtpd", "configparser.SafeConfigParser", "locale.format",
              "ssl.wrap_socket", "ssl.match_hostname"),
     "3.13": ("cgi", "cgitb", "crypt", "pipes", "telnetlib", "nntplib", "audioop", "aifc", "chunk", "imghdr", "sndhdr",
              "sunau", "uu", "xdrlib", "msilib", "nis", "ossaudiodev", "spwd", "mailcap", "lib2to3",
              "unittest.makeSuite", "unittest.findTestCases", "typing.io", "typing.re"),
+    "3.14": ("typing.ByteString",),
 }
 
 
@@ -83,7 +90,7 @@ def _python_without(failure: str) -> tuple[str, str] | None:
     m = re.match(r"\S*(?:Error|Exception)?:?\s*(?:No module named '([\w.]+)'|cannot import name '\w+' from '(\w+)')",
                  failure)
     name = (m.group(1) or m.group(2)) if m else failure.strip()
-    return next(((minor, name) for minor, names in _GONE_FROM_PYTHON.items() if name in names), None)
+    return next(((minor, name) for minor, names in REMOVED_FROM_PYTHON.items() if name in names), None)
 
 
 # The distribution that provides a module, where the names differ (an undeclared dependency's install).

@@ -21,7 +21,7 @@ from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from nlpsetup.authoring.diagnosis import Diagnosis
+from nlpsetup.authoring.diagnosis import NUMPY_ABI, REMOVED_FROM_PYTHON, Diagnosis
 from nlpsetup.index.pages import release_of
 from nlpsetup.resolve.cutoff import cpython_released
 
@@ -335,4 +335,6 @@ DERIVED_CHECKS = Path(__file__).with_name("derivedchecks.py")  # a program for t
 
 def derived_checks(name: str) -> str:
     """The derived checks for a distribution, as code for the smoke harness (see derivedchecks.py)."""
-    return f"NAME = {re.sub(r'[-_.]+', '_', name).lower()!r}\n" + DERIVED_CHECKS.read_text(encoding="utf-8")
+    removed = sorted(n for names in REMOVED_FROM_PYTHON.values() for n in names)
+    return (f"NAME = {re.sub(r'[-_.]+', '_', name).lower()!r}\nREMOVED = {removed!r}\nNUMPY_ABI_PATTERN = {NUMPY_ABI!r}\n"
+            + DERIVED_CHECKS.read_text(encoding="utf-8"))

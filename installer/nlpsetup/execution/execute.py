@@ -29,7 +29,7 @@ from nlpsetup.execution.verify import tool_versions
 from nlpsetup.facts.host import Host
 from nlpsetup.recipes.schema import check_install_env
 from nlpsetup.resolve import backends
-from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS
+from nlpsetup.resolve.cutoff import BUILD_CONSTRAINTS, BUILD_IN, BUILD_TOOLS, PINNED
 from nlpsetup.resolve.model import Plan, Step
 
 
@@ -209,7 +209,7 @@ class _Runner:
         size"). An index that has no build tools cannot build an sdist at all: then only the env's
         versions are written."""
         out = self.env_path / BUILD_CONSTRAINTS
-        pinned = self.env_path / "nlpsetup-pinned.txt"
+        pinned = self.env_path / PINNED
         runs_with = pinned.read_text(encoding="utf-8") if pinned.is_file() else ""
         env = proc.child_env({**backends.uv_index_env(self.host.index, os.environ), **dict(step.env)},
                              base=self.base_env)

@@ -33,6 +33,7 @@ FAR = "2999-01-01T00:00:00Z"  # uv's --exclude-newer-package NAME=FAR lifts the 
 # BUILD_CONSTRAINTS (both in the env's folder), which bound the isolated builds.
 BUILD_TOOLS = ("setuptools", "wheel")
 BUILD_IN, BUILD_CONSTRAINTS = "nlpsetup-build.in", "nlpsetup-build-constraints.txt"
+PINNED = "nlpsetup-pinned.txt"  # what uv resolved as of the date, which the env's pip installs exactly
 # uv builds a legacy sdist (a setup.py, no pyproject.toml) with setuptools>=40.8.0 (February 2019),
 # which no cutoff before then has: under an older cutoff the build tools stay as new as that floor.
 BUILD_FLOOR = "2019-03-01T00:00:00Z"

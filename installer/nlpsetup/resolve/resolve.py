@@ -357,7 +357,7 @@ def _pinned_steps(as_of, env: Env, pip, constrained, python, pre, install_env, t
     far = cutoff.FAR
     lifted = [a for n in (*TORCH_FAMILY, *as_of.exempt) for a in ("--exclude-newer-package", f"{n}={far}")]
     lifted += cutoff.build_floor(as_of.instant)  # a legacy sdist's build tools
-    pinned = str(env.path / "nlpsetup-pinned.txt")
+    pinned = str(env.path / cutoff.PINNED)
     resolve_step = Step("resolve", ("uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
                                     "--python", str(env.python),
                                     cutoff.UV_FLAG, as_of.instant, *lifted,
