@@ -62,6 +62,9 @@ def test_run_passes_the_env_and_the_exit_code(cli):
     assert version == "2.0.0" and venv.endswith("envs/tinytool")
     code, _, err = cli("run", "nope", "--", "python")
     assert code == 2 and "no env named 'nope'" in err
+    # `install TinyTool` names its env as the index normalizes the name: the hint says which
+    code, _, err = cli("run", "TinyTool", "--", "python")
+    assert code == 2 and "did you mean tinytool? (an env is named after its tool, normalized as the index does" in err, err
 
 
 def test_reinstall_of_the_same_thing_reports_it_present(cli):

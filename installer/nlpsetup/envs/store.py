@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from nlpsetup.base import faults, paths
 from nlpsetup.base.errors import EXIT_FAILED, NlpsetupError
 from nlpsetup.base.files import write_json_atomic
@@ -60,7 +62,11 @@ class EnvStore:
         path = self.path(name)
         if not path.is_dir():
             names = self.names()
-            hint = f"envs here: {', '.join(names)}" if names else "there are no envs yet: nlpsetup install TOOL"
+            # `install vaderSentiment` names its env as the index normalizes the name: vadersentiment
+            same = [n for n in names if canonicalize_name(n) == canonicalize_name(name)]
+            hint = (f"did you mean {same[0]}? (an env is named after its tool, normalized as the index does: "
+                    f"nlpsetup envs {same[0]})" if same else
+                    f"envs here: {', '.join(names)}" if names else "there are no envs yet: nlpsetup install TOOL")
             raise NlpsetupError(f"no env named {name!r}", hint=hint)
         return path
 
