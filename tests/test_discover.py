@@ -41,6 +41,52 @@ def version():
         return al.py2_only()
     return al.VERSION
 """
+# dicttool finds its dictionary in bigdict or smalldict: neither is a requirement, each comes with an
+# extra (as fugashi's with fugashi[unidic] and fugashi[unidic-lite]); bigdict's data is a download
+DICTTOOL = """import os
+
+
+def dictionary():
+    for module in ("bigdict", "smalldict"):
+        try:
+            path = __import__(module).DATA
+        except ImportError:
+            continue
+        if not os.path.exists(path):
+            raise RuntimeError("dictionary not downloaded: run python -m bigdict download")
+        return path
+    raise RuntimeError("no such file or directory: /usr/local/etc/dictrc")
+
+
+def main():
+    print(open(dictionary()).read())
+"""
+# A stand-in for nltk: word_tokenize needs data (punkt_tab) that `download` fetches from its index URL,
+# a folder of the test's (1.0) or a port nothing listens on (2.0)
+NLTK = {
+    "nltk/__init__.py": "from nltk import corpus, data, downloader\nfrom nltk.downloader import download\n\n\n"
+                        "def word_tokenize(text):\n    data.find('tokenizers/punkt_tab')\n    return text.replace('.', ' .').split()\n",
+    "nltk/corpus.py": "",
+    "nltk/data.py": "import os\nimport sys\n\npath = [os.path.join(sys.prefix, 'share', 'nltk_data')]\n\n\n"
+                    "def find(resource):\n    for base in path:\n        if os.path.exists(os.path.join(base, resource)):\n"
+                    "            return os.path.join(base, resource)\n    name = resource.split('/')[-1]\n"
+                    "    raise LookupError('\\n  Resource \\x1b[93m%s\\x1b[0m not found.\\n  >>> nltk.download(%r)' % (name, name))\n",
+    "nltk/downloader.py": "import os\nimport urllib.request\n\n\nclass Downloader:\n    DEFAULT_URL = {url!r}\n\n\n"
+                          "def download(name, download_dir=None, quiet=False, raise_on_error=False):\n    try:\n"
+                          "        body = urllib.request.urlopen(Downloader.DEFAULT_URL.rsplit('/', 1)[0] + '/' + name, timeout=10).read()\n"
+                          "    except Exception as exc:\n        if raise_on_error:\n"
+                          "            raise ValueError('Error loading %s: <urlopen error %s>' % (name, exc))\n        return False\n"
+                          "    os.makedirs(os.path.join(download_dir, 'tokenizers'), exist_ok=True)\n"
+                          "    with open(os.path.join(download_dir, 'tokenizers', name), 'wb') as f:\n        f.write(body)\n"
+                          "    return True\n",
+}
+WORDS = "from nltk import word_tokenize\n\n\ndef words(text):\n    return word_tokenize(text)\n"
+
+
+def _nltk(url: str) -> dict[str, str]:
+    return {path: text.replace("{url!r}", repr(url)) for path, text in NLTK.items()}
+
+
 # modules that a working package may have and that fail for reasons no other env fixes, or are not its API
 OPTIONAL = {"{0}/plot.py": "import not_installed_plotlib\n", "{0}/_private.py": "raise RuntimeError('private')\n",
             "{0}/tests/__init__.py": "", "{0}/tests/test_it.py": "import pytest_is_not_here\n",
@@ -60,6 +106,9 @@ def _optional(pkg: str) -> dict[str, str]:
 def index(tmp_path_factory):
     root = tmp_path_factory.mktemp("discover")
     build = root / "build"
+    data = root / "nltk_data"  # what the stand-in nltk 1.0 downloads
+    data.mkdir()
+    (data / "punkt_tab").write_text("punkt\n", encoding="utf-8")
     tool = {"agedtool/__init__.py": "from agedlib import greet\n\n\ndef main():\n    print(greet())\n"}
     lib = "VERSION = {!r}\n"
     dists = {
@@ -84,6 +133,24 @@ def index(tmp_path_factory):
             "bareimport/__init__.py": "", "bareimport/words.py": "import agedlib\n",
             "bareimport/util.py": "from agedlib import VERSION\n", "bareimport/more.py": "import agedlib\n"}):
             "2023-07-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "dicttool", "1.0.0", files={"dicttool/__init__.py": DICTTOOL},
+                               entry_points={"dicttool": "dicttool:main"},
+                               extras={"dev": ["nosuchlinter"], "big": ["bigdict"], "lite": ["smalldict"]}):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "bigdict", "1.0.0", files={
+            "bigdict/__init__.py": "import os\nDATA = os.path.join(os.path.dirname(__file__), 'not-downloaded')\n"}):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "smalldict", "1.0.0", files={
+            "smalldict/__init__.py": "import os\nDATA = os.path.join(os.path.dirname(__file__), 'words.txt')\n",
+            "smalldict/words.txt": "hello\n"}): "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "nltk", "1.0", files=_nltk((data / "index.xml").as_uri())):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "nltk", "2.0", files=_nltk("http://127.0.0.1:9/index.xml")):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "wordtool", "1.0.0", files={"wordtool/__init__.py": WORDS}, requires=["nltk==1.0"]):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "offlinewords", "1.0.0", files={"offlinewords/__init__.py": WORDS},
+                               requires=["nltk==2.0"]): "2026-11-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
     }
@@ -185,6 +252,47 @@ def test_a_dependency_the_package_imports_but_does_not_declare_is_installed_with
     assert code == 0 and "searching" not in err and "agedlib" in _manifest(home, "again")["distributions"], out + err
 
 
+def test_what_a_package_lacks_may_come_with_an_extra_so_its_extras_are_tried_one_at_a_time(cli, home, index):
+    code, out, err = _run(cli, index, "install", "dicttool")
+    assert code == 0, out + err
+    tries = [line for line in err.splitlines() if line.startswith("  try ")]
+    assert "no such file or directory: /usr/local/etc/dictrc" in tries[0], err
+    # not `dev` (for developing it), not all at once; `big` needs a download, `lite` works
+    assert "[big]" in tries[1] and "dictionary not downloaded" in tries[1], err
+    assert "[lite]" in tries[2] and tries[2].endswith("verified") and len(tries) == 3, err
+    assert "smalldict" in _manifest(home, "dicttool")["distributions"]
+    written = home / "recipes" / "discovered" / "dicttool.toml"
+    text = written.read_text(encoding="utf-8")
+    assert 'packages = ["dicttool[lite]==1.0.0"]' in text, text
+    assert "# [lite]: RuntimeError: no such file or directory: /usr/local/etc/dictrc" in text, text
+    code, out, err = _run(cli, index, "recipe", "check", str(written))
+    assert code == 0, out + err
+    code, out, err = _run(cli, index, "install", "dicttool", "--name", "again")  # the recipe holds it
+    assert code == 0 and "searching" not in err and "smalldict" in _manifest(home, "again")["distributions"], out + err
+
+
+def test_nltk_data_its_code_needs_is_downloaded_into_the_env_and_an_unreachable_download_is_the_blocker(
+        cli, home, index):
+    code, out, err = _run(cli, index, "install", "wordtool")
+    assert code == 0, out + err
+    assert (home / "envs" / "wordtool" / "share" / "nltk_data" / "tokenizers" / "punkt_tab").is_file()
+    code, out, err = cli("run", "wordtool", "--", "python", "-c", "import wordtool; print(wordtool.words('A b.'))")
+    assert code == 0 and "['A', 'b', '.']" in out, out + err  # its function works, not just its import
+    written = home / "recipes" / "discovered" / "wordtool.toml"
+    assert "punkt_tab" in written.read_text(encoding="utf-8")
+    code, out, err = _run(cli, index, "install", "wordtool", "--name", "again")  # the recipe fetches it too
+    assert code == 0 and "searching" not in err, out + err
+    assert (home / "envs" / "again" / "share" / "nltk_data" / "tokenizers" / "punkt_tab").is_file()
+    # nltk 2.0's data is out of reach: not verified, and the refusal says how to get the data
+    code, out, err = _run(cli, index, "install", "offlinewords")
+    assert code == 3, out + err
+    blocker = next(line for line in err.splitlines() if line.startswith("  offlinewords 1.0.0 on Python "))
+    assert ("it needs NLTK data punkt_tab (for nltk.word_tokenize), which nltk downloads from 127.0.0.1, and this host "
+            "cannot reach it -> next: download it where 127.0.0.1 is reachable: python -m nltk.downloader -d nltk_data "
+            "punkt_tab") in blocker, err
+    assert "after 1 attempt;" in err and not (home / "envs" / "offlinewords").exists(), err
+
+
 @needs_uv
 @pytest.mark.skipif(not PY38.exists(), reason="needs pyenv's Python 3.8.18")
 def test_wheels_for_one_old_python_only_so_discovery_picks_that_python(cli, home, index, tmp_path):
@@ -284,10 +392,11 @@ def test_a_resolution_with_torch_makes_it_a_framework_so_the_host_gets_its_cpu_o
     assert [(p.req, p.why) for p in v.pins] == [("numpy<2", "built against numpy 1.x")]
 
 
-def _sweep(rels, minors, works, budget=12):
+def _sweep(rels, minors, works, budget=12, every_release=False):
     """The search's loop without probes or installs: `works(candidate)` is None when it verifies, else
-    the output of its failure. (the attempts, the winner or None)."""
-    queue, tried = discover.candidates(rels, minors, rels[0].version), []
+    the output of its failure. (the attempts, the winner or None). The first release only, as when
+    asked for, unless `every_release`."""
+    queue, tried = discover.candidates(rels, minors, None if every_release else rels[0].version), []
     while queue and len(tried) < budget:
         c = queue.pop(0)
         if (out := works(c)) is None:
@@ -339,6 +448,48 @@ def test_a_stdlib_name_a_later_python_removed_moves_the_search_to_an_older_pytho
     assert diagnosis.diagnose("ModuleNotFoundError: No module named 'imp' (importing x.y)").below == "3.12"
     # neuralcoref's setup: setuptools' distutils on 3.12+ has no msvccompiler
     assert diagnosis.diagnose("ImportError: cannot import name 'msvccompiler' from 'distutils'").below == "3.12"
+
+
+def test_what_the_host_lacks_a_library_or_the_network_ends_the_release_and_names_the_fix():
+    # pyenchant: every release loads libenchant, which this host lacks; neuralcoref 4.0 downloads its
+    # model at import from a host that is out of reach
+    rels = [discover.Release(v, discover.dt.date(2021, 1, 1), ">=3.6", None) for v in ("3.3.0", "3.2.2", "3.2.1")]
+    lib = "ImportError: The 'enchant' C library was not found and maybe needs to be installed."
+    tried, winner = _sweep(rels, HOST, lambda c: lib, every_release=True)
+    assert winner is None and [c.version for c, _ in tried] == ["3.3.0", "3.2.2"], tried  # not every Python and date
+    d = tried[0][1]
+    assert (d.kind, d.why) == ("library", "it needs the shared library libenchant, which this host lacks")
+    assert d.fix == "install the system package that has libenchant: find it with `apt-file search libenchant` (Debian/Ubuntu)"
+    assert diagnosis.diagnose("OSError: libmecab.so.2: cannot open shared object file: No such file or directory",
+                              "macos").fix == "install the library libmecab.so.2 (e.g. with Homebrew), then run the command again"
+    net = ("requests.exceptions.ConnectionError: HTTPSConnectionPool(host='s3.amazonaws.com', port=443): Max retries "
+           "exceeded with url: /models.huggingface.co/neuralcoref/neuralcoref.tar.gz (Caused by NewConnectionError")
+    tried, winner = _sweep(rels, HOST, lambda c: net if c.version == "3.3.0" else None, every_release=True)
+    assert winner.version == "3.2.2" and len(tried) == 1, tried  # an older release may not download
+    assert tried[0][1].why == "it downloads from s3.amazonaws.com while it runs, and this host cannot reach it"
+    assert "where s3.amazonaws.com is reachable" in tried[0][1].fix
+    nltk = "[nltk_data] Error loading cmudict: <urlopen error pathsec: no\n[nltk_data]     validated address for host\n" \
+           "[nltk_data]     'raw.githubusercontent.com'; refusing to connect"
+    assert "from raw.githubusercontent.com while" in diagnosis.diagnose(nltk).why
+
+
+def test_extras_are_tried_one_at_a_time_once_per_release_and_not_the_developers_ones():
+    rels = [discover.Release(v, discover.dt.date(2026, 11, 1), ">=3.8", None) for v in ("1.5.2", "1.5.1")]
+    fails = ("RuntimeError: Failed initializing MeCab\nparam.cpp(69) [ifs] no such file or directory: /usr/local/etc/mecabrc"
+             "\nextras it declares: dev, unidic, unidic-lite, test, all, docs")
+
+    def works(c):
+        return None if c.extra == "unidic-lite" else "RuntimeError: unidic dictionary not downloaded" if c.extra else fails
+
+    tried, winner = _sweep(rels, HOST, works, every_release=True)
+    assert [(c.version, c.python, c.extra) for c, _ in tried] == [("1.5.2", "3.13", None), ("1.5.2", "3.13", "unidic")]
+    assert tried[0][1].why == "param.cpp(69) [ifs] no such file or directory: /usr/local/etc/mecabrc"  # not the extras
+    assert winner.extra == "unidic-lite" and winner.requirement("fugashi") == "fugashi[unidic-lite]==1.5.2"
+    # no extra helps: each is tried once for the release, then the search goes on as before
+    tried, winner = _sweep(rels, HOST, lambda c: fails, budget=8, every_release=True)
+    extras = [(c.version, c.extra) for c, _ in tried if c.extra]
+    assert winner is None and extras == [("1.5.2", "unidic"), ("1.5.2", "unidic-lite"),
+                                         ("1.5.1", "unidic"), ("1.5.1", "unidic-lite")], tried
 
 
 def test_a_failure_the_python_does_not_change_is_not_retried_on_every_python():

@@ -4,7 +4,7 @@
 Standard library only. The wheels are tagged `py3-none-any` with Metadata-Version 2.1 and no
 Requires-Python, and their module code avoids newer syntax, so they install on Python 3.6+.
 
-    build_wheel(dest, name, version, files=..., requires=..., entry_points=...) -> Path
+    build_wheel(dest, name, version, files=..., requires=..., entry_points=..., extras=...) -> Path
     build_sdist_that_fails(dest, name, version, message) -> Path
     write_simple_index(root, dists) -> "file:///.../simple"
     standard_index(root, torch_index=False) -> "file:///.../simple"
@@ -76,11 +76,13 @@ def _zip_write(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
 
 
 def build_wheel(dest: Path, name: str, version: str, *, files: dict[str, str],
-                requires: list[str] = (), entry_points: dict[str, str] | None = None) -> Path:
+                requires: list[str] = (), entry_points: dict[str, str] | None = None,
+                extras: dict[str, list[str]] | None = None) -> Path:
     """Build `<name>-<version>-py3-none-any.whl` in `dest` and return its path.
 
     `files` maps paths inside the wheel (e.g. "pkg/__init__.py") to their text; `requires` become
-    Requires-Dist lines; `entry_points` maps console-script names to "module:function".
+    Requires-Dist lines; `entry_points` maps console-script names to "module:function"; `extras`
+    maps an extra's name to what it requires (Provides-Extra and `; extra == ...` lines).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,8 @@ def build_wheel(dest: Path, name: str, version: str, *, files: dict[str, str],
         f"Summary: Tiny test distribution {name} {version}",
     ]
     metadata += [f"Requires-Dist: {req}" for req in requires]
+    for extra, reqs in (extras or {}).items():
+        metadata += [f"Provides-Extra: {extra}", *(f"Requires-Dist: {req} ; extra == '{extra}'" for req in reqs)]
     wheel_meta = "\n".join([
         "Wheel-Version: 1.0",
         "Generator: nlpsetup-tests-wheelhouse",

@@ -13,6 +13,7 @@ It checks, in order:
   4. no module that nothing in the env provides is imported by most of its modules (or its top
      level): a dependency its requirements forgot (pytorch-nlp's torch), which the search then adds;
   5. each console script runs with --help, and `pip check` is clean.
+A failure ends with the extras the distribution declares: what it lacks may come with one.
 Only drift fails 2 and 3, since another env (an older date or Python) can fix it: a name another
 distribution or the stdlib no longer has, pkg_resources, a removed stdlib module, `async` as a name.
 An optional dependency that is not installed, Python 2 leftovers, the package's own slips and what
@@ -59,6 +60,12 @@ def dist_info():
 
 
 INFO = dist_info()
+
+
+def declared_extras():
+    """The extras the distribution declares (its METADATA's Provides-Extra): what a failure lacks may
+    come with one (fugashi's dictionary with fugashi[unidic-lite]); the search picks which to try."""
+    return [line.split(":", 1)[1].strip() for line in read("METADATA").splitlines() if line.startswith("Provides-Extra:")]
 
 
 def read(n):
@@ -318,6 +325,122 @@ def missing_names(files, deadline):
     return sorted(set(found))
 
 
+# NLTK data: nltk raises LookupError until its data is downloaded (nltk.download), which most packages
+# leave to their users. What a package's code calls is exercised; what is missing is downloaded into
+# the env (sys.prefix/share/nltk_data, on nltk's own path), where the host can reach nltk's index.
+NLTK_CALLS = {"word_tokenize": "tokenize", "sent_tokenize": "tokenize", "pos_tag": "pos_tag",
+              "SentimentIntensityAnalyzer": "vader"}
+
+
+def literal(node):
+    if type(node).__name__ == "Constant" and isinstance(getattr(node, "value", None), str):
+        return node.value
+    return node.s if type(node).__name__ == "Str" else None
+
+
+def nltk_uses(files):
+    """(the nltk.corpus readers, the calls of NLTK_CALLS, the data names in download/find/load calls)
+    that the package's code uses, from its source; all empty where it does not import nltk."""
+    corpora, calls, names = set(), set(), set()
+    for f in files:
+        try:
+            text = open(f, encoding="utf-8").read()
+            tree = ast.parse(text) if "nltk" in text else None
+        except (SyntaxError, ValueError, OSError, UnicodeDecodeError):
+            continue
+        if tree is None:
+            continue
+        for module, attrs, _ in references(tree):
+            if root(module) != "nltk":
+                continue
+            full = (module + "." + ".".join(attrs)).split(".")
+            if "corpus" in full[:-1] and full.index("corpus") + 1 < len(full):
+                corpora.add(full[full.index("corpus") + 1])
+            calls.update(NLTK_CALLS[a] for a in full if a in NLTK_CALLS)
+        bare = re.search(r"from nltk(?:\.downloader)? import [^\n]*\bdownload\b", text)
+        for node in ast.walk(tree):
+            chain = dotted(node.func) if isinstance(node, ast.Call) else None
+            if chain and chain[-1] in ("download", "find", "load") and (
+                    chain[0] == "nltk" or chain == ["download"] and bare):
+                for arg in node.args[:1]:
+                    for item in getattr(arg, "elts", [arg]):
+                        value = literal(item)
+                        if value and re.match(r"^[\w/.-]+$", value):
+                            names.add(re.sub(r"\.(zip|pickle)$", "", value.split("/")[1] if "/" in value else value))
+    return corpora, calls, names
+
+
+def nltk_data(files):
+    """Exercise the NLTK data the package's code uses, downloading what is missing into the env; the
+    names it needed, or an AssertionError naming what could not be had (and why)."""
+    corpora, calls, names = nltk_uses(files)
+    if not (corpora or calls or names) or not findable("nltk"):
+        return []
+    import nltk
+    import nltk.corpus
+
+    def find(name):
+        for category in ("corpora", "tokenizers", "taggers", "chunkers", "sentiment", "models", "misc", "stemmers"):
+            try:
+                return nltk.data.find(category + "/" + name)
+            except LookupError:
+                pass
+        raise LookupError("Resource '%s' not found" % name)
+
+    exercise = {"tokenize": ("nltk.word_tokenize", lambda: nltk.word_tokenize("A test. Another one.")),
+                "pos_tag": ("nltk.pos_tag", lambda: nltk.pos_tag(["test"])),
+                "vader": ("SentimentIntensityAnalyzer",
+                          lambda: __import__("nltk.sentiment.vader").sentiment.vader.SentimentIntensityAnalyzer())}
+    probes = [exercise[c] for c in sorted(calls)]  # the calls first: what its functions need at once
+    probes += [("nltk.corpus." + c, lambda c=c: getattr(nltk.corpus, c).fileids()) for c in sorted(corpora)
+               if type(getattr(nltk.corpus, c, None)).__name__ == "LazyCorpusLoader"]
+    probes += [("nltk.download('%s') in its code" % n, lambda n=n: find(n)) for n in sorted(names) if n not in corpora]
+    needed = []
+    for label, probe in probes:
+        for _ in range(3):  # one call may need two resources (pos_tag: a tokenizer and a tagger)
+            try:
+                probe()
+                break
+            except LookupError as exc:
+                said = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # nltk colours the name
+                m = re.search(r"Resource '?([\w.-]+)'? not found|nltk\.download\('([\w.-]+)'\)", said)
+                if not m:
+                    raise
+                name = m.group(1) or m.group(2)
+                fetch_nltk(nltk, name, label)
+                needed.append(name)
+            except Exception:
+                break  # not a data problem: its own checks judge the package
+    return needed
+
+
+NLTK_TARGET = os.path.join(sys.prefix, "share", "nltk_data")
+
+
+def env_nltk_data():
+    """The NLTK data downloaded into the env (by nltk_data): its recipe fetches the same."""
+    found = glob.glob(os.path.join(NLTK_TARGET, "*", "*"))
+    return sorted({re.sub(r"\.zip$", "", os.path.basename(f)) for f in found})
+
+
+def fetch_nltk(nltk, name, label):
+    target = NLTK_TARGET
+    error = ""
+    try:
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            ok = nltk.download(name, download_dir=target, quiet=True, raise_on_error=True)
+        error = out.getvalue().replace("[nltk_data]", " ").replace("\n", " ")
+    except Exception as exc:
+        ok, error = False, str(exc)
+    if not ok:
+        raise AssertionError("needs NLTK data %s (for %s), which nltk downloads from %s: %s" % (
+            name, label, getattr(nltk.downloader.Downloader, "DEFAULT_URL", "its index"),
+            " ".join(error.split())[:300] or "the download failed"))
+    print("  NLTK data %s downloaded into the env (%s needs it)" % (name, label))
+
+
 def findable(module):
     try:
         return importlib.util.find_spec(module) is not None
@@ -354,7 +477,8 @@ def main():
     global own_tops
     tops, scripts = top_levels(), console_scripts()
     if os.environ.get("NLPSETUP_DERIVE") == "1":
-        print(json.dumps({"imports": tops, "commands": [n for n, t in scripts.items() if resolves(t)]}))
+        print(json.dumps({"imports": tops, "commands": [n for n, t in scripts.items() if resolves(t)],
+                          "nltk_data": env_nltk_data()}))
         return
     own_tops = set(tops)
     deadline = time.time() + BUDGET_S
@@ -380,6 +504,9 @@ def main():
         raise AssertionError(gone[0] + (" (and %d more)" % (len(gone) - 1) if len(gone) > 1 else ""))
     print("submodules: %d imported, %d not (for reasons no other env fixes); %d source files read"
           % (count - len(other), len(other), len(files)))
+    data = nltk_data(files)
+    if data:
+        print("NLTK data its code uses: " + ", ".join(data))
     for why in other[:20]:
         print("  not checked: " + why.replace("Error", "error"))  # not mistaken for a failure's diagnosis
     bindir = os.path.dirname(sys.executable)
@@ -401,4 +528,12 @@ def main():
 
 
 own_tops = set()
-main()
+try:
+    main()
+except Exception as exc:
+    extras = declared_extras()
+    if not extras:
+        raise
+    # the extras as the failure's last line (the last lines are what the search reads)
+    message = str(exc) if isinstance(exc, AssertionError) else "%s: %s" % (type(exc).__name__, exc)
+    raise AssertionError(message + "\nextras it declares: " + ", ".join(extras)) from None

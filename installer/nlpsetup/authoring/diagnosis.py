@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Diagnosis:
-    kind: str  # numpy-build | numpy-abi | pkg-resources | api | import | compiler | header | jvm | rust | no-wheels | resolve | other
+    kind: str  # numpy-build | numpy-abi | pkg-resources | api | import | compiler | header | jvm | rust | library | network | no-wheels | resolve | other
     why: str  # one line, also the `why` of the pin it leads to
     fix: str = ""  # the next command a user can type, where the host lacks something
     pin: tuple[str, str] | None = None  # a pin to retry the same candidate with
     needs: tuple[tuple[str, str], ...] = ()  # packages to retry the same candidate with (its code imports them)
     below: str | None = None  # the first Python without what it needs (a stdlib name or module it removed)
+    extras: tuple[str, ...] = ()  # the package's extras to retry the same candidate with, one at a time
 
 
 # numpy's ABI errors: built against another numpy than it runs with (the derived checks read it too)
@@ -30,11 +31,20 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     ("numpy-abi", _NUMPY_1X, "built against numpy 1.x: the newest numpy breaks its import (numpy ABI mismatch)"),
     ("pkg-resources", r"No module named '?pkg_resources'?",
      "imports pkg_resources, which setuptools 81 removed"),
-    ("header", r"fatal error: ([\w./+-]+\.h): No such file", "a C header is missing: {0}"),
+    ("header", r"fatal error: ([\w./+-]+\.(?:h|hh|hpp|hxx)): No such file"
+               r"|install a library that provides `([\w./+-]+\.(?:h|hh|hpp|hxx))`", "a C header is missing: {0}"),
     ("compiler", r"command '(\w*(?:gcc|cc|g\+\+|clang)\w*)' failed|error: (?:Microsoft Visual C\+\+|unable to find vcvarsall)"
                  r"|No such file or directory: '(?:gcc|cc|g\+\+)'", "a build needs a C compiler ({0})"),
     ("rust", r"can't find Rust compiler|rustc.*not found|cargo.*not found", "a build needs the Rust compiler"),
     ("jvm", r"JAVA_HOME|No Java runtime|JVM DLL not found|libjvm", "it needs a Java runtime (JVM)"),
+    # a shared library the host lacks, loaded by its code (ctypes, a compiled module): no env installs it
+    ("library", r"(lib[\w+-]+\.so[\w.]*): cannot open shared object file|The '([\w+-]+)' C library was not found"
+                r"|(?:failed|unable|could not) to find (lib[\w+-]+)|cannot find (lib[\w+-]+)",
+     "it needs the shared library {0}, which this host lacks"),
+    # what its code downloads while it runs (a model, NLTK data), from a host this one cannot reach
+    ("network", r"Max retries exceeded with url|NewConnectionError|urlopen error|URLError|socket\.gaierror"
+                r"|requests\.exceptions\.ConnectionError",
+     "it downloads from {0} while it runs, and this host cannot reach it"),
     # uv: "hint: Wheels are required for `cytoolz` because building from source is disabled ...",
     # "hint: You require CPython 3.13 (`cp313`), but we only found wheels for `torch` (v1.3.1) with ..."
     ("no-wheels", r"wheels are required for `?([\w.-]+)`?|([\w.-]+)==[\w.]+ has no (?:usable|compatible) wheels"
@@ -47,6 +57,18 @@ _RULES: tuple[tuple[str, str, str], ...] = (
     ("import", r"ImportError|ModuleNotFoundError|AttributeError|cannot import name",
      "its import fails with the newest dependencies"),
 )
+
+# The host a failed download named, near the error: "HTTPSConnectionPool(host='s3.amazonaws.com', ...",
+# nltk's "[nltk_data] ... for host\n[nltk_data]     'raw.githubusercontent.com'", a URL.
+_HOST = re.compile(r"host[=\s]*(?:\[nltk_data\]\s*)?'([\w.-]+)'|https?://([\w.-]+)")
+
+# Extras a failure may be retried with: not those for developing the package itself, nor all of them
+# at once (two backends of one kind conflict: fugashi[unidic] needs a download, fugashi[unidic-lite] not).
+_EXTRAS = re.compile(r"^extras it declares: (.*)$", re.M)
+_NOT_TRIED = re.compile(r"(?:dev|devel|develop|tests?|testing|docs?|documentation|lint|linting|typing|types|mypy"
+                        r"|style|format|quality|checks?|cov|coverage|bench|benchmarks?|release|build|ci|all|complete"
+                        r"|pre-?commit)(?:[-_.].*)?", re.I)
+MAX_EXTRAS = 4
 
 # Names numpy removed, and the numpy that still has them (an `api` diagnosis pins it).
 _GONE_FROM_NUMPY = (
@@ -105,19 +127,28 @@ _FIXES = {
         "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or your OS's rustc and cargo)",
         "jvm": "install Java: sudo apt-get install default-jre (Debian/Ubuntu), then set JAVA_HOME",
         "header": "install the development package that has {0}: find it with `apt-file search {0}` (Debian/Ubuntu)",
+        "library": "install the system package that has {0}: find it with `apt-file search {0}` (Debian/Ubuntu)",
     },
     "macos": {
         "compiler": "install the command line tools: xcode-select --install",
         "rust": "install Rust: curl https://sh.rustup.rs -sSf | sh (or brew install rust)",
         "jvm": "install Java: brew install openjdk, then set JAVA_HOME",
         "header": "install the library that has {0} (e.g. with Homebrew), then run the command again",
+        "library": "install the library {0} (e.g. with Homebrew), then run the command again",
     },
     "windows": {
         "compiler": "install the Microsoft C++ Build Tools (https://visualstudio.microsoft.com/visual-cpp-build-tools/)",
         "rust": "install Rust: https://rustup.rs",
         "jvm": "install a Java runtime (e.g. winget install Microsoft.OpenJDK.21), then set JAVA_HOME",
         "header": "install the library that has {0}, then run the command again",
+        "library": "install the library {0} and put its DLL on PATH, then run the command again",
     },
+}
+
+# The same on every OS: what no install here provides.
+_ANY_OS = {
+    "network": "no env verifies on this host: try it where {0} is reachable, or put what it downloads into "
+               "its cache there first (a model, a corpus) and copy that cache here",
 }
 
 # Headers of another OS: no package of this one provides them, so no build of that code works here.
@@ -139,11 +170,25 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
     """The first rule that matches a failure's output; `os_name` (host.os) picks the fix it names,
     `newest`: whether the attempt had the newest dependencies (no cutoff)."""
     fixes = _FIXES.get(os_name, _FIXES["linux"])
+    extras = tuple(e for m in _EXTRAS.finditer(text) for e in m.group(1).replace(" ", "").split(",")
+                   if e and not _NOT_TRIED.fullmatch(e))[:MAX_EXTRAS]
+    text = _EXTRAS.sub("", text).rstrip()
     for kind, pattern, why in _RULES:
         if m := re.search(pattern, text, re.I if kind in ("no-wheels", "rust") else 0):
             found = next((g for g in m.groups() if g), "") if m.groups() else ""
+            if kind == "library" and not found.startswith("lib"):  # "The 'enchant' C library": libenchant
+                found = f"lib{found}"
+            if kind == "network":  # the host it could not reach, named near the error
+                near = _HOST.search(text, text.rfind("\n", 0, m.start()) + 1, m.end() + 400)
+                found = next((g for g in near.groups() if g), "") if near else "the network"
+                if data := re.search(r"needs NLTK data ([\w.-]+) \(for ([^)]+)\)", text):  # the derived checks' words
+                    return Diagnosis(kind, one_line(f"it needs NLTK data {data.group(1)} (for {data.group(2)}), which nltk "
+                                                    f"downloads from {found}, and this host cannot reach it"),
+                                     f"download it where {found} is reachable: python -m nltk.downloader -d nltk_data "
+                                     f"{data.group(1)}; copy that nltk_data folder to ~/nltk_data here, then run the "
+                                     "command again")
             why = why.format(found or ("gcc" if kind == "compiler" else "a dependency"), found.split(".")[0])
-            fix = fixes.get(kind, "").format(found)
+            fix = fixes.get(kind, _ANY_OS.get(kind, "")).format(found)
             if kind == "header" and foreign_header(found, os_name):
                 why = f"{why}, a header {_OS_LABEL.get(os_name, os_name)} does not have: only a release or Python with wheels works here"
                 fix = ""  # no package provides it: the next command is an older release or Python (see next_command)
@@ -165,7 +210,7 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
             return Diagnosis(kind, one_line(why), fix, pin, needs, below[0] if below else None)
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip() and not _UNDONE.fullmatch(line.strip())),
                 "no output")
-    return Diagnosis("other", one_line(last))
+    return Diagnosis("other", one_line(last), extras=extras)
 
 
 # What the install transaction appends to a failure's message once it rolled back: not a diagnosis.

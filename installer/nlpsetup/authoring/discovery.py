@@ -90,8 +90,8 @@ def probe(name: str, c: discover.Candidate, host: Host, uv: str | None, work: Pa
     """Whether the candidate resolves (no install): `uv pip compile` for its Python and date."""
     if not uv:
         return True, "no uv to probe with: installing to find out"
-    req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}-{len(c.needs)}.in"
-    req.write_text("\n".join([f"{name}=={c.version}", *(r for r, _ in (*c.pins, *c.needs))]) + "\n", encoding="utf-8")
+    req = work / f"{c.version}-{c.python}-{c.as_of}-{c.binary_only}-{len(c.pins)}-{len(c.needs)}-{c.extra}.in"
+    req.write_text("\n".join([c.requirement(name), *(r for r, _ in (*c.pins, *c.needs))]) + "\n", encoding="utf-8")
     argv = [uv, "pip", "compile", str(req), "--python-version", c.python, "--quiet", "--no-header"]
     # This host's interpreter of that minor where it has one; and never a download just to resolve
     # (uv fetches a CPython for --python-version when it finds none: 10-30 s of a probe offline)
@@ -143,8 +143,9 @@ def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: 
     return False, text, None, outcome.log
 
 
-def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(the top-level packages, the console scripts) the derived checks covered in the env."""
+def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(the top-level packages, the console scripts, the NLTK data it downloaded into the env) the
+    derived checks covered in the env."""
     from nlpsetup.envs.env import Env
 
     env = Env.at(env_path)
@@ -154,7 +155,7 @@ def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]
         doc = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
     except (ValueError, IndexError):
         doc = {}
-    return tuple(doc.get("imports", ())), tuple(doc.get("commands", ()))
+    return tuple(doc.get("imports", ())), tuple(doc.get("commands", ())), tuple(doc.get("nltk_data", ()))
 
 
 def host_label() -> str:
@@ -241,9 +242,10 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                 verified, why, env_path, log = install(name, c, host, home, env_name or canonicalize_name(name),
                                                   backend, force, reporter)
                 if verified:
-                    imports, commands = derived(env_path, name)
-                    found = discover.Found(name, c, imports, commands, host_label(),
-                                           as_of_why=discover.why_cutoff(c, [(a.candidate, a.why) for a in attempts]))
+                    imports, commands, data = derived(env_path, name)
+                    found = discover.Found(name, c, imports, commands, host_label(), nltk_data=data,
+                                           as_of_why=discover.why_cutoff(c, [(a.candidate, a.why) for a in attempts]),
+                                           extra_why=discover.why_extra(c, [(a.candidate, a.why) for a in attempts]))
                     attempts.append(Attempt(c, "install", True, "verified"))
                     on_attempt(attempts[-1])
                     target = write_to or paths.discovered_recipes_dir(home) / f"{canonicalize_name(name)}.toml"

@@ -92,9 +92,13 @@ class Candidate:
     torch: str | None = None  # the torch release the probe resolved: installed as a framework (CPU or CUDA build)
     needs: tuple[tuple[str, str], ...] = ()  # (requirement, why): a dependency its code needs but does not declare
     fetch: bool = False  # a Python this host lacks, downloaded by uv (--fetch-python)
+    extra: str | None = None  # one of the package's extras (what a failure lacked may come with it)
+
+    def requirement(self, name: str) -> str:
+        return f"{name}[{self.extra}]=={self.version}" if self.extra else f"{name}=={self.version}"
 
     def label(self) -> str:
-        return (f"{self.version}  Python {self.python}{' (uv download)' if self.fetch else ''}  "
+        return (f"{self.version}{f'  [{self.extra}]' if self.extra else ''}  Python {self.python}{' (uv download)' if self.fetch else ''}  "
                 f"{'deps as of ' + self.as_of if self.as_of else 'latest'}"
                 f"  {'wheels only' if self.binary_only else 'builds allowed'}"
                 + "".join(f"  +{req}" for req, _ in self.pins) + "".join(f"  needs {req}" for req, _ in self.needs)
@@ -179,6 +183,14 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
     the wheels the newer lack."""
     if d.pin and d.pin not in failed.pins:
         return [replace(failed, pins=(*failed.pins, d.pin)), *queue]
+    if d.extras and failed.extra is None and not any(c.extra for c, _ in tried if c.version == failed.version):
+        # a failure no other date or Python explains: what it lacks may come with an extra (a dictionary,
+        # a backend), tried one at a time before the rest; once per release
+        return [replace(failed, extra=e) for e in d.extras] + queue
+    if d.kind in ("network", "library"):  # the host lacks it: no other Python or date of the release helps;
+        # an older release may not need it, but not once two releases met the same
+        again = any(e is not None and (e.kind, e.why) == (d.kind, d.why) and c.version != failed.version for c, e in tried)
+        return [] if again else [c for c in queue if c.version != failed.version]
     if d.below:  # this release needs an older Python: the newer ones are done for it, whatever the date
         queue = [c for c in queue if not (c.version == failed.version and _minor_key(c.python) >= _minor_key(d.below))]
     if new := [n for n in d.needs if n[0] not in {req for req, _ in failed.needs}]:
@@ -190,13 +202,14 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
         return queue
     if blocks_builds(d):
         queue = [c for c in queue if not (c.version == failed.version and not c.binary_only)]
-    key = (failed.version, failed.as_of, failed.pins)
+    key = (failed.version, failed.as_of, failed.pins, failed.extra)
     side = _predates(failed.python, failed.as_of)
     same = {c.python for c, e in [*tried, (failed, d)]
-            if e is not None and (c.version, c.as_of, c.pins) == key and (e.kind, e.why) == (d.kind, d.why)
+            if e is not None and (c.version, c.as_of, c.pins, c.extra) == key and (e.kind, e.why) == (d.kind, d.why)
             and _predates(c.python, c.as_of) == side}
     if len(same) >= 2:
-        queue = [c for c in queue if not ((c.version, c.as_of, c.pins) == key and _predates(c.python, c.as_of) == side)]
+        queue = [c for c in queue
+                 if not ((c.version, c.as_of, c.pins, c.extra) == key and _predates(c.python, c.as_of) == side)]
     return queue
 
 
@@ -239,6 +252,8 @@ class Found:
     date: str = field(default_factory=lambda: dt.date.today().isoformat())
     summary: str = ""
     as_of_why: str = ""  # what the newest dependencies did, when the winner has a cutoff
+    extra_why: str = ""  # what failed without the winner's extra
+    nltk_data: tuple[str, ...] = ()  # NLTK data its code needs, downloaded into the env
 
 
 def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
@@ -247,6 +262,12 @@ def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
     (the search skips the Pythons a failure does not depend on)."""
     latest = [(c, why) for c, why in failed if c.as_of is None and c.version == winner.version]
     return next((why for c, why in latest if c.python == winner.python), latest[-1][1] if latest else "")
+
+
+def why_extra(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
+    """Why the winner needs its extra: the failure of the same candidate without one."""
+    plain = replace(winner, extra=None, torch=None)
+    return next((why for c, why in failed if replace(c, torch=None) == plain), "") if winner.extra else ""
 
 
 def _toml_str(s: str) -> str:
@@ -307,8 +328,10 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
         f"id = {_toml_str(f'{c.version}-py{lo}' + ('' if lo == hi else f'-{hi}'))}",
         f"python = {_toml_str(python_range(lo, hi))}",
         f"python_reason = {_toml_str(python_reason)}",
-        f"packages = [{', '.join(map(_toml_str, [f'{found.name}=={c.version}', *packages]))}]",
+        f"packages = [{', '.join(map(_toml_str, [c.requirement(found.name), *packages]))}]",
     ]
+    if c.extra:
+        lines.append(f"# [{c.extra}]: {found.extra_why or 'without it, its checks failed'}")
     lines += [f"# {req}: {why}" for req, why in c.needs]
     if c.torch:  # from PyTorch's index, the CPU or CUDA build this host needs (as the hand-written recipes do)
         lines.append(f"framework = {{ torch = {_toml_str('==' + c.torch)} }}")
@@ -326,9 +349,21 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
         lines.append(f"imports = [{', '.join(map(_toml_str, found.imports))}]")
         if found.commands:
             lines.append("commands = [" + ", ".join(f"[{_toml_str(s)}, \"--help\"]" for s in found.commands) + "]")
+        if found.nltk_data:  # what the derived checks downloaded, fetched again by an install of this recipe
+            lines.append(f"code = {_toml_str(NLTK_DATA.format(list(found.nltk_data)))}")
     lines.append("timeout = 300")
     return lines
 
+
+# The NLTK data its code needs, downloaded into the env where nltk finds none (the derived checks did
+# the same while searching): nltk raises LookupError until its data is there.
+NLTK_DATA = """import glob, os, sys
+import nltk
+for name in {0!r}:  # NLTK data its code needs (discovered)
+    if not any(glob.glob(os.path.join(d, "*", name + ext)) for d in nltk.data.path for ext in ("", ".zip")):
+        assert nltk.download(name, download_dir=os.path.join(sys.prefix, "share", "nltk_data"), quiet=True,
+                             raise_on_error=True), name
+"""
 
 DERIVED_CHECKS = Path(__file__).with_name("derivedchecks.py")  # a program for the env's interpreter
 
