@@ -373,6 +373,8 @@ def nltk_uses(files):
 def nltk_data(files):
     """Exercise the NLTK data the package's code uses, downloading what is missing into the env; the
     names it needed, or an AssertionError naming what could not be had (and why)."""
+    if NAME == "nltk":  # nltk itself: its data is for what its users call
+        return []
     corpora, calls, names = nltk_uses(files)
     if not (corpora or calls or names) or not findable("nltk"):
         return []
@@ -395,7 +397,7 @@ def nltk_data(files):
     probes += [("nltk.corpus." + c, lambda c=c: getattr(nltk.corpus, c).fileids()) for c in sorted(corpora)
                if type(getattr(nltk.corpus, c, None)).__name__ == "LazyCorpusLoader"]
     probes += [("nltk.download('%s') in its code" % n, lambda n=n: find(n)) for n in sorted(names) if n not in corpora]
-    needed = []
+    needed, missing = [], []  # (name, what needs it, why it could not be had)
     for label, probe in probes:
         for _ in range(3):  # one call may need two resources (pos_tag: a tokenizer and a tagger)
             try:
@@ -407,10 +409,18 @@ def nltk_data(files):
                 if not m:
                     raise
                 name = m.group(1) or m.group(2)
-                fetch_nltk(nltk, name, label)
+                error = fetch_nltk(nltk, name, label)
+                if error:  # the rest is probed all the same: the user fetches all of it at once
+                    if name not in [x[0] for x in missing]:
+                        missing.append((name, label, error))
+                    break
                 needed.append(name)
             except Exception:
                 break  # not a data problem: its own checks judge the package
+    if missing:
+        raise AssertionError("needs NLTK data %s (for %s), which nltk downloads from %s: %s" % (
+            ", ".join(x[0] for x in missing), ", ".join(x[1] for x in missing),
+            getattr(nltk.downloader.Downloader, "DEFAULT_URL", "its index"), missing[0][2]))
     return needed
 
 
@@ -424,6 +434,7 @@ def env_nltk_data():
 
 
 def fetch_nltk(nltk, name, label):
+    """Download NLTK data into the env: "" when it came, else why not."""
     target = NLTK_TARGET
     error = ""
     try:
@@ -435,10 +446,9 @@ def fetch_nltk(nltk, name, label):
     except Exception as exc:
         ok, error = False, str(exc)
     if not ok:
-        raise AssertionError("needs NLTK data %s (for %s), which nltk downloads from %s: %s" % (
-            name, label, getattr(nltk.downloader.Downloader, "DEFAULT_URL", "its index"),
-            " ".join(error.split())[:300] or "the download failed"))
+        return " ".join(error.split())[:300] or "the download failed"
     print("  NLTK data %s downloaded into the env (%s needs it)" % (name, label))
+    return ""
 
 
 def findable(module):

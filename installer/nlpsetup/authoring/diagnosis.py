@@ -181,12 +181,13 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
             if kind == "network":  # the host it could not reach, named near the error
                 near = _HOST.search(text, text.rfind("\n", 0, m.start()) + 1, m.end() + 400)
                 found = next((g for g in near.groups() if g), "") if near else "the network"
-                if data := re.search(r"needs NLTK data ([\w.-]+) \(for ([^)]+)\)", text):  # the derived checks' words
+                if data := re.search(r"needs NLTK data ([\w., -]+?) \(for ([^)]+)\)", text):  # the derived checks' words
+                    names = data.group(1).split(", ")
                     return Diagnosis(kind, one_line(f"it needs NLTK data {data.group(1)} (for {data.group(2)}), which nltk "
                                                     f"downloads from {found}, and this host cannot reach it"),
-                                     f"download it where {found} is reachable: python -m nltk.downloader -d nltk_data "
-                                     f"{data.group(1)}; copy that nltk_data folder to ~/nltk_data here, then run the "
-                                     "command again")
+                                     f"download {'it' if len(names) == 1 else 'them'} where {found} is reachable: "
+                                     f"python -m nltk.downloader -d nltk_data {' '.join(names)}; copy that nltk_data "
+                                     "folder to ~/nltk_data here, then run the command again")
             why = why.format(found or ("gcc" if kind == "compiler" else "a dependency"), found.split(".")[0])
             fix = fixes.get(kind, _ANY_OS.get(kind, "")).format(found)
             if kind == "header" and foreign_header(found, os_name):
