@@ -468,6 +468,14 @@ def test_what_the_host_lacks_a_library_or_the_network_ends_the_release_and_names
     assert winner.version == "3.2.2" and len(tried) == 1, tried  # an older release may not download
     assert tried[0][1].why == "it downloads from s3.amazonaws.com while it runs, and this host cannot reach it"
     assert "where s3.amazonaws.com is reachable" in tried[0][1].fix
+    # past the newest three releases, one older release at a time (an older one may predate the download)
+    many = [discover.Release(f"0.{n}", discover.dt.date(2020, 1, n), ">=3.6", None) for n in range(9, 0, -1)]
+    queue = discover.candidates(many, ["3.12"])
+    assert {c.version for c in queue} == {"0.9", "0.8", "0.7"}
+    d = diagnosis.diagnose(net)
+    assert discover.further_back(many, discover.Candidate("0.7", "3.12", None), d, [], ["3.12"])[0].version == "0.6"
+    assert discover.further_back(many, queue[0], d, queue[1:], ["3.12"]) == queue[1:]  # older ones still queued
+    assert discover.further_back(many, queue[-1], diagnosis.diagnose(lib), [], ["3.12"]) == []  # not for a library
     nltk = "[nltk_data] Error loading cmudict: <urlopen error pathsec: no\n[nltk_data]     validated address for host\n" \
            "[nltk_data]     'raw.githubusercontent.com'; refusing to connect"
     assert "from raw.githubusercontent.com while" in diagnosis.diagnose(nltk).why

@@ -115,9 +115,9 @@ def root(name):
     return (name or "").split(".")[0]
 
 
-def skipped(dotted):
+def skipped(dotted, private=True):
     last = dotted.rsplit(".", 1)[-1]
-    return last.startswith("_") or last in SKIP or last.startswith("test_") or last.endswith("_test")
+    return private and last.startswith("_") or last in SKIP or last.startswith("test_") or last.endswith("_test")
 
 
 def stdlib_name(module):
@@ -203,16 +203,17 @@ def import_submodules(tops, deadline):
     return count, broken, other, absent
 
 
-def source_files(tops):
+def source_files(tops, private=False):
+    """The package's .py files, without tests (and private modules, unless `private`)."""
     files = []
     for t in tops:
         mod = sys.modules.get(t)
         if getattr(mod, "__path__", None):
             for base in mod.__path__:
                 for d, dirs, names in os.walk(base):
-                    dirs[:] = [x for x in dirs if not skipped(x)]
+                    dirs[:] = [x for x in dirs if not skipped(x, not private) and x != "__pycache__"]
                     files += [os.path.join(d, n) for n in names
-                              if n.endswith(".py") and (n == "__init__.py" or not skipped(n[:-3]))]
+                              if n.endswith(".py") and (n == "__init__.py" or not skipped(n[:-3], not private))]
         elif getattr(mod, "__file__", "") and mod.__file__.endswith(".py"):
             files.append(mod.__file__)
     return sorted(files)
@@ -514,7 +515,7 @@ def main():
         raise AssertionError(gone[0] + (" (and %d more)" % (len(gone) - 1) if len(gone) > 1 else ""))
     print("submodules: %d imported, %d not (for reasons no other env fixes); %d source files read"
           % (count - len(other), len(other), len(files)))
-    data = nltk_data(files)
+    data = nltk_data(source_files(tops, private=True))  # (textstat calls nltk in backend/utils/_get_cmudict.py)
     if data:
         print("NLTK data its code uses: " + ", ".join(data))
     for why in other[:20]:

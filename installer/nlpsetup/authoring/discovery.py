@@ -253,6 +253,8 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                 d = diagnosis.diagnose(why, host.os, newest=c.as_of is None)
                 attempt = Attempt(c, "install", False, d.why, d, log)
             queue = discover.next_after(c, attempt.diagnosis, queue, [(a.candidate, a.diagnosis) for a in attempts])
+            if not asked:
+                queue = discover.further_back(rels, c, attempt.diagnosis, queue, minors, fetchable)
             attempts.append(attempt)
             on_attempt(attempt)
     except BaseException:  # Ctrl-C (the install rolled back already) or an error: running probes end now
