@@ -81,6 +81,9 @@ NLTK = {
                           "    return True\n",
 }
 WORDS = "from nltk import word_tokenize\n\n\ndef words(text):\n    return word_tokenize(text)\n"
+# nltk only on an option's path (rouge-score splits sentences with nltk only when asked to)
+OPT_WORDS = ("import nltk\n\n\ndef sentences(text, split=False):\n    if split:\n        return nltk.word_tokenize(text)\n"
+             "    return text.split('\\n')\n")
 
 
 def _nltk(url: str) -> dict[str, str]:
@@ -150,6 +153,8 @@ def index(tmp_path_factory):
         wheelhouse.build_wheel(build, "wordtool", "1.0.0", files={"wordtool/__init__.py": WORDS}, requires=["nltk==1.0"]):
             "2026-11-01T09:30:00Z",
         wheelhouse.build_wheel(build, "offlinewords", "1.0.0", files={"offlinewords/__init__.py": WORDS},
+                               requires=["nltk==2.0"]): "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "optwords", "1.0.0", files={"optwords/__init__.py": OPT_WORDS},
                                requires=["nltk==2.0"]): "2026-11-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
@@ -291,6 +296,9 @@ def test_nltk_data_its_code_needs_is_downloaded_into_the_env_and_an_unreachable_
             "cannot reach it -> next: download it where 127.0.0.1 is reachable: python -m nltk.downloader -d nltk_data "
             "punkt_tab") in blocker, err
     assert "after 1 attempt;" in err and not (home / "envs" / "offlinewords").exists(), err
+    # data needed only on an option's path does not hold back its default one
+    code, out, err = _run(cli, index, "install", "optwords")
+    assert code == 0 and not (home / "envs" / "optwords" / "share" / "nltk_data").exists(), out + err
 
 
 @needs_uv

@@ -351,8 +351,9 @@ def nltk_uses(files):
             continue
         if tree is None:
             continue
-        for module, attrs, _ in references(tree):
-            if root(module) != "nltk":
+        optional = opt_in_lines(tree)
+        for module, attrs, line in references(tree):
+            if root(module) != "nltk" or line in optional:
                 continue
             full = (module + "." + ".".join(attrs)).split(".")
             if "corpus" in full[:-1] and full.index("corpus") + 1 < len(full):
@@ -361,7 +362,7 @@ def nltk_uses(files):
         bare = re.search(r"from nltk(?:\.downloader)? import [^\n]*\bdownload\b", text)
         for node in ast.walk(tree):
             chain = dotted(node.func) if isinstance(node, ast.Call) else None
-            if chain and chain[-1] in ("download", "find", "load") and (
+            if chain and chain[-1] in ("download", "find", "load") and node.lineno not in optional and (
                     chain[0] == "nltk" or chain == ["download"] and bare):
                 for arg in node.args[:1]:
                     for item in getattr(arg, "elts", [arg]):
@@ -369,6 +370,18 @@ def nltk_uses(files):
                         if value and re.match(r"^[\w/.-]+$", value):
                             names.add(re.sub(r"\.(zip|pickle)$", "", value.split("/")[1] if "/" in value else value))
     return corpora, calls, names
+
+
+def opt_in_lines(tree):
+    """The lines of code that runs only when a flag is set (the body of `if self._split_summaries:`,
+    a bare name or attribute): an option's path, not the default one (rouge-score's sentence
+    splitting). The else of such an if is the default (rake-nltk: `if stopwords: ... else: nltk...`)."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, (ast.Name, ast.Attribute)):
+            lines.update(getattr(n, "lineno", 0) for part in node.body for n in ast.walk(part))
+    lines.discard(0)
+    return lines
 
 
 def nltk_data(files):
