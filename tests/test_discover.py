@@ -90,6 +90,11 @@ def _nltk(url: str) -> dict[str, str]:
     return {path: text.replace("{url!r}", repr(url)) for path, text in NLTK.items()}
 
 
+# Packages whose README's first example fetches a model from a host out of reach, has rotted, or runs
+MODELTOOL = "import urllib.request\n\n\ndef load(name):\n    return urllib.request.urlopen('http://127.0.0.1:9/' + name).read()\n"
+README = "# {0}\n\nInstall it:\n\n```bash\npip install {0}\n```\n\nThen:\n\n```python\n{1}\n```\n"
+
+
 # modules that a working package may have and that fail for reasons no other env fixes, or are not its API
 OPTIONAL = {"{0}/plot.py": "import not_installed_plotlib\n", "{0}/_private.py": "raise RuntimeError('private')\n",
             "{0}/tests/__init__.py": "", "{0}/tests/test_it.py": "import pytest_is_not_here\n",
@@ -156,6 +161,14 @@ def index(tmp_path_factory):
                                requires=["nltk==2.0"]): "2026-11-01T09:30:00Z",
         wheelhouse.build_wheel(build, "optwords", "1.0.0", files={"optwords/__init__.py": OPT_WORDS},
                                requires=["nltk==2.0"]): "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "modeltool", "1.0.0", files={"modeltool/__init__.py": MODELTOOL}, description=README.format(
+            "modeltool", "import modeltool\nmodel = modeltool.load('en-small')")): "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "rottool", "1.0.0", files={"rottool/__init__.py": "def go(text):\n    return text\n"},
+                               description=README.format("rottool", "import rottool\nprint(rottool.go(my_text))")):
+            "2026-11-01T09:30:00Z",
+        wheelhouse.build_wheel(build, "readmetool", "1.0.0", files={"readmetool/__init__.py": "def go(text):\n    return text\n"},
+                               description=".. code-block:: python\n\n    >>> import readmetool\n    >>> readmetool.go('hi')\n"
+                                           "    'hi'\n"): "2026-11-01T09:30:00Z",
         wheelhouse.build_sdist_that_fails(build, "needsgcc", "1.0.0", wheelhouse.BUILDFAILS_MESSAGE):
             "2022-01-01T00:00:00Z",
     }
@@ -299,6 +312,21 @@ def test_nltk_data_its_code_needs_is_downloaded_into_the_env_and_an_unreachable_
     # data needed only on an option's path does not hold back its default one
     code, out, err = _run(cli, index, "install", "optwords")
     assert code == 0 and not (home / "envs" / "optwords" / "share" / "nltk_data").exists(), out + err
+
+
+def test_the_readmes_first_example_runs_and_a_download_it_cannot_make_is_the_blocker(cli, home, index):
+    # its function fetches a model from a host out of reach: an env where only the import works is not verified
+    code, out, err = _run(cli, index, "install", "modeltool")
+    assert code == 3, out + err
+    blocker = next(line for line in err.splitlines() if line.startswith("  modeltool 1.0.0 on Python "))
+    assert "it downloads from 127.0.0.1 while it runs, and this host cannot reach it -> next: no env verifies on this " \
+           "host: try it where 127.0.0.1 is reachable" in blocker, err
+    # an example that has rotted (a name the reader supplies) is noted, not failed; a doctest in reST runs
+    for tool, said in (("rottool", "not checked: its README example fails: Nameerror: name 'my_text' is not defined"),
+                       ("readmetool", "README example: ran (2 lines)")):
+        code, out, err = _run(cli, index, "install", tool)
+        assert code == 0, out + err
+        assert said in next((home / "logs").glob(f"{tool}-*.log")).read_text(encoding="utf-8")
 
 
 @needs_uv

@@ -77,12 +77,13 @@ def _zip_write(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
 
 def build_wheel(dest: Path, name: str, version: str, *, files: dict[str, str],
                 requires: list[str] = (), entry_points: dict[str, str] | None = None,
-                extras: dict[str, list[str]] | None = None) -> Path:
+                extras: dict[str, list[str]] | None = None, description: str = "") -> Path:
     """Build `<name>-<version>-py3-none-any.whl` in `dest` and return its path.
 
     `files` maps paths inside the wheel (e.g. "pkg/__init__.py") to their text; `requires` become
     Requires-Dist lines; `entry_points` maps console-script names to "module:function"; `extras`
-    maps an extra's name to what it requires (Provides-Extra and `; extra == ...` lines).
+    maps an extra's name to what it requires (Provides-Extra and `; extra == ...` lines);
+    `description` is METADATA's body (a README, as markdown).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,7 @@ def build_wheel(dest: Path, name: str, version: str, *, files: dict[str, str],
         if path.startswith(dist_info + "/"):
             raise ValueError(f"{path}: files may not write into {dist_info}")
         contents.append((path, _as_bytes(text)))
-    contents.append((f"{dist_info}/METADATA", ("\n".join(metadata) + "\n\n").encode("utf-8")))
+    contents.append((f"{dist_info}/METADATA", ("\n".join(metadata) + "\n\n" + description).encode("utf-8")))
     contents.append((f"{dist_info}/WHEEL", wheel_meta.encode("utf-8")))
     if entry_points:
         lines = ["[console_scripts]"] + [f"{script} = {target}" for script, target in entry_points.items()]

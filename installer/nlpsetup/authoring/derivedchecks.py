@@ -326,145 +326,6 @@ def missing_names(files, deadline):
     return sorted(set(found))
 
 
-# NLTK data: nltk raises LookupError until its data is downloaded (nltk.download), which most packages
-# leave to their users. What a package's code calls is exercised; what is missing is downloaded into
-# the env (sys.prefix/share/nltk_data, on nltk's own path), where the host can reach nltk's index.
-NLTK_CALLS = {"word_tokenize": "tokenize", "sent_tokenize": "tokenize", "pos_tag": "pos_tag",
-              "SentimentIntensityAnalyzer": "vader"}
-
-
-def literal(node):
-    if type(node).__name__ == "Constant" and isinstance(getattr(node, "value", None), str):
-        return node.value
-    return node.s if type(node).__name__ == "Str" else None
-
-
-def nltk_uses(files):
-    """(the nltk.corpus readers, the calls of NLTK_CALLS, the data names in download/find/load calls)
-    that the package's code uses, from its source; all empty where it does not import nltk."""
-    corpora, calls, names = set(), set(), set()
-    for f in files:
-        try:
-            text = open(f, encoding="utf-8").read()
-            tree = ast.parse(text) if "nltk" in text else None
-        except (SyntaxError, ValueError, OSError, UnicodeDecodeError):
-            continue
-        if tree is None:
-            continue
-        optional = opt_in_lines(tree)
-        for module, attrs, line in references(tree):
-            if root(module) != "nltk" or line in optional:
-                continue
-            full = (module + "." + ".".join(attrs)).split(".")
-            if "corpus" in full[:-1] and full.index("corpus") + 1 < len(full):
-                corpora.add(full[full.index("corpus") + 1])
-            calls.update(NLTK_CALLS[a] for a in full if a in NLTK_CALLS)
-        bare = re.search(r"from nltk(?:\.downloader)? import [^\n]*\bdownload\b", text)
-        for node in ast.walk(tree):
-            chain = dotted(node.func) if isinstance(node, ast.Call) else None
-            if chain and chain[-1] in ("download", "find", "load") and node.lineno not in optional and (
-                    chain[0] == "nltk" or chain == ["download"] and bare):
-                for arg in node.args[:1]:
-                    for item in getattr(arg, "elts", [arg]):
-                        value = literal(item)
-                        if value and re.match(r"^[\w/.-]+$", value):
-                            names.add(re.sub(r"\.(zip|pickle)$", "", value.split("/")[1] if "/" in value else value))
-    return corpora, calls, names
-
-
-def opt_in_lines(tree):
-    """The lines of code that runs only when a flag is set (the body of `if self._split_summaries:`,
-    a bare name or attribute): an option's path, not the default one (rouge-score's sentence
-    splitting). The else of such an if is the default (rake-nltk: `if stopwords: ... else: nltk...`)."""
-    lines = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and isinstance(node.test, (ast.Name, ast.Attribute)):
-            lines.update(getattr(n, "lineno", 0) for part in node.body for n in ast.walk(part))
-    lines.discard(0)
-    return lines
-
-
-def nltk_data(files):
-    """Exercise the NLTK data the package's code uses, downloading what is missing into the env; the
-    names it needed, or an AssertionError naming what could not be had (and why)."""
-    if NAME == "nltk":  # nltk itself: its data is for what its users call
-        return []
-    corpora, calls, names = nltk_uses(files)
-    if not (corpora or calls or names) or not findable("nltk"):
-        return []
-    import nltk
-    import nltk.corpus
-
-    def find(name):
-        for category in ("corpora", "tokenizers", "taggers", "chunkers", "sentiment", "models", "misc", "stemmers"):
-            try:
-                return nltk.data.find(category + "/" + name)
-            except LookupError:
-                pass
-        raise LookupError("Resource '%s' not found" % name)
-
-    exercise = {"tokenize": ("nltk.word_tokenize", lambda: nltk.word_tokenize("A test. Another one.")),
-                "pos_tag": ("nltk.pos_tag", lambda: nltk.pos_tag(["test"])),
-                "vader": ("SentimentIntensityAnalyzer",
-                          lambda: __import__("nltk.sentiment.vader").sentiment.vader.SentimentIntensityAnalyzer())}
-    probes = [exercise[c] for c in sorted(calls)]  # the calls first: what its functions need at once
-    probes += [("nltk.corpus." + c, lambda c=c: getattr(nltk.corpus, c).fileids()) for c in sorted(corpora)
-               if type(getattr(nltk.corpus, c, None)).__name__ == "LazyCorpusLoader"]
-    probes += [("nltk.download('%s') in its code" % n, lambda n=n: find(n)) for n in sorted(names) if n not in corpora]
-    needed, missing = [], []  # (name, what needs it, why it could not be had)
-    for label, probe in probes:
-        for _ in range(3):  # one call may need two resources (pos_tag: a tokenizer and a tagger)
-            try:
-                probe()
-                break
-            except LookupError as exc:
-                said = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # nltk colours the name
-                m = re.search(r"Resource '?([\w.-]+)'? not found|nltk\.download\('([\w.-]+)'\)", said)
-                if not m:
-                    raise
-                name = m.group(1) or m.group(2)
-                error = fetch_nltk(nltk, name, label)
-                if error:  # the rest is probed all the same: the user fetches all of it at once
-                    if name not in [x[0] for x in missing]:
-                        missing.append((name, label, error))
-                    break
-                needed.append(name)
-            except Exception:
-                break  # not a data problem: its own checks judge the package
-    if missing:
-        raise AssertionError("needs NLTK data %s (for %s), which nltk downloads from %s: %s" % (
-            ", ".join(x[0] for x in missing), ", ".join(x[1] for x in missing),
-            getattr(nltk.downloader.Downloader, "DEFAULT_URL", "its index"), missing[0][2]))
-    return needed
-
-
-NLTK_TARGET = os.path.join(sys.prefix, "share", "nltk_data")
-
-
-def env_nltk_data():
-    """The NLTK data downloaded into the env (by nltk_data): its recipe fetches the same."""
-    found = glob.glob(os.path.join(NLTK_TARGET, "*", "*"))
-    return sorted({re.sub(r"\.zip$", "", os.path.basename(f)) for f in found})
-
-
-def fetch_nltk(nltk, name, label):
-    """Download NLTK data into the env: "" when it came, else why not."""
-    target = NLTK_TARGET
-    error = ""
-    try:
-        import contextlib
-        import io
-        with contextlib.redirect_stdout(io.StringIO()) as out:
-            ok = nltk.download(name, download_dir=target, quiet=True, raise_on_error=True)
-        error = out.getvalue().replace("[nltk_data]", " ").replace("\n", " ")
-    except Exception as exc:
-        ok, error = False, str(exc)
-    if not ok:
-        return " ".join(error.split())[:300] or "the download failed"
-    print("  NLTK data %s downloaded into the env (%s needs it)" % (name, label))
-    return ""
-
-
 def findable(module):
     try:
         return importlib.util.find_spec(module) is not None
@@ -528,7 +389,7 @@ def main():
         raise AssertionError(gone[0] + (" (and %d more)" % (len(gone) - 1) if len(gone) > 1 else ""))
     print("submodules: %d imported, %d not (for reasons no other env fixes); %d source files read"
           % (count - len(other), len(other), len(files)))
-    data = nltk_data(source_files(tops, private=True))  # (textstat calls nltk in backend/utils/_get_cmudict.py)
+    data = nltk_data(source_files(tops, private=True))  # (usechecks.py; textstat calls nltk in a private module)
     if data:
         print("NLTK data its code uses: " + ", ".join(data))
     for why in other[:20]:
@@ -549,6 +410,7 @@ def main():
     r = subprocess.run([sys.executable, "-m", "pip", "check"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        universal_newlines=True)
     assert r.returncode == 0 or "No module named pip" in r.stdout, "pip check: " + r.stdout[-2000:]
+    run_example(tops)  # (usechecks.py)
 
 
 own_tops = set()

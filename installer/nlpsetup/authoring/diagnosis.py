@@ -42,8 +42,8 @@ _RULES: tuple[tuple[str, str, str], ...] = (
                 r"|(?:failed|unable|could not) to find (lib[\w+-]+)|cannot find (lib[\w+-]+)",
      "it needs the shared library {0}, which this host lacks"),
     # what its code downloads while it runs (a model, NLTK data), from a host this one cannot reach
-    ("network", r"Max retries exceeded with url|NewConnectionError|urlopen error|URLError|socket\.gaierror"
-                r"|requests\.exceptions\.ConnectionError",
+    ("network", r"needs the spaCy model|Max retries exceeded with url|NewConnectionError|urlopen error|URLError"
+                r"|socket\.gaierror|requests\.exceptions\.ConnectionError|downloads what this host cannot reach",
      "it downloads from {0} while it runs, and this host cannot reach it"),
     # uv: "hint: Wheels are required for `cytoolz` because building from source is disabled ...",
     # "hint: You require CPython 3.13 (`cp313`), but we only found wheels for `torch` (v1.3.1) with ..."
@@ -181,6 +181,12 @@ def diagnose(text: str, os_name: str = "linux", newest: bool = True) -> Diagnosi
             if kind == "network":  # the host it could not reach, named near the error
                 near = _HOST.search(text, text.rfind("\n", 0, m.start()) + 1, m.end() + 400)
                 found = next((g for g in near.groups() if g), "") if near else "the network"
+                if model := re.search(r"needs the spaCy model ([\w.-]+) \(for ([^)]+)\)", text):
+                    return Diagnosis(kind, one_line(f"it needs the spaCy model {model.group(1)} (for {model.group(2)}), "
+                                                    f"which spacy downloads from {found}, and this host cannot reach it"),
+                                     f"install it again where {found} is reachable (the model is fetched into the "
+                                     f"env there), or install {model.group(1)}'s wheel from "
+                                     "https://github.com/explosion/spacy-models/releases into the env yourself")
                 if data := re.search(r"needs NLTK data ([\w., -]+?) \(for ([^)]+)\)", text):  # the derived checks' words
                     names = data.group(1).split(", ")
                     return Diagnosis(kind, one_line(f"it needs NLTK data {data.group(1)} (for {data.group(2)}), which nltk "

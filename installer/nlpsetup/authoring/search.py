@@ -377,11 +377,12 @@ for name in {0!r}:  # NLTK data its code needs (discovered)
                              raise_on_error=True), name
 """
 
-DERIVED_CHECKS = Path(__file__).with_name("derivedchecks.py")  # a program for the env's interpreter
+# a program for the env's interpreter: what a package does when used, then the checks that call it
+DERIVED_CHECKS = (Path(__file__).with_name("usechecks.py"), Path(__file__).with_name("derivedchecks.py"))
 
 
 def derived_checks(name: str) -> str:
     """The derived checks for a distribution, as code for the smoke harness (see derivedchecks.py)."""
     removed = sorted(n for names in REMOVED_FROM_PYTHON.values() for n in names)
     return (f"NAME = {re.sub(r'[-_.]+', '_', name).lower()!r}\nREMOVED = {removed!r}\nNUMPY_ABI_PATTERN = {NUMPY_ABI!r}\n"
-            + DERIVED_CHECKS.read_text(encoding="utf-8"))
+            + "\n".join(part.read_text(encoding="utf-8") for part in DERIVED_CHECKS))
