@@ -327,6 +327,11 @@ def test_the_readmes_first_example_runs_and_a_download_it_cannot_make_is_the_blo
         code, out, err = _run(cli, index, "install", tool)
         assert code == 0, out + err
         assert said in next((home / "logs").glob(f"{tool}-*.log")).read_text(encoding="utf-8")
+    # the example that ran becomes the recipe's smoke code: an install from the recipe checks its function too
+    assert "readmetool.go('hi')" in (home / "recipes" / "discovered" / "readmetool.toml").read_text(encoding="utf-8")
+    assert "code = " not in (home / "recipes" / "discovered" / "rottool.toml").read_text(encoding="utf-8")
+    code, out, err = _run(cli, index, "install", "readmetool", "--name", "again")
+    assert code == 0 and "searching" not in err and "code: # its README's first example" in out + err, out + err
 
 
 @needs_uv

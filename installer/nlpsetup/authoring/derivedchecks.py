@@ -363,7 +363,7 @@ def main():
     tops, scripts = top_levels(), console_scripts()
     if os.environ.get("NLPSETUP_DERIVE") == "1":
         print(json.dumps({"imports": tops, "commands": [n for n, t in scripts.items() if resolves(t)],
-                          "nltk_data": env_nltk_data()}))
+                          "nltk_data": env_nltk_data(), "example": example_that_runs(tops)}))
         return
     own_tops = set(tops)
     deadline = time.time() + BUDGET_S

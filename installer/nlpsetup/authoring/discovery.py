@@ -143,9 +143,10 @@ def install(name: str, c: discover.Candidate, host: Host, home: Path, env_name: 
     return False, text, None, outcome.log
 
 
-def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """(the top-level packages, the console scripts, the NLTK data it downloaded into the env) the
-    derived checks covered in the env."""
+def derived(env_path: str, name: str) -> dict:
+    """What the derived checks covered in the env, for its recipe: the top-level packages (imports),
+    the console scripts (commands), the NLTK data it downloaded into the env (nltk_data), and its
+    README's first example where it runs (example)."""
     from nlpsetup.envs.env import Env
 
     env = Env.at(env_path)
@@ -155,7 +156,7 @@ def derived(env_path: str, name: str) -> tuple[tuple[str, ...], tuple[str, ...],
         doc = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
     except (ValueError, IndexError):
         doc = {}
-    return tuple(doc.get("imports", ())), tuple(doc.get("commands", ())), tuple(doc.get("nltk_data", ()))
+    return doc
 
 
 def host_label() -> str:
@@ -242,8 +243,10 @@ def search(spec: str, host: Host, home: Path, *, env_name: str | None = None, ba
                 verified, why, env_path, log = install(name, c, host, home, env_name or canonicalize_name(name),
                                                   backend, force, reporter)
                 if verified:
-                    imports, commands, data = derived(env_path, name)
-                    found = discover.Found(name, c, imports, commands, host_label(), nltk_data=data,
+                    doc = derived(env_path, name)
+                    found = discover.Found(name, c, tuple(doc.get("imports", ())), tuple(doc.get("commands", ())),
+                                           host_label(), nltk_data=tuple(doc.get("nltk_data", ())),
+                                           example=doc.get("example") or "",
                                            as_of_why=discover.why_cutoff(c, [(a.candidate, a.why) for a in attempts]),
                                            extra_why=discover.why_extra(c, [(a.candidate, a.why) for a in attempts]))
                     attempts.append(Attempt(c, "install", True, "verified"))

@@ -266,6 +266,7 @@ class Found:
     as_of_why: str = ""  # what the newest dependencies did, when the winner has a cutoff
     extra_why: str = ""  # what failed without the winner's extra
     nltk_data: tuple[str, ...] = ()  # NLTK data its code needs, downloaded into the env
+    example: str = ""  # its README's first example, which ran in the verified env
 
 
 def why_cutoff(winner: Candidate, failed: list[tuple[Candidate, str]]) -> str:
@@ -361,8 +362,11 @@ def _variant_lines(found: Found, pythons: list[str], code: str | None) -> list[s
         lines.append(f"imports = [{', '.join(map(_toml_str, found.imports))}]")
         if found.commands:
             lines.append("commands = [" + ", ".join(f"[{_toml_str(s)}, \"--help\"]" for s in found.commands) + "]")
-        if found.nltk_data:  # what the derived checks downloaded, fetched again by an install of this recipe
-            lines.append(f"code = {_toml_str(NLTK_DATA.format(list(found.nltk_data)))}")
+        # what the derived checks downloaded, fetched again by an install of this recipe; then its example
+        code = (NLTK_DATA.format(list(found.nltk_data)) if found.nltk_data else "") + (
+            f"# its README's first example\n{found.example.strip()}\n" if found.example else "")
+        if code:
+            lines.append(f"code = {_toml_str(code)}")
     lines.append("timeout = 300")
     return lines
 

@@ -237,24 +237,17 @@ def run_example(tops):
     if code is None:
         print("  not checked: its description has no Python example that imports it")
         return
-    with tempfile.TemporaryDirectory(prefix="nlpsetup-example-") as scratch:
-        with open(os.path.join(scratch, "example.py"), "w", encoding="utf-8") as f:
-            f.write(code)
-        for _ in range(4):  # each fetch is followed by another run
-            try:
-                r = subprocess.run([sys.executable, "example.py"], cwd=scratch, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, universal_newlines=True,
-                                   timeout=EXAMPLE_S, env=dict(os.environ, MPLBACKEND="Agg"))
-            except subprocess.TimeoutExpired:
-                print("  not checked: its README example ran past %d s" % EXAMPLE_S)
-                return
-            if r.returncode == 0:
-                print("README example: ran (%d lines)" % len(code.splitlines()))
-                return
-            out = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)
-            if not fetched_for_example(out):
-                break
-    last = (out.strip().splitlines() or ["exit %d" % r.returncode])[-1]
+    for _ in range(4):  # each fetch is followed by another run
+        code_, out = run_code(code)
+        if code_ is None:
+            print("  not checked: its README example ran past %d s" % EXAMPLE_S)
+            return
+        if code_ == 0:
+            print("README example: ran (%d lines)" % len(code.splitlines()))
+            return
+        if not fetched_for_example(out):
+            break
+    last = (out.strip().splitlines() or ["exit %d" % code_])[-1]
     model = _SPACY_MODEL.search(out)
     if model:
         raise AssertionError("needs the spaCy model %s (for its README example), which spacy downloads from "
@@ -273,6 +266,26 @@ def run_example(tops):
 
 
 NLTK_ERROR, SPACY_ERROR = {}, {}
+
+
+def run_code(code):
+    """(exit code, output without colours) of a program run in a scratch folder; (None, "") past EXAMPLE_S."""
+    with tempfile.TemporaryDirectory(prefix="nlpsetup-example-") as scratch:
+        with open(os.path.join(scratch, "example.py"), "w", encoding="utf-8") as f:
+            f.write(code)
+        try:
+            r = subprocess.run([sys.executable, "example.py"], cwd=scratch, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, universal_newlines=True,
+                               timeout=EXAMPLE_S, env=dict(os.environ, MPLBACKEND="Agg"))
+        except subprocess.TimeoutExpired:
+            return None, ""
+    return r.returncode, re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)
+
+
+def example_that_runs(tops):
+    """Its first example, where it runs in the env as it is now (for the recipe's smoke check)."""
+    code = first_example(tops)
+    return code if code is not None and run_code(code)[0] == 0 else None
 
 
 def nltk_index():
