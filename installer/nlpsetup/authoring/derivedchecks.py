@@ -12,7 +12,9 @@ It checks, in order:
      from its source with `ast`: a call that would fail at run time although every import passed;
   4. no module that nothing in the env provides is imported by most of its modules (or its top
      level): a dependency its requirements forgot (pytorch-nlp's torch), which the search then adds;
-  5. each console script runs with --help, and `pip check` is clean.
+  5. each console script runs with --help, and `pip check` is clean;
+  6. what it does when used (usechecks.py, whose text comes first): the NLTK data its code needs,
+     and the first example of its README.
 A failure ends with the extras the distribution declares: what it lacks may come with one.
 Only drift fails 2 and 3, since another env (an older date or Python) can fix it: a name another
 distribution or the stdlib no longer has, pkg_resources, a removed stdlib module, `async` as a name.
