@@ -507,16 +507,21 @@ def test_what_the_host_lacks_a_library_or_the_network_ends_the_release_and_names
            "exceeded with url: /models.huggingface.co/neuralcoref/neuralcoref.tar.gz (Caused by NewConnectionError")
     tried, winner = _sweep(rels, HOST, lambda c: net if c.version == "3.3.0" else None, every_release=True)
     assert winner.version == "3.2.2" and len(tried) == 1, tried  # an older release may not download
+    tried, winner = _sweep(rels, HOST, lambda c: net, every_release=True)
+    assert [c.version for c, _ in tried] == ["3.3.0", "3.2.2"], tried  # but once two do, the rest would too
     assert tried[0][1].why == "it downloads from s3.amazonaws.com while it runs, and this host cannot reach it"
     assert "where s3.amazonaws.com is reachable" in tried[0][1].fix
     # past the newest three releases, one older release at a time (an older one may predate the download)
     many = [discover.Release(f"0.{n}", discover.dt.date(2020, 1, n), ">=3.6", None) for n in range(9, 0, -1)]
     queue = discover.candidates(many, ["3.12"])
     assert {c.version for c in queue} == {"0.9", "0.8", "0.7"}
-    d = diagnosis.diagnose(net)
+    d = diagnosis.diagnose("AssertionError: needs NLTK data cmudict (for nltk.corpus.cmudict), which nltk downloads from "
+                           "https://raw.githubusercontent.com/nltk/nltk_data/gh-pages/index.xml: Error loading cmudict: "
+                           "<urlopen error [Errno 111] Connection refused>")
     assert discover.further_back(many, discover.Candidate("0.7", "3.12", None), d, [], ["3.12"])[0].version == "0.6"
     assert discover.further_back(many, queue[0], d, queue[1:], ["3.12"]) == queue[1:]  # older ones still queued
     assert discover.further_back(many, queue[-1], diagnosis.diagnose(lib), [], ["3.12"]) == []  # not for a library
+    assert discover.further_back(many, queue[-1], diagnosis.diagnose(net), [], ["3.12"]) == []  # nor a hub's model
     nltk = "[nltk_data] Error loading cmudict: <urlopen error pathsec: no\n[nltk_data]     validated address for host\n" \
            "[nltk_data]     'raw.githubusercontent.com'; refusing to connect"
     assert "from raw.githubusercontent.com while" in diagnosis.diagnose(nltk).why

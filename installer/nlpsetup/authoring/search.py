@@ -188,9 +188,10 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
         # a backend), tried one at a time before the rest; once per release
         return [replace(failed, extra=e) for e in d.extras] + queue
     if d.kind in ("network", "library"):  # the host lacks it: no other Python or date of the release helps;
-        # an older release may not need it (a library: not once two releases met the same)
-        again = d.kind == "library" and any(e is not None and (e.kind, e.why) == (d.kind, d.why)
-                                            and c.version != failed.version for c, e in tried)
+        # an older release may not need it, but not once two releases met the same (except NLTK data:
+        # see further_back)
+        again = not nltk_data(d) and any(e is not None and (e.kind, e.why) == (d.kind, d.why)
+                                         and c.version != failed.version for c, e in tried)
         return [] if again else [c for c in queue if c.version != failed.version]
     if d.below:  # this release needs an older Python: the newer ones are done for it, whatever the date
         queue = [c for c in queue if not (c.version == failed.version and _minor_key(c.python) >= _minor_key(d.below))]
@@ -214,12 +215,17 @@ def next_after(failed: Candidate, d: Diagnosis, queue: list[Candidate],
     return queue
 
 
+def nltk_data(d: Diagnosis) -> bool:
+    return d.kind == "network" and d.why.startswith("it needs NLTK data")
+
+
 def further_back(rels: list[Release], failed: Candidate, d: Diagnosis, queue: list[Candidate], minors: list[str],
                  fetchable: list[str] = ()) -> list[Candidate]:
-    """The queue, and after a download the host cannot have (NLTK data, a model), the next older
-    release when the queue holds none: an older release may predate the download (textstat before
-    it took cmudict from nltk), so the search walks back past the newest three, one attempt each."""
-    if d.kind != "network" or any(Version(c.version) < Version(failed.version) for c in queue):
+    """The queue, and after NLTK data the host cannot have, the next older release when the queue
+    holds none: an older release may predate the need (textstat before it took cmudict from nltk),
+    so the search walks back past the newest three, one attempt each. (A model from a hub is what
+    every release of such a package downloads: transformers' README pipeline.)"""
+    if not nltk_data(d) or any(Version(c.version) < Version(failed.version) for c in queue):
         return queue
     older = [r for r in rels if Version(r.version) < Version(failed.version)]
     return queue + candidates(older[:1], minors, fetchable=fetchable)
