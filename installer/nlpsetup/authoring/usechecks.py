@@ -7,7 +7,9 @@ Never imported by nlpsetup: stdlib only, Python 3.6 syntax, as derivedchecks.py.
 # ruff: noqa: UP021, UP031, UP032, F821
 
 import ast
+import contextlib
 import glob
+import io
 import os
 import re
 import subprocess
@@ -20,6 +22,14 @@ import textwrap
 # the env (sys.prefix/share/nltk_data, on nltk's own path), where the host can reach nltk's index.
 NLTK_CALLS = {"word_tokenize": "tokenize", "sent_tokenize": "tokenize", "pos_tag": "pos_tag",
               "SentimentIntensityAnalyzer": "vader"}
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # nltk colours the name of what it lacks
+_NLTK_MISSING = re.compile(r"Resource '?([\w.-]+)'? not found|nltk\.download\('([\w.-]+)'\)")
+
+
+def missing_nltk(text):
+    """The NLTK data a LookupError (or a program's output) says is missing, else None."""
+    m = _NLTK_MISSING.search(_COLOURS.sub("", text))
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def literal(node):
@@ -107,11 +117,9 @@ def nltk_data(files):
                 probe()
                 break
             except LookupError as exc:
-                said = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # nltk colours the name
-                m = re.search(r"Resource '?([\w.-]+)'? not found|nltk\.download\('([\w.-]+)'\)", said)
-                if not m:
+                name = missing_nltk(str(exc))
+                if not name:
                     raise
-                name = m.group(1) or m.group(2)
                 error = fetch_nltk(nltk, name, label)
                 if error:  # the rest is probed all the same: the user fetches all of it at once
                     if name not in [x[0] for x in missing]:
@@ -123,7 +131,7 @@ def nltk_data(files):
     if missing:
         raise AssertionError("needs NLTK data %s (for %s), which nltk downloads from %s: %s" % (
             ", ".join(x[0] for x in missing), ", ".join(x[1] for x in missing),
-            getattr(nltk.downloader.Downloader, "DEFAULT_URL", "its index"), missing[0][2]))
+            nltk_index(), missing[0][2]))
     return needed
 
 
@@ -141,8 +149,6 @@ def fetch_nltk(nltk, name, label):
     target = NLTK_TARGET
     error = ""
     try:
-        import contextlib
-        import io
         with contextlib.redirect_stdout(io.StringIO()) as out:
             ok = nltk.download(name, download_dir=target, quiet=True, raise_on_error=True)
         error = out.getvalue().replace("[nltk_data]", " ").replace("\n", " ")
@@ -253,10 +259,10 @@ def run_example(tops):
     if model:
         raise AssertionError("needs the spaCy model %s (for its README example), which spacy downloads from "
                              "https://github.com/explosion/spacy-models: %s" % (model.group(1), SPACY_ERROR.get("why", last)))
-    data = re.search(r"Resource '?([\w.-]+)'? not found", out)
-    if data and NLTK_ERROR.get(data.group(1)):
+    data = missing_nltk(out)
+    if data and NLTK_ERROR.get(data):
         raise AssertionError("needs NLTK data %s (for its README example), which nltk downloads from %s: %s" % (
-            data.group(1), nltk_index(), NLTK_ERROR[data.group(1)]))
+            data, nltk_index(), NLTK_ERROR[data]))
     offline = _OFFLINE.search(out)
     if offline and _DATASET.search(out):  # pytorch-nlp's README loads IMDB: the example's input, not its function
         print("  not checked: its README example downloads a dataset this host cannot reach: " + last[:200])
@@ -283,7 +289,7 @@ def run_code(code):
                                timeout=EXAMPLE_S, env=dict(os.environ, MPLBACKEND="Agg"))
         except subprocess.TimeoutExpired:
             return None, ""
-    return r.returncode, re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)
+    return r.returncode, _COLOURS.sub("", r.stdout)
 
 
 def example_that_runs(tops):
@@ -303,11 +309,11 @@ def nltk_index():
 def fetched_for_example(out):
     """Fetch what the example's failure names (NLTK data, a spaCy model) into the env: whether it
     came, so the example runs again."""
-    data = re.search(r"Resource '?([\w.-]+)'? not found", out)
-    if data and data.group(1) not in NLTK_ERROR:
+    data = missing_nltk(out)
+    if data and data not in NLTK_ERROR:
         import nltk
-        NLTK_ERROR[data.group(1)] = fetch_nltk(nltk, data.group(1), "its README example")
-        return not NLTK_ERROR[data.group(1)]
+        NLTK_ERROR[data] = fetch_nltk(nltk, data, "its README example")
+        return not NLTK_ERROR[data]
     model = _SPACY_MODEL.search(out)
     if model and "why" not in SPACY_ERROR:
         r = subprocess.run([sys.executable, "-m", "spacy", "download", model.group(1)], stdout=subprocess.PIPE,
